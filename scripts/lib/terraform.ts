@@ -57,7 +57,7 @@ export async function terraform(
   child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
   const timeoutMs = opts.timeoutMs ?? 300_000;
   const timer = setTimeout(() => child.kill("SIGTERM"), timeoutMs);
-  const code: number = await new Promise((resolve, reject) => {
+  const code = await new Promise<number>((resolve, reject) => {
     child.once("error", reject);
     child.once("exit", (c, signal) => resolve(c ?? (signal ? 128 : 1)));
   }).finally(() => clearTimeout(timer));
