@@ -1,0 +1,107 @@
+/**
+ * End to end: what `npm run local` does (moto, synth, terraform apply, operator secrets,
+ * loopback feeds, one sender run), then the message moto recorded is parsed and checked,
+ * and the demo secrets are searched for everywhere they must not be.
+ */
+import fs from "node:fs";
+import path from "node:path";
+import { randomUUID } from "node:crypto";
+import { simpleParser, type ParsedMail } from "mailparser";
+import { motoSentMessages, type MotoSentMessage } from "../support/moto";
+import { runLocal, type LocalRunResult } from "../../scripts/local";
+
+/** Every file below `dir`, recursively, skipping terraform's provider symlinks. */
+function filesBelow(dir: string): string[] {
+  const out: string[] = [];
+  for (const entry of fs.readdirSync(dir, { withFileTypes: true })) {
+    const full = path.join(dir, entry.name);
+    if (entry.name === ".terraform") continue;
+    if (entry.isDirectory()) out.push(...filesBelow(full));
+    else if (entry.isFile()) out.push(full);
+  }
+  return out;
+}
+
+describe("npm run local (end to end on moto)", () => {
+  let result: LocalRunResult;
+  let recorded: MotoSentMessage[] = [];
+  let demoSecrets: string[] = [];
+  let mail: ParsedMail;
+  const lines: string[] = [];
+
+  beforeAll(async () => {
+    const workDir = path.join(__dirname, "..", "..", ".tmp", `e2e-${randomUUID()}`);
+    result = await runLocal({
+      workDir,
+      log: (line) => lines.push(line),
+      inspect: async (ctx) => {
+        recorded = await motoSentMessages(ctx.motoUrl);
+        demoSecrets = ctx.demoSecrets;
+      },
+    });
+    expect(recorded).toHaveLength(1);
+    mail = await simpleParser(Buffer.from(recorded[0].raw_data));
+  }, 240_000);
+
+  afterAll(() => {
+    if (result) fs.rmSync(result.workDir, { recursive: true, force: true });
+  });
+
+  test("when the run ends, it reports one sent message with the id moto recorded", () => {
+    expect(result.summary.sent).toBe(1);
+    expect(result.summary.failed).toBe(0);
+    expect(result.summary.messageIds).toHaveLength(1);
+    expect(lines).toContain(`SES message id: ${result.summary.messageIds[0]}`);
+  });
+
+  test("when the message is parsed, it is from the verified sender to the configured recipient", () => {
+    expect(mail.from?.value[0].address).toBe("digest@vibedigest.example.com");
+    const to = Array.isArray(mail.to) ? mail.to : [mail.to];
+    expect(to.flatMap((a) => a?.value.map((v) => v.address))).toEqual(["reader@example.com"]);
+  });
+
+  test("when the message is parsed, its subject is the digest subject in New York time", () => {
+    expect(mail.subject).toMatch(
+      /^🧠 Daily Vibe Coding Digest – (January|February|March|April|May|June|July|August|September|October|November|December) \d{2}, \d{4} (1[0-2]|[1-9]):[0-5]\d (AM|PM) E[SD]T$/,
+    );
+  });
+
+  test("when the message is parsed, both parts carry every sample feed's links and sources", () => {
+    expect(mail.html).toBeTruthy();
+    expect(mail.text).toBeTruthy();
+    for (const link of [
+      "https://vibe.example.com/posts/tests-first",
+      "https://agents.example.org/2026/11/whole-repo",
+    ]) {
+      expect(mail.html).toContain(`href="${link}"`);
+      expect(mail.text).toContain(link);
+    }
+    for (const source of ["Vibe Coding Weekly", "Agents Journal"]) {
+      expect(mail.html).toContain(source);
+      expect(mail.text).toContain(source);
+    }
+    // three items per feed: the fourth RSS item is left out
+    expect(mail.text).not.toContain("https://vibe.example.com/posts/older");
+  });
+
+  test("when the run wrote the rendered email, the .eml and .html files exist and match the sent subject", () => {
+    const { eml, html } = result.summary.files ?? {};
+    expect(eml && fs.existsSync(eml)).toBeTruthy();
+    expect(html && fs.existsSync(html)).toBeTruthy();
+    expect(fs.readFileSync(html!, "utf8")).toContain("Vibe Coding Weekly");
+  });
+
+  test("when the demo secrets were put, none appears in output, cdktf.out, state or the rendered mail", () => {
+    expect(demoSecrets.length).toBeGreaterThanOrEqual(2);
+    const haystacks = [result.senderOutput, lines.join("\n"), recorded[0].raw_data];
+    for (const file of filesBelow(result.workDir)) haystacks.push(fs.readFileSync(file, "utf8"));
+    expect(haystacks.length).toBeGreaterThan(4);
+    for (const secret of demoSecrets) {
+      for (const text of haystacks) expect(text.includes(secret)).toBe(false);
+    }
+  });
+
+  test("when the run is over, progress was shown step by step with timings", () => {
+    expect(lines.filter((l) => /^\[\d\/7\] .*: done in \d+\.\d s$/.test(l))).toHaveLength(7);
+  });
+});
