@@ -45,6 +45,10 @@ export const ENV = {
   emailTo: "EMAIL_TO",
   configTtlSeconds: "VIBE_CONFIG_TTL_SECONDS",
   outDir: "VIBE_OUT_DIR",
+  /** `json` forces JSON logs; otherwise pretty progress on a TTY, JSON when piped. */
+  logFormat: "VIBE_LOG_FORMAT",
+  /** Optional ceiling on SES sends per second, below the account's MaxSendRate. */
+  maxSendRate: "VIBE_MAX_SEND_RATE",
 } as const;
 
 /** CloudWatch namespace and metric names the sender emits and the alarms watch. */

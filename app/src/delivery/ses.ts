@@ -1,0 +1,70 @@
+/**
+ * Amazon SES (API v1) provider: the message goes as raw MIME through SendRawEmail, with
+ * the configuration set (only when configured) and message tags; limits come from
+ * GetSendQuota. SES errors are mapped to coded, payload-free errors.
+ */
+import { GetSendQuotaCommand, SendRawEmailCommand, type SESClient } from "@aws-sdk/client-ses";
+import { mapAwsError } from "../errors";
+import type { Logger } from "../log";
+import { buildMime } from "../mime";
+import type { DeliveryProvider, DigestMessage, SendLimits, SendReceipt } from "./provider";
+
+export interface SesProviderOptions {
+  /** SES configuration set for event publishing. @default - none sent */
+  readonly configurationSet?: string;
+  readonly logger?: Logger;
+}
+
+/** SES tag names and values allow only ASCII letters, digits, '_' and '-' (at most 255). */
+export function sesTagValue(value: string): string {
+  return value.replace(/[^A-Za-z0-9_-]/g, "_").slice(0, 255) || "_";
+}
+
+export class SesProvider implements DeliveryProvider {
+  readonly name = "ses";
+  private readonly client: () => SESClient;
+
+  /** `client` is a client, or a function returning the current one (refreshed on credential change). */
+  constructor(
+    client: SESClient | (() => SESClient),
+    private readonly opts: SesProviderOptions = {},
+  ) {
+    this.client = typeof client === "function" ? client : () => client;
+  }
+
+  async limits(): Promise<SendLimits> {
+    try {
+      const q = await this.client().send(new GetSendQuotaCommand({}));
+      const max24 = q.Max24HourSend ?? -1;
+      const sent = q.SentLast24Hours ?? 0;
+      const limits = {
+        maxPerSecond: q.MaxSendRate && q.MaxSendRate > 0 ? q.MaxSendRate : 1,
+        remaining24h: max24 < 0 ? Infinity : Math.max(0, Math.floor(max24 - sent)),
+      };
+      this.opts.logger?.info({ maxSendRate: limits.maxPerSecond, max24HourSend: max24, sentLast24Hours: sent }, "SES send quota");
+      return limits;
+    } catch (err) {
+      throw mapAwsError(err, "ses:GetSendQuota", "account");
+    }
+  }
+
+  async send(m: DigestMessage): Promise<SendReceipt> {
+    const raw = await buildMime(m);
+    try {
+      const out = await this.client().send(
+        new SendRawEmailCommand({
+          Source: m.from,
+          Destinations: [m.to],
+          RawMessage: { Data: raw },
+          ...(this.opts.configurationSet ? { ConfigurationSetName: this.opts.configurationSet } : {}),
+          Tags: Object.entries(m.tags).map(([Name, Value]) => ({ Name: sesTagValue(Name), Value: sesTagValue(Value) })),
+        }),
+      );
+      if (!out.MessageId) throw mapAwsError({ name: "MissingMessageId", $metadata: out.$metadata }, "ses:SendRawEmail", m.to);
+      this.opts.logger?.info({ provider: this.name, recipient: m.to, messageId: out.MessageId }, "SES accepted the message");
+      return { messageId: out.MessageId };
+    } catch (err) {
+      throw mapAwsError(err, "ses:SendRawEmail", m.to);
+    }
+  }
+}
