@@ -1,0 +1,83 @@
+/**
+ * Applies the local stage to a clean moto server with terraform, then checks that a second
+ * plan is empty and that the state never holds a SecureString's value, not even after an
+ * operator has put a real one and Terraform refreshed.
+ */
+import fs from "node:fs";
+import path from "node:path";
+import { GetParameterCommand, PutParameterCommand, SSMClient } from "@aws-sdk/client-ssm";
+import { SECRET_PLACEHOLDER } from "../../app/src/contract";
+import { synthesizeApp } from "../../modules/app";
+import { PROJECT_ROOT, terraform } from "../../scripts/lib/terraform";
+import { startMoto, type MotoServer } from "../support/moto";
+
+jest.setTimeout(240_000);
+
+const CANARY = "CANARY-b41e-operator-put-secret";
+
+interface StateResource {
+  type: string;
+  instances: { attributes: Record<string, unknown> }[];
+}
+
+function readState(dir: string): { text: string; resources: StateResource[] } {
+  const text = fs.readFileSync(path.join(dir, "terraform.tfstate"), "utf8");
+  return { text, resources: (JSON.parse(text) as { resources: StateResource[] }).resources };
+}
+
+describe("local stage applied to moto", () => {
+  const outdir = fs.mkdtempSync(path.join(PROJECT_ROOT, ".tmp", "local-apply-"));
+  let moto: MotoServer;
+  let dir = "";
+  let applyMs = 0;
+  let ssm: SSMClient;
+
+  beforeAll(async () => {
+    moto = await startMoto(); // a clean server: the stack owns /vibecoding and the sender identity
+    dir = synthesizeApp({ outdir, stages: ["local"], local: { awsEndpoint: moto.url, feedBaseUrl: "http://127.0.0.1:9" } })[0]!.dir;
+    await terraform(["init", "-input=false", "-no-color"], { cwd: dir });
+    const t0 = Date.now();
+    await terraform(["apply", "-auto-approve", "-input=false", "-no-color"], { cwd: dir });
+    applyMs = Date.now() - t0;
+    ssm = new SSMClient({ region: "us-east-1", endpoint: moto.url, credentials: { accessKeyId: "test", secretAccessKey: "test" }, maxAttempts: 2 });
+  });
+  afterAll(async () => {
+    ssm?.destroy();
+    await moto?.stop();
+    fs.rmSync(outdir, { recursive: true, force: true });
+  });
+
+  test("when applied, it finishes within a minute", () => {
+    expect(applyMs).toBeLessThan(60_000);
+  });
+
+  test("when applied, the SecureStrings in moto hold the non-secret placeholder", async () => {
+    const r = await ssm.send(new GetParameterCommand({ Name: "/vibecoding/sendgrid/api_key", WithDecryption: true }));
+    expect(r.Parameter?.Type).toBe("SecureString");
+    expect(r.Parameter?.Value).toBe(SECRET_PLACEHOLDER);
+  });
+
+  test("when applied, the state has no value for any SecureString", () => {
+    const secure = readState(dir).resources.filter((r) => r.type === "aws_ssm_parameter").flatMap((r) => r.instances.map((i) => i.attributes)).filter((a) => a.type === "SecureString");
+    expect(secure).toHaveLength(3);
+    for (const a of secure) {
+      expect(a.value ?? "").toBe("");
+      expect(a.value_wo ?? null).toBeNull();
+      expect(a.insecure_value ?? null).toBeNull();
+    }
+  });
+
+  test("when planned again, terraform reports no changes", async () => {
+    const r = await terraform(["plan", "-detailed-exitcode", "-input=false", "-no-color"], { cwd: dir, allowFailure: true });
+    expect(r.code).toBe(0);
+  });
+
+  test("when an operator puts a real value and terraform refreshes, the value stays out of the state and no change is planned", async () => {
+    await ssm.send(new PutParameterCommand({ Name: "/vibecoding/sendgrid/api_key", Value: CANARY, Type: "SecureString", Overwrite: true }));
+    await terraform(["apply", "-refresh-only", "-auto-approve", "-input=false", "-no-color"], { cwd: dir });
+    expect(readState(dir).text).not.toContain(CANARY);
+    const plan = await terraform(["plan", "-detailed-exitcode", "-input=false", "-no-color"], { cwd: dir, allowFailure: true });
+    expect(plan.stdout + plan.stderr).not.toContain(CANARY);
+    expect(plan.code).toBe(0);
+  });
+});

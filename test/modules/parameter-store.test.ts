@@ -1,0 +1,171 @@
+import { Testing } from "cdktf";
+import type { Construct } from "constructs";
+import { PARAMETERS, SECRET_PLACEHOLDER, type ParameterKey } from "../../app/src/contract";
+import { ConfigError } from "../../modules/errors";
+import { ParameterStore, type ParameterStoreProps } from "../../modules/parameter-store";
+import { TaskRole } from "../../modules/task-role";
+import { onlyResource, ref, resources, statementBySid, statementsOf, type TfJson } from "../support/tf-json";
+
+const VALUES: ParameterStoreProps["values"] = {
+  awsRegion: "us-east-1",
+  fromAddress: "digest@vibedigest.example.com",
+  toAddress: "reader@example.com,second@example.com",
+  useSes: "true",
+  sesPercent: "25",
+  feeds: JSON.stringify([{ url: "https://feeds.example.com/a.rss", name: "A" }]),
+};
+
+function synth(props: Partial<ParameterStoreProps> = {}, withGrant = false): TfJson {
+  return JSON.parse(
+    Testing.synthScope((scope: Construct) => {
+      const store = new ParameterStore(scope, "parameters", { namePrefix: "vibe-digest-test", values: VALUES, ...props });
+      if (withGrant) store.grantRead(new TaskRole(scope, "role", { roleName: "vibe-digest-test-task" }));
+    }),
+  ) as TfJson;
+}
+
+function parameterNamed(json: TfJson, name: string) {
+  const found = resources(json, "aws_ssm_parameter").filter((p) => p.props.name === name);
+  expect(found).toHaveLength(1);
+  return found[0]!;
+}
+
+const SECRET_KEYS = (Object.keys(PARAMETERS) as ParameterKey[]).filter((k) => PARAMETERS[k].secret);
+const PLAIN_KEYS = Object.keys(VALUES) as ParameterKey[];
+
+describe("ParameterStore", () => {
+  const json = synth({}, true);
+  const key = onlyResource(json, "aws_kms_key");
+
+  test("when synthesized, it declares one customer-managed symmetric key with rotation on", () => {
+    expect(key.props).toMatchObject({
+      enable_key_rotation: true,
+      key_usage: "ENCRYPT_DECRYPT",
+      customer_master_key_spec: "SYMMETRIC_DEFAULT",
+      deletion_window_in_days: 30,
+    });
+  });
+
+  test("when synthesized, it gives the key an alias named after the prefix", () => {
+    expect(onlyResource(json, "aws_kms_alias").props).toEqual(
+      expect.objectContaining({ name: "alias/vibe-digest-test-parameters", target_key_id: ref(key, "key_id") }),
+    );
+  });
+
+  test.each(SECRET_KEYS)("when %s is declared, it is a SecureString under /vibecoding encrypted with the CMK", (k) => {
+    const p = parameterNamed(json, `/vibecoding/${PARAMETERS[k].path}`);
+    expect(p.props.type).toBe("SecureString");
+    expect(p.props.key_id).toBe(ref(key, "arn"));
+  });
+
+  test.each(SECRET_KEYS)("when %s is declared, its value is write-only: value_wo placeholder, a version, no value", (k) => {
+    const p = parameterNamed(json, `/vibecoding/${PARAMETERS[k].path}`);
+    expect(p.props.value_wo).toBe(SECRET_PLACEHOLDER);
+    expect(p.props.value_wo_version).toBe(1);
+    expect(p.props).not.toHaveProperty("value");
+    expect(p.props).not.toHaveProperty("insecure_value");
+  });
+
+  test.each(PLAIN_KEYS)("when %s is given, it is a plain parameter of the contract's type holding that value", (k) => {
+    const p = parameterNamed(json, `/vibecoding/${PARAMETERS[k].path}`);
+    expect(p.props.type).toBe(PARAMETERS[k].type);
+    expect(p.props.value).toBe(VALUES[k as keyof typeof VALUES]);
+    expect(p.props).not.toHaveProperty("key_id");
+    expect(p.props).not.toHaveProperty("value_wo");
+  });
+
+  test("when an optional plain parameter is not given, it is not declared", () => {
+    expect(resources(json, "aws_ssm_parameter").map((p) => p.props.name)).not.toContain("/vibecoding/email/configuration_set");
+    expect(resources(json, "aws_ssm_parameter")).toHaveLength(SECRET_KEYS.length + PLAIN_KEYS.length);
+  });
+
+  test("when a custom path is given, every parameter lives under it", () => {
+    const custom = synth({ path: "/teams/digest" });
+    const names = resources(custom, "aws_ssm_parameter").map((p) => p.props.name as string);
+    expect(names.length).toBeGreaterThan(0);
+    for (const n of names) expect(n.startsWith("/teams/digest/")).toBe(true);
+  });
+
+  test("when only some secrets are asked for, only those SecureStrings are declared", () => {
+    const some = synth({ secrets: ["sendgridApiKey"] });
+    const secure = resources(some, "aws_ssm_parameter").filter((p) => p.props.type === "SecureString");
+    expect(secure.map((p) => p.props.name)).toEqual(["/vibecoding/sendgrid/api_key"]);
+  });
+
+  describe("grantRead", () => {
+    const policy = onlyResource(json, "aws_iam_role_policy");
+    const statements = statementsOf(json, policy.props.policy);
+
+    test("when granted, it allows exactly the three SSM read actions on the root and below", () => {
+      const s = statementBySid(statements, "ReadDigestParameters");
+      expect(s.effect).toBe("Allow");
+      expect(s.actions).toEqual(["ssm:GetParameter", "ssm:GetParameters", "ssm:GetParametersByPath"]);
+      expect(s.resources).toHaveLength(2);
+      expect(s.resources![0]).toMatch(/^arn:.+:ssm:.+:.+:parameter\/vibecoding$/);
+      expect(s.resources![1]).toMatch(/^arn:.+:ssm:.+:.+:parameter\/vibecoding\/\*$/);
+      expect(s.condition).toBeUndefined();
+    });
+
+    test("when granted, it allows kms:Decrypt on this key only via SSM in the key's region", () => {
+      const s = statementBySid(statements, "DecryptDigestParametersViaSsm");
+      expect(s.actions).toEqual(["kms:Decrypt"]);
+      expect(s.resources).toEqual([ref(key, "arn")]);
+      expect(s.condition).toEqual([
+        { test: "StringEquals", variable: "kms:ViaService", values: [expect.stringMatching(/^ssm\..+\.amazonaws\.com$/)] },
+      ]);
+    });
+
+    test("when the region is given, the ARNs and the ViaService condition name it literally", () => {
+      const regional = synth({ region: "eu-west-1" }, true);
+      const st = statementsOf(regional, onlyResource(regional, "aws_iam_role_policy").props.policy);
+      expect(statementBySid(st, "DecryptDigestParametersViaSsm").condition![0]!.values).toEqual(["ssm.eu-west-1.amazonaws.com"]);
+      expect(statementBySid(st, "ReadDigestParameters").resources![0]).toContain(":ssm:eu-west-1:");
+    });
+
+    test("when granted, no statement has a wildcard action or resource", () => {
+      for (const s of statements) {
+        expect(s.actions!.some((a) => a.includes("*"))).toBe(false);
+        expect(s.resources).not.toContain("*");
+      }
+    });
+  });
+
+  const BAD: [string, Partial<ParameterStoreProps>, string][] = [
+    ["an empty path", { path: "" }, "PARAMETER_ROOT_INVALID"],
+    ["a relative path", { path: "vibecoding" }, "PARAMETER_ROOT_INVALID"],
+    ["a trailing slash", { path: "/vibecoding/" }, "PARAMETER_ROOT_INVALID"],
+    ["a reserved /aws path", { path: "/aws/digest" }, "PARAMETER_ROOT_INVALID"],
+    ["a path with a space", { path: "/vibe coding" }, "PARAMETER_ROOT_INVALID"],
+    ["a bad prefix", { namePrefix: "bad prefix!" }, "NAME_INVALID"],
+    ["a 3-day deletion window", { keyDeletionWindowDays: 3 }, "VALUE_INVALID"],
+    ["a bad region", { region: "mars-north-1x" }, "REGION_INVALID"],
+    ["a from address without @", { values: { ...VALUES, fromAddress: "digest.example.com" } }, "EMAIL_ADDRESS_INVALID"],
+    ["a recipient without a TLD", { values: { ...VALUES, toAddress: "ok@example.com,a@b" } }, "EMAIL_ADDRESS_INVALID"],
+    ["use_ses yes", { values: { ...VALUES, useSes: "yes" } }, "VALUE_INVALID"],
+    ["ses_percent 101", { values: { ...VALUES, sesPercent: "101" } }, "PERCENT_OUT_OF_RANGE"],
+    ["ses_percent -1", { values: { ...VALUES, sesPercent: "-1" } }, "PERCENT_OUT_OF_RANGE"],
+    ["ses_percent 12.5", { values: { ...VALUES, sesPercent: "12.5" } }, "PERCENT_OUT_OF_RANGE"],
+    ["feeds that are not JSON", { values: { ...VALUES, feeds: "https://a.example.com/x.rss" } }, "FEEDS_INVALID"],
+    ["an empty feed list", { values: { ...VALUES, feeds: "[]" } }, "FEEDS_INVALID"],
+    ["a feed without a name", { values: { ...VALUES, feeds: '[{"url":"https://a.example.com/x.rss"}]' } }, "FEEDS_INVALID"],
+    ["an ftp feed", { values: { ...VALUES, feeds: '[{"url":"ftp://a.example.com/x","name":"x"}]' } }, "URL_INVALID"],
+    ["a bad region value", { values: { ...VALUES, awsRegion: "useast1" } }, "REGION_INVALID"],
+    ["an empty value", { values: { ...VALUES, useSes: "" } }, "VALUE_INVALID"],
+    ["a missing required from address", { values: { ...VALUES, fromAddress: undefined } }, "VALUE_INVALID"],
+    ["an unknown parameter key", { values: { ...VALUES, nope: "x" } as never }, "VALUE_INVALID"],
+    ["a value for a secret parameter", { values: { ...VALUES, sendgridApiKey: "x" } as never }, "SECRET_VALUE_REJECTED"],
+    ["a plain key in secrets", { secrets: ["fromAddress"] as never }, "VALUE_INVALID"],
+  ];
+
+  test.each(BAD)("when given %s, it throws ConfigError %s naming the construct", (_what, props, code) => {
+    let err: unknown;
+    try {
+      synth(props);
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(ConfigError);
+    expect((err as ConfigError).code).toBe(code);
+    expect((err as ConfigError).constructPath).toBe("stack/parameters");
+  });
+});
