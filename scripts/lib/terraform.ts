@@ -13,7 +13,10 @@ export const TERRAFORM_CLI_CONFIG = path.join(PROJECT_ROOT, "config", "terraform
 export function terraformEnv(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
   return {
     ...process.env,
-    TF_CLI_CONFIG_FILE: process.env.TF_CLI_CONFIG_FILE ?? TERRAFORM_CLI_CONFIG,
+    // Always the committed config: this machine kind exports TF_CLI_CONFIG_FILE pointing at
+    // a missing ~/.terraformrc, and inheriting it silently drops the provider mirror (init
+    // then tries registry.terraform.io). VIBE_TF_CLI_CONFIG_FILE is the deliberate escape hatch.
+    TF_CLI_CONFIG_FILE: process.env.VIBE_TF_CLI_CONFIG_FILE || TERRAFORM_CLI_CONFIG,
     CHECKPOINT_DISABLE: "1",
     TF_IN_AUTOMATION: "1",
     TF_INPUT: "0",
