@@ -60,7 +60,7 @@ export function createLogger(opts: LoggerOptions = {}): Logger {
       timestamp: pino.stdTimeFunctions.isoTime,
       formatters: { level: (label) => ({ level: label }) },
       redact: { paths: REDACT_PATHS, censor: "[redacted]" },
-      serializers: { err: serializeError, error: serializeError },
+      serializers: { err: serializeError },
     },
     dest,
   );

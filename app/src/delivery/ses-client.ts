@@ -20,6 +20,8 @@ export interface SesClientCacheOptions {
   readonly ttlMs?: number;
   readonly now?: () => number;
   readonly logger?: Logger;
+  /** Credentials of the default-chain mode. @default - the SDK's default provider chain (task role) */
+  readonly defaultCredentials?: SESClientConfig["credentials"];
   /** Builds a client (tests count constructions). @default new SESClient(cfg) */
   readonly create?: (cfg: SESClientConfig) => SESClient;
 }
@@ -61,7 +63,9 @@ export class SesClientCache {
               secretAccessKey: config.credentials.secretAccessKey.reveal(),
             },
           }
-        : {}),
+        : this.opts.defaultCredentials
+          ? { credentials: this.opts.defaultCredentials }
+          : {}),
     };
     const client = (this.opts.create ?? ((x) => new SESClient(x)))(cfg);
     this.current = { client, key, mode, createdAt: this.now() };

@@ -1,0 +1,104 @@
+import { inspect } from "node:util";
+import { ParameterStoreConfig } from "../../app/src/config";
+import { dispatchProviderFor } from "../../app/src/delivery/select";
+import { SesClientCache } from "../../app/src/delivery/ses-client";
+import { FeedFetcher } from "../../app/src/feeds";
+import { EmfMetrics } from "../../app/src/metrics";
+import { runDigest } from "../../app/src/run";
+import { Secret } from "../../app/src/secret";
+import { startFeedServer, type FeedServer } from "../../scripts/lib/feed-server";
+import { captureLogger, feedsJson, motoUrl, putParameters, sesClient, ssmClient, uniqueRoot, verifySender } from "../support/app-fixtures";
+
+/** Secrets a leak would show; each is unique so a hit names the leaking parameter. */
+const CANARY = {
+  keyId: "AKIACANARYKEYID00042",
+  secret: "CANARY-secret-access-key/Zq9+xw",
+  sendgrid: "SG.CANARY-sendgrid-api-key.Zq9xw",
+};
+const leaked = (text: string) => Object.values(CANARY).filter((c) => text.includes(c));
+
+describe("canary secrets", () => {
+  let feeds: FeedServer;
+  beforeAll(async () => {
+    feeds = await startFeedServer();
+  });
+  afterAll(async () => feeds.close());
+
+  async function setup(extra: Record<string, string> = {}, omit: string[] = []) {
+    const u = uniqueRoot();
+    const ssm = ssmClient();
+    await putParameters(
+      ssm,
+      u.root,
+      { from: u.from, to: u.to, feeds: feedsJson(feeds.url, { "/vibe-blog.rss": "Vibe" }), accessKeyId: CANARY.keyId, secretAccessKey: CANARY.secret, sendgridApiKey: CANARY.sendgrid, ...extra },
+      omit,
+    );
+    return { ...u, ssm };
+  }
+
+  test("when a run sends with access keys from Parameter Store, no canary appears in logs, metrics or the summary", async () => {
+    const s = await setup();
+    await verifySender(sesClient(), s.from);
+    const log = captureLogger();
+    const emf: string[] = [];
+    const metrics = new EmfMetrics((l) => emf.push(l));
+    const clients = new SesClientCache({ endpoint: motoUrl(), maxAttempts: 1, logger: log.logger });
+    const config = new ParameterStoreConfig(s.ssm, { root: s.root, metrics });
+    const summary = await runDigest(
+      {
+        config,
+        feeds: new FeedFetcher(),
+        provider: (c) => dispatchProviderFor(c, { ses: () => clients.get(c).client, logger: log.logger }),
+        credentialMode: SesClientCache.modeOf,
+        logger: log.logger,
+        metrics,
+      },
+      { dispatch: { ceilingPerSecond: 50 } },
+    );
+    metrics.flush();
+    log.logger.info(summary, "run summary");
+    expect(summary).toMatchObject({ sent: 1, credentialMode: "parameter-store" });
+    const loaded = await config.load();
+    log.logger.info({ config: loaded, credentials: loaded.credentials }, "defence in depth: even a logged config is redacted");
+    const out = [...log.lines, ...emf, JSON.stringify(summary), inspect(loaded, { depth: 10 }), inspect(summary, { depth: 10 })].join("\n");
+    expect(log.text()).toContain('"credentialMode":"parameter-store"');
+    expect(leaked(out)).toEqual([]);
+    expect(`${loaded.credentials!.secretAccessKey}`).toBe("[redacted]");
+  });
+
+  test.each([
+    ["an invalid parameter", { from: "not-an-email" }, []],
+    ["a missing parameter", {}, ["digest/feeds"]],
+    ["half of the key pair", { accessKeyId: "unset" }, []],
+  ] as [string, Record<string, string>, string[]][])("when config loading fails on %s, no canary appears in the error, its string or util.inspect", async (_, extra, omit) => {
+    const s = await setup(extra, omit);
+    const err = await new ParameterStoreConfig(s.ssm, { root: s.root }).load().catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(Error);
+    const views = [String(err), (err as Error).message, (err as Error).stack ?? "", JSON.stringify(err), inspect(err, { depth: 10, showHidden: true })].join("\n");
+    expect(leaked(views)).toEqual([]);
+  });
+
+  test("when an SES call fails with parameter-store credentials, the thrown error carries no canary", async () => {
+    const s = await setup();
+    const config = await new ParameterStoreConfig(s.ssm, { root: s.root }).load();
+    // Not verified: SES answers MessageRejected; the provider throws a mapped error.
+    const clients = new SesClientCache({ endpoint: motoUrl(), maxAttempts: 1 });
+    const provider = dispatchProviderFor(config, { ses: () => clients.get(config).client });
+    const err = await provider
+      .send({ from: config.fromAddress, to: config.recipients[0], subject: "s", html: "<p>h</p>", text: "t", date: new Date(), headers: {}, tags: {} })
+      .catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: "SES_SENDER_NOT_VERIFIED" });
+    const views = [String(err), JSON.stringify(err), inspect(err, { depth: 10, showHidden: true }), inspect(config, { depth: 10, showHidden: true })].join("\n");
+    expect(leaked(views)).toEqual([]);
+    clients.destroy();
+  });
+
+  test("when a Secret is logged, serialised, interpolated or inspected, it shows [redacted]", () => {
+    const s = new Secret(CANARY.secret);
+    const log = captureLogger();
+    log.logger.info({ s, nested: { apiKey: CANARY.sendgrid, secretAccessKey: CANARY.secret } }, "x");
+    const views = [`${s}`, JSON.stringify({ s }), inspect({ s }, { showHidden: true, depth: 5 }), log.text()].join("\n");
+    expect(leaked(views)).toEqual([]);
+    expect(s.reveal()).toBe(CANARY.secret);
+  });
+});

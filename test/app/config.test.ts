@@ -1,0 +1,189 @@
+import { GetParametersByPathCommand, PutParameterCommand, SSMClient } from "@aws-sdk/client-ssm";
+import { mockClient } from "aws-sdk-client-mock";
+import { ParameterStoreConfig } from "../../app/src/config";
+import { ConfigInvalidError, ConfigMissingError } from "../../app/src/errors";
+import { countCommands, putParameters, ssmClient, uniqueRoot, type StackValues } from "../support/app-fixtures";
+
+const FEEDS = JSON.stringify([{ url: "http://127.0.0.1:9/a.rss", name: "A" }]);
+
+async function stack(values: Partial<StackValues> = {}, omit: string[] = []) {
+  const u = uniqueRoot();
+  const ssm = ssmClient();
+  await putParameters(ssm, u.root, { from: u.from, to: u.to, feeds: FEEDS, ...values }, omit);
+  const calls = countCommands(ssm);
+  return { ...u, ssm, calls };
+}
+
+describe("ParameterStoreConfig", () => {
+  test("when loaded, it returns the typed config from one GetParametersByPath call", async () => {
+    const s = await stack({ configurationSet: "digest-events" }, ["sendgrid/api_key"]);
+    const config = await new ParameterStoreConfig(s.ssm, { root: s.root }).load();
+    expect(s.calls).toEqual(["GetParametersByPathCommand"]);
+    expect(config).toMatchObject({
+      root: s.root,
+      region: "us-east-1",
+      fromAddress: s.from,
+      recipients: [s.to],
+      useSes: true,
+      sesPercent: 100,
+      configurationSet: "digest-events",
+      feeds: [{ url: "http://127.0.0.1:9/a.rss", name: "A" }],
+    });
+    expect(config.credentials).toBeUndefined();
+    expect(config.sendgridApiKey).toBeUndefined();
+  });
+
+  test("when the cache is warm, it makes no second SSM call", async () => {
+    const s = await stack();
+    const cfg = new ParameterStoreConfig(s.ssm, { root: s.root });
+    const a = await cfg.load();
+    const b = await cfg.load();
+    expect(b).toBe(a);
+    expect(s.calls).toHaveLength(1);
+  });
+
+  test("when the TTL has passed, it fetches again", async () => {
+    const s = await stack();
+    let now = 1_000_000;
+    const cfg = new ParameterStoreConfig(s.ssm, { root: s.root, ttlSeconds: 60, now: () => now });
+    await cfg.load();
+    now += 59_999;
+    await cfg.load();
+    expect(s.calls).toHaveLength(1);
+    now += 1;
+    await cfg.load();
+    expect(s.calls).toHaveLength(2);
+  });
+
+  test("when many callers load at once, they share one in-flight request", async () => {
+    const s = await stack();
+    const cfg = new ParameterStoreConfig(s.ssm, { root: s.root, ttlSeconds: 0 });
+    const all = await Promise.all(Array.from({ length: 20 }, () => cfg.load()));
+    expect(s.calls).toHaveLength(1);
+    expect(new Set(all).size).toBe(1);
+    await cfg.load(); // TTL 0: no cache once the request settled
+    expect(s.calls).toHaveLength(2);
+  });
+
+  test("when cleared, it drops the cached secrets and fetches on the next load", async () => {
+    const s = await stack({ accessKeyId: "AKIAEXAMPLEKEY000001", secretAccessKey: "s3cr3t/value+example" });
+    const cfg = new ParameterStoreConfig(s.ssm, { root: s.root });
+    const first = await cfg.load();
+    cfg.clear();
+    expect(() => first.credentials!.secretAccessKey.reveal()).toThrow("cleared");
+    const second = await cfg.load();
+    expect(second.credentials!.accessKeyId.reveal()).toBe("AKIAEXAMPLEKEY000001");
+    expect(s.calls).toHaveLength(2);
+  });
+
+  test("when the hierarchy spans several pages, it reads them all", async () => {
+    const s = await stack({ configurationSet: "cs" });
+    await Promise.all(
+      Array.from({ length: 12 }, (_, i) => s.ssm.send(new PutParameterCommand({ Name: `${s.root}/extra/p${i}`, Value: "x", Type: "String" }))),
+    );
+    const before = s.calls.length;
+    const config = await new ParameterStoreConfig(s.ssm, { root: s.root }).load();
+    expect(config.configurationSet).toBe("cs");
+    const loads = s.calls.slice(before);
+    expect(loads.length).toBeGreaterThanOrEqual(3); // 22 parameters, 10 per page
+    expect(loads.every((c) => c === "GetParametersByPathCommand")).toBe(true);
+  });
+
+  test.each(["aws/region", "email/from_address", "email/to_address", "digest/feeds"])(
+    "when required parameter %s is missing, it fails with CONFIG_MISSING naming it",
+    async (missing) => {
+      const s = await stack({}, [missing]);
+      const err = await new ParameterStoreConfig(s.ssm, { root: s.root }).load().catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(ConfigMissingError);
+      expect(err).toMatchObject({ code: "CONFIG_MISSING", parameter: `${s.root}/${missing}` });
+      expect((err as Error).message).toContain(`${s.root}/${missing}`);
+    },
+  );
+
+  test("when aws/region is missing and a fallback region is given, it uses the fallback", async () => {
+    const s = await stack({}, ["aws/region"]);
+    const config = await new ParameterStoreConfig(s.ssm, { root: s.root, overrides: { fallbackRegion: "eu-west-1" } }).load();
+    expect(config.region).toBe("eu-west-1");
+  });
+
+  const invalid: [string, Partial<StackValues>, string][] = [
+    ["email/from_address", { from: "not-an-email" }, "not-an-email"],
+    ["email/from_address", { from: "a@b" }, "a@b"],
+    ["email/to_address", { to: "ok@example.com,nope" }, "nope"],
+    ["email/use_ses", { useSes: "maybe" }, "maybe"],
+    ["email/ses_percent", { sesPercent: "101" }, "101"],
+    ["email/ses_percent", { sesPercent: "ten" }, "ten"],
+    ["email/configuration_set", { configurationSet: "has spaces!" }, "has spaces!"],
+    ["aws/region", { region: "moon-base" }, "moon-base"],
+    ["digest/feeds", { feeds: "[{\"url\":\"javascript:alert(1)\",\"name\":\"x\"}]" }, "javascript:alert(1)"],
+    ["digest/feeds", { feeds: "[not json" }, "[not json"],
+    ["digest/feeds", { feeds: "[]" }, "[]"],
+  ];
+  test.each(invalid)("when %s is %j, it fails with CONFIG_INVALID naming the parameter, not the value", async (param, values, bad) => {
+    const s = await stack(values);
+    const err = await new ParameterStoreConfig(s.ssm, { root: s.root }).load().catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ConfigInvalidError);
+    expect(err).toMatchObject({ code: "CONFIG_INVALID", parameter: `${s.root}/${param}` });
+    expect((err as Error).message).not.toContain(bad);
+  });
+
+  test("when only one access-key parameter holds a value, it fails naming the other", async () => {
+    const s = await stack({ accessKeyId: "AKIAONLYONE" });
+    const err = await new ParameterStoreConfig(s.ssm, { root: s.root }).load().catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: "CONFIG_MISSING", parameter: `${s.root}/aws/secret_access_key` });
+  });
+
+  test("when to_address lists several recipients, it keeps each once in order", async () => {
+    const s = await stack({ to: "a@example.com, b@example.com,A@example.com ,c@example.com" });
+    const config = await new ParameterStoreConfig(s.ssm, { root: s.root }).load();
+    expect(config.recipients).toEqual(["a@example.com", "b@example.com", "c@example.com"]);
+  });
+
+  test("when the environment overrides recipients and the flag, it uses the overrides", async () => {
+    const s = await stack({ useSes: "true" });
+    const config = await new ParameterStoreConfig(s.ssm, {
+      root: s.root,
+      overrides: { recipients: ["x@example.org", "y@example.org"], useSes: false },
+    }).load();
+    expect(config.recipients).toEqual(["x@example.org", "y@example.org"]);
+    expect(config.useSes).toBe(false);
+  });
+
+  test("when feeds is a comma-separated list of URLs, it names each feed by its host", async () => {
+    const s = await stack({ feeds: "https://a.example.com/feed.xml, https://b.example.org/atom" });
+    const config = await new ParameterStoreConfig(s.ssm, { root: s.root }).load();
+    expect(config.feeds).toEqual([
+      { url: "https://a.example.com/feed.xml", name: "a.example.com" },
+      { url: "https://b.example.org/atom", name: "b.example.org" },
+    ]);
+  });
+
+  test("when the first load fails, the failure is not cached", async () => {
+    const s = await stack({}, ["digest/feeds"]);
+    const cfg = new ParameterStoreConfig(s.ssm, { root: s.root });
+    await expect(cfg.load()).rejects.toBeInstanceOf(ConfigMissingError);
+    await s.ssm.send(new PutParameterCommand({ Name: `${s.root}/digest/feeds`, Value: FEEDS, Type: "String" }));
+    await expect(cfg.load()).resolves.toMatchObject({ feeds: [{ name: "A" }] });
+  });
+
+  test.each([
+    ["AccessDeniedException", 400, "AWS_ACCESS_DENIED"],
+    ["ThrottlingException", 400, "AWS_THROTTLED"],
+    ["InternalServerError", 500, "AWS_UNAVAILABLE"],
+    ["UnrecognizedClientException", 400, "AWS_CREDENTIALS_INVALID"],
+  ])("when SSM answers %s, it fails with %s keeping the AWS code and request id", async (name, status, code) => {
+    const ssm = new SSMClient({ region: "us-east-1", credentials: { accessKeyId: "a", secretAccessKey: "b" } });
+    const mock = mockClient(ssm);
+    const sdkError = Object.assign(new Error("User: arn:aws:sts::123:assumed-role/x is not authorized; value=CANARY"), {
+      name,
+      $metadata: { httpStatusCode: status, requestId: "req-123" },
+      $response: { body: "CANARY" },
+    });
+    mock.on(GetParametersByPathCommand).rejects(sdkError);
+    const err = await new ParameterStoreConfig(ssm, { root: "/vibecoding" }).load().catch((e: unknown) => e);
+    expect(err).toMatchObject({ code, awsCode: name, requestId: "req-123", resource: "/vibecoding", operation: "ssm:GetParametersByPath" });
+    expect(String(err)).not.toContain("CANARY");
+    expect(JSON.stringify(err)).not.toContain("CANARY");
+    mock.restore();
+  });
+});

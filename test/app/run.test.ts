@@ -1,0 +1,132 @@
+import { simpleParser } from "mailparser";
+import { ParameterStoreConfig } from "../../app/src/config";
+import { dispatchProviderFor } from "../../app/src/delivery/select";
+import { SesClientCache } from "../../app/src/delivery/ses-client";
+import { FeedFetcher } from "../../app/src/feeds";
+import { EmfMetrics } from "../../app/src/metrics";
+import { runDigest, type RunOptions } from "../../app/src/run";
+import { startFeedServer, type FeedServer } from "../../scripts/lib/feed-server";
+import { motoSentMessages } from "../support/moto";
+import { captureLogger, feedsJson, motoUrl, putParameters, sesClient, ssmClient, TEST_CREDENTIALS, uniqueRoot, verifySender, type StackValues } from "../support/app-fixtures";
+
+const NOW = new Date("2026-11-28T12:00:00Z");
+
+describe("runDigest against moto", () => {
+  let feeds: FeedServer;
+  beforeAll(async () => {
+    feeds = await startFeedServer({ routes: { "/dead": { status: 503, body: "down", contentType: "text/plain" } } });
+  });
+  afterAll(async () => feeds.close());
+
+  async function setup(values: Partial<StackValues> = {}, verify = true) {
+    const u = uniqueRoot();
+    const ssm = ssmClient();
+    await putParameters(ssm, u.root, {
+      from: u.from,
+      to: u.to,
+      feeds: feedsJson(feeds.url, { "/vibe-blog.rss": "Vibe Coding Weekly", "/agents-journal.atom": "Agents Journal", "/release-notes.json": "Editor Release Notes", "/dead": "Dead Feed" }),
+      ...values,
+    });
+    if (verify) await verifySender(sesClient(), u.from);
+    const log = captureLogger();
+    const emf: string[] = [];
+    const metrics = new EmfMetrics((l) => emf.push(l));
+    const clients = new SesClientCache({ endpoint: motoUrl(), maxAttempts: 1, logger: log.logger, defaultCredentials: TEST_CREDENTIALS });
+    const deps = {
+      config: new ParameterStoreConfig(ssm, { root: u.root, metrics }),
+      feeds: new FeedFetcher({ timeoutMs: 2000, retries: 0 }),
+      provider: (c: Parameters<typeof dispatchProviderFor>[0]) => dispatchProviderFor(c, { ses: () => clients.get(c).client, logger: log.logger }),
+      credentialMode: SesClientCache.modeOf,
+      logger: log.logger,
+      metrics,
+      clock: () => NOW,
+    };
+    return { ...u, deps, log, emf, metrics, run: (o: RunOptions = {}) => runDigest(deps, { dispatch: { ceilingPerSecond: 50 }, ...o }) };
+  }
+
+  async function sentTo(address: string) {
+    return (await motoSentMessages(motoUrl())).filter((m) => (m.destinations ?? []).includes(address) || m.raw_data.includes(address));
+  }
+
+  test("when run, it sends one multipart/alternative message that moto records, with both parts and links intact", async () => {
+    const s = await setup();
+    const summary = await s.run();
+    expect(summary).toMatchObject({ ok: true, sent: 1, failed: 0, exitCode: 0, digestDate: "2026-11-28", credentialMode: "default-chain" });
+    expect(summary.messageIds).toHaveLength(1);
+    expect(summary.feeds.failed).toEqual([{ name: "Dead Feed", code: "FEED_HTTP_STATUS" }]);
+
+    const recorded = await sentTo(s.to);
+    expect(recorded).toHaveLength(1);
+    expect(recorded[0].source).toBe(s.from);
+    const mail = await simpleParser(recorded[0].raw_data);
+    expect(mail.subject).toBe("🧠 Daily Vibe Coding Digest – November 28, 2026 7:00 AM EST");
+    expect(mail.headers.get("content-type")).toMatchObject({ value: "multipart/alternative" });
+    expect(mail.from?.text).toBe(s.from);
+    expect(mail.text).toContain("* Prompting for tests first\n  https://vibe.example.com/posts/tests-first");
+    expect(mail.text).toContain("== Agents Journal (https://agents.example.org/) ==");
+    const html = String(mail.html);
+    for (const link of ["https://vibe.example.com/posts/tests-first", "https://agents.example.org/2026/11/whole-repo", "https://editor.example.net/releases/4.2", "https://vibe.example.com/"]) {
+      expect(html).toContain(`href="${link}"`);
+    }
+    expect(html).not.toContain("An older post that falls off the digest"); // 3 per feed
+    expect(html).toContain("Editor Release Notes");
+    expect(s.log.text()).toContain(summary.messageIds[0]); // the SES message id is logged
+  });
+
+  test("when to_address lists several recipients, each gets its own message", async () => {
+    const u2 = uniqueRoot();
+    const s = await setup({ to: `${u2.to},second-${u2.id}@example.org` });
+    const summary = await s.run();
+    expect(summary).toMatchObject({ sent: 2, failed: 0 });
+    for (const to of [u2.to, `second-${u2.id}@example.org`]) {
+      const recorded = await sentTo(to);
+      expect(recorded).toHaveLength(1);
+      expect([...new Set(recorded[0].destinations)]).toEqual([to]); // moto lists the To header beside Destinations
+      expect((await simpleParser(recorded[0].raw_data)).to).toMatchObject({ text: to });
+    }
+  });
+
+  test("when the sender is not verified, the recipient fails with SES_SENDER_NOT_VERIFIED and exit code 1", async () => {
+    const s = await setup({}, false);
+    const summary = await s.run();
+    expect(summary).toMatchObject({ ok: false, sent: 0, failed: 1, exitCode: 1 });
+    expect(summary.recipients[0].error).toMatchObject({ code: "SES_SENDER_NOT_VERIFIED", awsCode: "MessageRejected", operation: "ses:SendRawEmail" });
+    expect(summary.recipients[0].error?.requestId).toEqual(expect.any(String));
+  });
+
+  test("when a parameter is missing, the run ends with exit code 2 naming it and sends nothing", async () => {
+    const u = uniqueRoot();
+    const ssm = ssmClient();
+    await putParameters(ssm, u.root, { from: u.from, to: u.to, feeds: "[]" }, ["email/from_address"]);
+    const log = captureLogger();
+    const summary = await runDigest({
+      config: new ParameterStoreConfig(ssm, { root: u.root }),
+      feeds: new FeedFetcher(),
+      provider: () => {
+        throw new Error("must not be reached");
+      },
+      logger: log.logger,
+    });
+    expect(summary).toMatchObject({ ok: false, exitCode: 2, reason: "config", error: { code: "CONFIG_MISSING", resource: `${u.root}/email/from_address` } });
+  });
+
+  test("when every feed fails, the empty digest is not sent and the run exits 0", async () => {
+    const u = uniqueRoot();
+    const s = await setup({ feeds: feedsJson(feeds.url, { "/dead": "Dead Feed" }), to: u.to });
+    const summary = await s.run();
+    expect(summary).toMatchObject({ ok: true, sent: 0, failed: 0, skipped: 1, reason: "empty digest", exitCode: 0 });
+    expect(await sentTo(u.to)).toHaveLength(0);
+  });
+
+  test("when run, it records EMF metrics for sends, feed failures and Parameter Store latency", async () => {
+    const s = await setup();
+    await s.run();
+    s.metrics.flush();
+    expect(s.emf).toHaveLength(1);
+    const doc = JSON.parse(s.emf[0]);
+    expect(doc._aws.CloudWatchMetrics[0].Namespace).toBe("VibeDigest");
+    expect(doc).toMatchObject({ EmailsSent: 1, EmailsFailed: 0, FeedFailures: 1, DigestSucceeded: 1 });
+    expect(typeof doc.ParameterStoreLatency).toBe("number");
+    expect(typeof doc.DeliveryLatency).toBe("number");
+  });
+});
