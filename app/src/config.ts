@@ -5,7 +5,7 @@
  */
 import { paginateGetParametersByPath, type SSMClient, type Parameter } from "@aws-sdk/client-ssm";
 import { z } from "zod";
-import { PARAMETERS, SECRET_PLACEHOLDER, parameterName, type ParameterKey } from "./contract";
+import { SECRET_PLACEHOLDER, parameterName, type ParameterKey } from "./contract";
 import { ConfigInvalidError, ConfigMissingError, mapAwsError } from "./errors";
 import type { Metrics } from "./metrics";
 import { METRICS } from "./contract";
@@ -242,14 +242,8 @@ export function parseConfig(root: string, values: ReadonlyMap<string, string>, o
 
   const feeds = parseFeeds(name("feeds"), required("feeds"));
 
-  const unsubRaw = values.get(`${root.replace(/\/+$/, "")}/${UNSUBSCRIBE_PATH}`);
-  const unsubscribe = isUnset(unsubRaw)
-    ? undefined
-    : (() => {
-        const r = unsubscribeTarget.safeParse(unsubRaw!.trim());
-        if (!r.success) throw new ConfigInvalidError(`${root.replace(/\/+$/, "")}/${UNSUBSCRIBE_PATH}`, "an https URL or a mailto: address");
-        return r.data;
-      })();
+  const unsubRaw = raw("unsubscribeUrl");
+  const unsubscribe = isUnset(unsubRaw) ? undefined : check("unsubscribeUrl", unsubscribeTarget, unsubRaw!.trim(), "an https URL or a mailto: address");
 
   return {
     root,
@@ -265,9 +259,6 @@ export function parseConfig(root: string, values: ReadonlyMap<string, string>, o
     unsubscribe,
   };
 }
-
-/** Relative path of the List-Unsubscribe target (see contract.ts once declared there). */
-const UNSUBSCRIBE_PATH = (PARAMETERS as Record<string, { path: string }>).unsubscribe?.path ?? "email/unsubscribe_url";
 
 /** `digest/feeds`: a JSON array of {url, name}, or comma-separated URLs (named by host). */
 function parseFeeds(parameter: string, value: string): FeedSource[] {

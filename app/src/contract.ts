@@ -19,6 +19,8 @@ export const PARAMETERS = {
   configurationSet: { path: "email/configuration_set", type: "String", secret: false, required: false },
   sendgridApiKey: { path: "sendgrid/api_key", type: "SecureString", secret: true, required: false },
   feeds: { path: "digest/feeds", type: "String", secret: false, required: true },
+  /** List-Unsubscribe target (RFC 2369/8058): an https URL (one-click POST) or a mailto:. Optional. */
+  unsubscribeUrl: { path: "email/unsubscribe_url", type: "String", secret: false, required: false },
 } as const;
 
 export type ParameterKey = keyof typeof PARAMETERS;

@@ -187,3 +187,19 @@ describe("ParameterStoreConfig", () => {
     mock.restore();
   });
 });
+
+describe("ParameterStoreConfig unsubscribe target", () => {
+  test.each([
+    ["https://digest.example/unsubscribe", "https://digest.example/unsubscribe"],
+    ["mailto:leave@example.com", "mailto:leave@example.com"],
+    ["unset", undefined],
+  ])("when email/unsubscribe_url is %s, the config holds %p", async (value, expected) => {
+    const s = await stack({ unsubscribe: value });
+    expect((await new ParameterStoreConfig(s.ssm, { root: s.root }).load()).unsubscribe).toBe(expected);
+  });
+
+  test.each(["http://insecure.example/u", "javascript:alert(1)", "ftp://x.example/"])("when email/unsubscribe_url is %s, it fails with CONFIG_INVALID", async (value) => {
+    const s = await stack({ unsubscribe: value });
+    await expect(new ParameterStoreConfig(s.ssm, { root: s.root }).load()).rejects.toMatchObject({ code: "CONFIG_INVALID", parameter: `${s.root}/email/unsubscribe_url` });
+  });
+});

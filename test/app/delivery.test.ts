@@ -1,0 +1,245 @@
+import { CreateConfigurationSetCommand, GetSendQuotaCommand, SendRawEmailCommand, SESClient, type SendRawEmailCommandInput } from "@aws-sdk/client-ses";
+import { mockClient } from "aws-sdk-client-mock";
+import { simpleParser } from "mailparser";
+import { randomUUID } from "node:crypto";
+import { inspect } from "node:util";
+import { dispatch, Pacer } from "../../app/src/delivery/dispatch";
+import type { DeliveryProvider, DigestMessage } from "../../app/src/delivery/provider";
+import { SesProvider } from "../../app/src/delivery/ses";
+import { mapAwsError, ThrottledError } from "../../app/src/errors";
+import { listUnsubscribeHeaders } from "../../app/src/mime";
+import { motoSentMessages } from "../support/moto";
+import { motoUrl, sesClient, uniqueRoot, verifySender } from "../support/app-fixtures";
+
+const message = (to: string, from = "digest@example.com", extra: Partial<DigestMessage> = {}): DigestMessage => ({
+  from,
+  to,
+  subject: "🧠 Daily Vibe Coding Digest – November 28, 2026 7:00 AM EST",
+  html: '<p><a href="https://vibe.example.com/posts/tests-first">Prompting for tests first</a></p>',
+  text: "Prompting for tests first\nhttps://vibe.example.com/posts/tests-first\n",
+  date: new Date("2026-11-28T12:00:00Z"),
+  headers: {},
+  tags: { run_id: "run-1", digest_date: "2026-11-28" },
+  ...extra,
+});
+
+const sdkError = (name: string, status: number, message = "payload with CANARY value") =>
+  Object.assign(new Error(message), { name, $fault: status >= 500 ? "server" : "client", $metadata: { httpStatusCode: status, requestId: `req-${name}` }, $response: { body: "CANARY" } });
+
+/** A fake clock whose sleep advances it (no real waiting). */
+function fakeTime() {
+  let t = 0;
+  return { now: () => t, sleep: async (ms: number) => void (t += Math.max(ms, 0)) };
+}
+
+/** Largest number of values of `starts` inside any half-open window of `windowMs`. */
+function maxInWindow(starts: number[], windowMs = 1000): number {
+  const s = [...starts].sort((a, b) => a - b);
+  let best = 0;
+  for (let i = 0, j = 0; i < s.length; i++) {
+    while (s[i] - s[j] >= windowMs - 1e-6) j++; // float spacing: 3 x 333.33 ms is one window
+    best = Math.max(best, i - j + 1);
+  }
+  return best;
+}
+
+describe("SesProvider against moto", () => {
+  test("when a List-Unsubscribe https URL is set, the message read back carries it with RFC 8058 one-click", async () => {
+    const u = uniqueRoot();
+    const ses = sesClient();
+    await verifySender(ses, u.from);
+    const provider = new SesProvider(ses);
+    const { messageId } = await provider.send(message(u.to, u.from, { headers: listUnsubscribeHeaders("https://digest.example/unsubscribe?u=1") }));
+    expect(messageId).toEqual(expect.any(String));
+    const raw = (await motoSentMessages(motoUrl())).find((m) => m.raw_data.includes(u.to))!;
+    const mail = await simpleParser(raw.raw_data);
+    const headerLines = raw.raw_data.split("\r\n\r\n")[0].split("\r\n");
+    expect(headerLines).toContain("List-Unsubscribe-Post: List-Unsubscribe=One-Click");
+    expect(headerLines).toContain("List-Unsubscribe: <https://digest.example/unsubscribe?u=1>");
+    expect(mail.headers.get("list")).toMatchObject({ unsubscribe: { url: "https://digest.example/unsubscribe?u=1" } });
+    expect(mail.text).toContain("https://vibe.example.com/posts/tests-first");
+  });
+
+  test("when the target is a mailto, only List-Unsubscribe is set (one-click needs https)", () => {
+    expect(listUnsubscribeHeaders("mailto:unsubscribe@example.com")).toEqual({ "List-Unsubscribe": "<mailto:unsubscribe@example.com>" });
+    expect(listUnsubscribeHeaders(undefined)).toEqual({});
+  });
+
+  test("when a configuration set is configured, SendRawEmail carries it and the run/date tags", async () => {
+    const u = uniqueRoot();
+    const ses = sesClient();
+    await verifySender(ses, u.from);
+    const cs = `digest-${u.id}`;
+    await ses.send(new CreateConfigurationSetCommand({ ConfigurationSet: { Name: cs } }));
+    const inputs: SendRawEmailCommandInput[] = [];
+    ses.middlewareStack.add((next, ctx) => async (args) => {
+      if (ctx.commandName === "SendRawEmailCommand") inputs.push(args.input as SendRawEmailCommandInput);
+      return next(args);
+    }, { step: "initialize", name: `capture-${randomUUID()}` });
+    await new SesProvider(ses, { configurationSet: cs }).send(message(u.to, u.from, { tags: { run_id: "3f1c2d9e-aaaa", digest_date: "2026-11-28", "bad tag!": "a/b c" } }));
+    await new SesProvider(ses).send(message(u.to, u.from));
+    expect(inputs[0]).toMatchObject({ Source: u.from, Destinations: [u.to], ConfigurationSetName: cs });
+    expect(inputs[0].Tags).toEqual([
+      { Name: "run_id", Value: "3f1c2d9e-aaaa" },
+      { Name: "digest_date", Value: "2026-11-28" },
+      { Name: "bad_tag_", Value: "a_b_c" },
+    ]);
+    expect(inputs[1]).not.toHaveProperty("ConfigurationSetName");
+  });
+
+  test("when sends go to moto with MaxSendRate 10 and a ceiling of 5, no second holds more than 5 sends", async () => {
+    const u = uniqueRoot();
+    const ses = sesClient();
+    await verifySender(ses, u.from);
+    const starts: number[] = [];
+    ses.middlewareStack.add((next, ctx) => async (args) => {
+      const out = await next(args);
+      // moto always reports MaxSendRate 1: rewrite the answer to the quota under test.
+      if (ctx.commandName === "GetSendQuotaCommand") Object.assign(out.output as object, { MaxSendRate: 10, Max24HourSend: 50_000, SentLast24Hours: 0 });
+      return out;
+    }, { step: "initialize", name: `quota-${randomUUID()}` });
+    ses.middlewareStack.add((next, ctx) => async (args) => {
+      if (ctx.commandName === "SendRawEmailCommand") starts.push(performance.now());
+      return next(args);
+    }, { step: "initialize", name: `starts-${randomUUID()}` });
+    const recipients = Array.from({ length: 12 }, (_, i) => `r${i}-${u.id}@example.org`);
+    const out = await dispatch(new SesProvider(ses), recipients.map((r) => message(r, u.from)), { ceilingPerSecond: 5 });
+    expect(out.rate).toBe(5);
+    expect(out.results.every((r) => r.status === "sent")).toBe(true);
+    expect(maxInWindow(starts)).toBeLessThanOrEqual(5);
+  });
+});
+
+describe("dispatch", () => {
+  const fakeProvider = (opts: { rate: number; remaining?: number; fail?: (m: DigestMessage, attempt: number) => Error | undefined; clock: () => number }) => {
+    const starts: number[] = [];
+    const attempts = new Map<string, number>();
+    const provider: DeliveryProvider = {
+      name: "fake",
+      limits: async () => ({ maxPerSecond: opts.rate, remaining24h: opts.remaining ?? Infinity }),
+      send: async (m) => {
+        starts.push(opts.clock());
+        const n = (attempts.get(m.to) ?? 0) + 1;
+        attempts.set(m.to, n);
+        const err = opts.fail?.(m, n);
+        if (err) throw err;
+        return { messageId: `id-${m.to}` };
+      },
+    };
+    return { provider, starts, attempts };
+  };
+
+  test.each([
+    [14, undefined, 14],
+    [14, 3, 3],
+    [0.5, undefined, 0.5],
+  ])("when the provider allows %p/s and the ceiling is %p, sends start at most %p per second", async (rate, ceiling, expected) => {
+    const t = fakeTime();
+    const f = fakeProvider({ rate, clock: t.now });
+    const msgs = Array.from({ length: 40 }, (_, i) => message(`r${i}@example.org`));
+    const out = await dispatch(f.provider, msgs, { ceilingPerSecond: ceiling, now: t.now, sleep: t.sleep });
+    expect(out.rate).toBe(expected);
+    expect(f.starts).toHaveLength(40);
+    expect(maxInWindow(f.starts)).toBeLessThanOrEqual(Math.ceil(expected));
+    const spacing = f.starts.slice(1).map((s, i) => s - f.starts[i]);
+    expect(Math.min(...spacing)).toBeGreaterThanOrEqual(1000 / expected - 1e-9);
+  });
+
+  test("when the provider throttles, it backs off with jitter and retries until it is accepted", async () => {
+    const t = fakeTime();
+    const sleeps: number[] = [];
+    const f = fakeProvider({ rate: 100, clock: t.now, fail: (_, n) => (n <= 2 ? mapAwsError(sdkError("Throttling", 400, "Maximum sending rate exceeded."), "ses:SendRawEmail", "x") : undefined) });
+    const out = await dispatch(f.provider, [message("a@example.org")], {
+      now: t.now,
+      sleep: async (ms) => {
+        sleeps.push(ms);
+        await t.sleep(ms);
+      },
+      random: () => 0.5,
+      baseBackoffMs: 200,
+    });
+    expect(out.results[0]).toMatchObject({ status: "sent", attempts: 3 });
+    expect(sleeps.filter((ms) => ms > 10)).toEqual([100, 200]); // full jitter: random * base * 2^n
+  });
+
+  test("when throttling persists, it gives up after maxAttempts with AWS_THROTTLED", async () => {
+    const t = fakeTime();
+    const f = fakeProvider({ rate: 100, clock: t.now, fail: () => new ThrottledError({ operation: "ses:SendRawEmail", resource: "a", awsCode: "Throttling", httpStatus: 400 }) });
+    const out = await dispatch(f.provider, [message("a@example.org")], { now: t.now, sleep: t.sleep, maxAttempts: 3 });
+    expect(out.results[0]).toMatchObject({ status: "failed", attempts: 3, definitelyNotSent: true, error: { code: "AWS_THROTTLED" } });
+  });
+
+  test("when the daily quota left is smaller than the list, it sends that many and fails the rest without calling the provider", async () => {
+    const t = fakeTime();
+    const f = fakeProvider({ rate: 10, remaining: 2, clock: t.now });
+    const out = await dispatch(f.provider, ["a", "b", "c"].map((x) => message(`${x}@example.org`)), { now: t.now, sleep: t.sleep });
+    expect(out.results.map((r) => r.status)).toEqual(["sent", "sent", "failed"]);
+    expect(out.results[2]).toMatchObject({ attempts: 0, error: { code: "SES_QUOTA_EXCEEDED" } });
+    expect(f.starts).toHaveLength(2);
+  });
+
+  test("when one recipient is rejected, the others are still sent", async () => {
+    const t = fakeTime();
+    const f = fakeProvider({ rate: 10, clock: t.now, fail: (m) => (m.to.startsWith("bad") ? mapAwsError(sdkError("MessageRejected", 400, "Address blacklisted."), "ses:SendRawEmail", m.to) : undefined) });
+    const out = await dispatch(f.provider, ["ok1", "bad", "ok2"].map((x) => message(`${x}@example.org`)), { now: t.now, sleep: t.sleep });
+    expect(out.results.map((r) => r.status)).toEqual(["sent", "failed", "sent"]);
+    expect(f.attempts.get("bad@example.org")).toBe(1);
+  });
+
+  test("when reading the limits fails, every recipient fails with that error and nothing is sent", async () => {
+    const provider: DeliveryProvider = {
+      name: "fake",
+      limits: async () => {
+        throw mapAwsError(sdkError("AccessDenied", 403), "ses:GetSendQuota", "account");
+      },
+      send: async () => {
+        throw new Error("must not send");
+      },
+    };
+    const out = await dispatch(provider, [message("a@example.org"), message("b@example.org")]);
+    expect(out.results.map((r) => r.status === "failed" && r.error.code)).toEqual(["AWS_ACCESS_DENIED", "AWS_ACCESS_DENIED"]);
+  });
+
+  test("when the pacer is asked concurrently, consecutive starts are spaced by the interval", async () => {
+    const t = fakeTime();
+    const pacer = new Pacer(250, t.now, t.sleep);
+    const got: number[] = [];
+    await Promise.all(Array.from({ length: 5 }, () => pacer.acquire().then(() => void got.push(t.now()))));
+    expect(got).toEqual([0, 250, 500, 750, 1000]);
+  });
+});
+
+describe("SES error mapping", () => {
+  const cases: [string, number, string, string, boolean][] = [
+    ["AccessDenied", 403, "Access denied.", "AWS_ACCESS_DENIED", true],
+    ["AccountSendingPausedException", 400, "Sending paused for this account.", "SES_SENDING_PAUSED", true],
+    ["ConfigurationSetSendingPausedException", 400, "Sending paused for cs.", "SES_SENDING_PAUSED", true],
+    ["MessageRejected", 400, "Email address is not verified. The following identities failed the check in region US-EAST-1: a@example.com", "SES_SENDER_NOT_VERIFIED", true],
+    ["MessageRejected", 400, "Address blacklisted.", "SES_MESSAGE_REJECTED", true],
+    ["MailFromDomainNotVerifiedException", 400, "Mail from domain not verified.", "SES_SENDER_NOT_VERIFIED", true],
+    ["ConfigurationSetDoesNotExistException", 400, "Configuration set <cs> does not exist.", "SES_CONFIGURATION_SET_MISSING", true],
+    ["Throttling", 400, "Maximum sending rate exceeded.", "AWS_THROTTLED", true],
+    ["Throttling", 400, "Daily message quota exceeded.", "SES_QUOTA_EXCEEDED", true],
+    ["InvalidParameterValue", 400, "Illegal header.", "AWS_INVALID_VALUE", true],
+    ["SignatureDoesNotMatch", 403, "The request signature we calculated does not match.", "AWS_CREDENTIALS_INVALID", true],
+    ["ServiceUnavailable", 503, "Service unavailable.", "AWS_UNAVAILABLE", false],
+    ["InternalFailure", 500, "Internal failure.", "AWS_UNAVAILABLE", false],
+    ["SomethingNew", 400, "Unknown.", "AWS_ERROR", true],
+  ];
+  test.each(cases)("when SES answers %s (%i, %j), the provider throws %s keeping code and request id", async (name, status, text, code, notSent) => {
+    const ses = new SESClient({ region: "us-east-1", credentials: { accessKeyId: "a", secretAccessKey: "b" } });
+    const mock = mockClient(ses);
+    mock.on(SendRawEmailCommand).rejects(sdkError(name, status, `${text} CANARY`));
+    mock.on(GetSendQuotaCommand).resolves({ MaxSendRate: 14, Max24HourSend: 50000, SentLast24Hours: 0 });
+    const err = await new SesProvider(ses).send(message("to@example.org")).catch((e: unknown) => e);
+    expect(err).toMatchObject({ code, awsCode: name, requestId: `req-${name}`, httpStatus: status, operation: "ses:SendRawEmail", resource: "to@example.org", definitelyNotSent: notSent });
+    for (const view of [String(err), JSON.stringify(err), inspect(err, { showHidden: true, depth: 10 })]) expect(view).not.toContain("CANARY");
+    mock.restore();
+  });
+
+  test("when moto rejects an unverified sender, the provider throws SES_SENDER_NOT_VERIFIED", async () => {
+    const u = uniqueRoot();
+    const err = await new SesProvider(sesClient()).send(message(u.to, u.from)).catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: "SES_SENDER_NOT_VERIFIED", awsCode: "MessageRejected", httpStatus: 400, definitelyNotSent: true });
+  });
+});
