@@ -38,7 +38,7 @@ export interface FeedFetcherOptions {
   readonly itemsPerFeed?: number;
   /** Extra attempts after a network error, 429 or 5xx (never after a timeout). @default 1 */
   readonly retries?: number;
-  /** Feeds fetched at once. @default 8 */
+  /** Feeds fetched at once. @default 16 */
   readonly concurrency?: number;
   /** @default 300 */
   readonly summaryChars?: number;
@@ -93,7 +93,7 @@ export class FeedFetcher {
     this.maxBytes = opts.maxBytes ?? 2 * 1024 * 1024;
     this.itemsPerFeed = opts.itemsPerFeed ?? 3;
     this.retries = Math.min(Math.max(opts.retries ?? 1, 0), 5);
-    this.concurrency = Math.max(opts.concurrency ?? 8, 1);
+    this.concurrency = Math.max(opts.concurrency ?? 16, 1);
     this.summaryChars = opts.summaryChars ?? 300;
     this.sleep = opts.sleep ?? ((ms) => new Promise((r) => setTimeout(r, ms)));
   }
