@@ -62,6 +62,10 @@ export const METRICS = {
   parameterStoreLatencyMs: "ParameterStoreLatency",
   feedFailures: "FeedFailures",
   digestSucceeded: "DigestSucceeded",
+  /** Percent of the 24-hour SES quota used (Max24HourSend vs SentLast24Hours of GetSendQuota). */
+  sesQuotaUsedPercent: "SesQuotaUsedPercent",
+  /** Count of AccessDenied answers from Parameter Store or KMS while loading config. */
+  parameterStoreAccessDenied: "ParameterStoreAccessDenied",
 } as const;
 
 /** Subject prefix kept from the SendGrid-era app. */
