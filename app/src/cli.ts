@@ -26,6 +26,8 @@ export interface CliIo {
   /** Writes one line (without newline) to stdout synchronously. */
   readonly writeLine: (line: string) => void;
   readonly isTTY: boolean;
+  /** Install a SIGTERM handler (the real process only). */
+  readonly handleSignals?: boolean;
   /** Logger destination override (tests). */
   readonly logDestination?: { write(line: string): void };
 }
@@ -129,6 +131,16 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv, io: 
   const config = new ParameterStoreConfig(ssm, { root: settings.root, ttlSeconds: settings.ttlSeconds, overrides: settings.overrides, metrics });
   const outDir = out ?? settings.outDir ?? (command === "preview" || dryRun ? ".local/out" : undefined);
 
+  // ECS stops a task with SIGTERM (then SIGKILL after the stop timeout): keep the metrics
+  // recorded so far and say so in the last line, instead of vanishing mid-run.
+  const onSigterm = () => {
+    metrics.flush();
+    logger.warn({ sent: "unknown", exitCode: EXIT.interrupted }, "interrupted by SIGTERM");
+    io.writeLine(JSON.stringify({ msg: "run summary", ok: false, reason: "interrupted", sent: 0, failed: 0, messageIds: [], exitCode: EXIT.interrupted }));
+    process.exit(EXIT.interrupted);
+  };
+  if (io.handleSignals) process.once("SIGTERM", onSigterm);
+
   let summary: RunSummary;
   try {
     summary = await runDigest(
@@ -143,6 +155,7 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv, io: 
       { dryRun, outDir, files: command === "preview" ? "parts" : dryRun ? "all" : "message", dispatch: { ceilingPerSecond: settings.maxSendRate } },
     );
   } finally {
+    if (io.handleSignals) process.removeListener("SIGTERM", onSigterm);
     config.clear();
     sesClients.destroy();
     ssm.destroy();
@@ -155,7 +168,7 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv, io: 
 
 if (require.main === module) {
   const writeLine = (line: string) => process.stdout.write(`${line}\n`);
-  main(process.argv.slice(2), process.env, { writeLine, isTTY: process.stdout.isTTY === true }).then(
+  main(process.argv.slice(2), process.env, { writeLine, isTTY: process.stdout.isTTY === true, handleSignals: true }).then(
     (code) => {
       process.exitCode = code;
       // Sockets of the SDK's keep-alive agents must not hold the task open.

@@ -85,6 +85,8 @@ export const EXIT = {
   /** Anything unexpected. */
   internal: 3,
   usage: 64,
+  /** Stopped by SIGTERM (128 + 15). */
+  interrupted: 143,
 } as const;
 
 /** Runs the digest once. Never throws: failures are in the summary and its exit code. */

@@ -1,4 +1,4 @@
-import { execFile } from "node:child_process";
+import { execFile, spawn } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
 import { simpleParser } from "mailparser";
@@ -38,7 +38,7 @@ describe("digest CLI", () => {
   const outDir = path.join(ROOT_DIR, ".tmp", `cli-${process.pid}`);
   const savedEnv = { ...process.env };
   beforeAll(async () => {
-    feeds = await startFeedServer();
+    feeds = await startFeedServer({ routes: { "/slow.rss": { body: "<rss/>", delayMs: 8000 } } });
     // main() in-process: the SDK's default chain reads this worker's environment.
     Object.assign(process.env, { AWS_ACCESS_KEY_ID: "testing", AWS_SECRET_ACCESS_KEY: "testing" });
   });
@@ -103,6 +103,44 @@ describe("digest CLI", () => {
     const summary = JSON.parse(lines.at(-1)!);
     expect(Object.keys(summary.files).sort()).toEqual(["html", "text"]);
     expect(fs.readFileSync(summary.files.text, "utf8")).toContain("* Prompting for tests first");
+  });
+
+  test("when a person runs it on a terminal, it prints short progress lines and no EMF", async () => {
+    const s = await stack();
+    const lines: string[] = [];
+    const code = await main(["run", "--dry-run", "--out", path.join(outDir, "tty")], { ...s.env }, { writeLine: (l) => void lines.push(l), isTTY: true });
+    expect(code).toBe(0);
+    const text = lines.join("\n");
+    expect(text).toMatch(/^\d\d:\d\d:\d\d • loading config from Parameter Store/m);
+    expect(text).toMatch(/• run summary .*reason=dry run/);
+    expect(text).not.toContain("_aws");
+    expect(() => JSON.parse(lines[0])).toThrow();
+  });
+
+  test("when the task is stopped with SIGTERM mid-run, it exits 143 and its last line says so", async () => {
+    const u = uniqueRoot();
+    await putParameters(ssmClient(), u.root, { from: u.from, to: u.to, feeds: feedsJson(feeds.url, { "/slow.rss": "Slow" }) });
+    const child = spawn(TSX, ["app/src/cli.ts", "run"], {
+      cwd: ROOT_DIR,
+      env: { PATH: process.env.PATH ?? "", AWS_ACCESS_KEY_ID: "testing", AWS_SECRET_ACCESS_KEY: "testing", VIBE_LOG_FORMAT: "json", VIBE_PARAMETER_ROOT: u.root, AWS_REGION: "us-east-1", AWS_ENDPOINT_URL: motoUrl() },
+      stdio: ["ignore", "pipe", "ignore"],
+    });
+    let out = "";
+    const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
+    const timer = setTimeout(() => child.kill("SIGKILL"), 30_000);
+    await new Promise<void>((resolve) => {
+      child.stdout!.on("data", (d: Buffer) => {
+        out += d.toString();
+        if (out.includes('"msg":"fetching feeds"')) resolve();
+      });
+      void exited.then(() => resolve());
+    });
+    // tsx relays the signal to the node process that runs the CLI.
+    child.kill("SIGTERM");
+    const code = await exited;
+    clearTimeout(timer);
+    expect(code).toBe(143);
+    expect(lastLine(out)).toMatchObject({ msg: "run summary", reason: "interrupted", exitCode: 143 });
   });
 
   test.each([[["send"]], [["run", "--bogus"]], [["preview", "--dry-run"]]])("when the arguments are %j, it exits 64", async (args) => {
