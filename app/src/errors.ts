@@ -267,6 +267,8 @@ export function mapAwsError(err: unknown, operation: string, resource: string): 
   const requestId = typeof e.$metadata?.requestId === "string" ? e.$metadata.requestId : undefined;
   const text = typeof e.message === "string" ? e.message.toLowerCase() : "";
   const d: AwsErrorDetails = { operation, resource, awsCode, requestId, httpStatus: status };
+  // KMS denials surface through SSM with prefixed codes (e.g. "KMS.AccessDeniedException").
+  if (awsCode && /AccessDenied/.test(awsCode)) return new AccessDeniedError(d);
   switch (awsCode) {
     case "AccessDenied":
     case "AccessDeniedException":

@@ -7,7 +7,7 @@
  */
 import { METRICS } from "./contract";
 
-export type MetricUnit = "Count" | "Milliseconds";
+export type MetricUnit = "Count" | "Milliseconds" | "Percent";
 
 /** Where the run records what it measured. */
 export interface Metrics {

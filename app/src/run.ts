@@ -107,6 +107,7 @@ export async function runDigest(deps: RunDeps, opts: RunOptions = {}): Promise<R
     const error = err instanceof DigestError ? err : undefined;
     log.error({ err }, "configuration could not be loaded");
     deps.metrics?.count(METRICS.digestSucceeded, 0);
+    if (error?.code === "AWS_ACCESS_DENIED") deps.metrics?.count(METRICS.parameterStoreAccessDenied, 1);
     return { ...base, ok: false, feeds: feedsSummary, durationMs: Date.now() - startedAt, reason: "config", error: error?.toJSON() ?? { name: "Error" }, exitCode: error ? EXIT.configError : EXIT.internal };
   }
   const credentialMode = deps.credentialMode?.(config);
@@ -160,6 +161,8 @@ export async function runDigest(deps: RunDeps, opts: RunOptions = {}): Promise<R
     deps.metrics?.count(METRICS.sent, sent);
     deps.metrics?.count(METRICS.failed, recipients.length - sent);
     deps.metrics?.count(METRICS.digestSucceeded, sent === recipients.length ? 1 : 0);
+    const quota = outcome.limits?.quota24h;
+    if (quota) deps.metrics?.observe(METRICS.sesQuotaUsedPercent, Math.min(100, ((quota.used + sent) / quota.max) * 100), "Percent");
     return finish(common, recipients, files, undefined, outcome.rate);
   } catch (err) {
     log.error({ err }, "run failed unexpectedly");

@@ -1,3 +1,5 @@
+import { GetParametersByPathCommand, SSMClient } from "@aws-sdk/client-ssm";
+import { mockClient } from "aws-sdk-client-mock";
 import { simpleParser } from "mailparser";
 import { ParameterStoreConfig } from "../../app/src/config";
 import { dispatchProviderFor } from "../../app/src/delivery/select";
@@ -137,5 +139,21 @@ describe("runDigest against moto", () => {
     expect(doc).toMatchObject({ EmailsSent: 1, EmailsFailed: 0, FeedFailures: 1, DigestSucceeded: 1 });
     expect(typeof doc.ParameterStoreLatency).toBe("number");
     expect(typeof doc.DeliveryLatency).toBe("number");
+    // moto's quota is 200 a day: at least this send is counted.
+    expect(doc.SesQuotaUsedPercent).toBeGreaterThanOrEqual(0.5);
+    expect(doc._aws.CloudWatchMetrics[0].Dimensions).toEqual([[]]); // the alarms match by name, without dimensions
+  });
+
+  test("when Parameter Store denies access, the run exits 2 and counts ParameterStoreAccessDenied", async () => {
+    const ssm = new SSMClient({ region: "us-east-1", credentials: TEST_CREDENTIALS });
+    const mock = mockClient(ssm);
+    mock.on(GetParametersByPathCommand).rejects(Object.assign(new Error("not authorized"), { name: "AccessDeniedException", $metadata: { httpStatusCode: 400, requestId: "r-1" } }));
+    const emf: string[] = [];
+    const metrics = new EmfMetrics((l) => emf.push(l));
+    const summary = await runDigest({ config: new ParameterStoreConfig(ssm, { root: "/vibecoding", metrics }), feeds: new FeedFetcher(), provider: () => { throw new Error("unreached"); }, logger: captureLogger().logger, metrics });
+    metrics.flush();
+    expect(summary).toMatchObject({ exitCode: 2, error: { code: "AWS_ACCESS_DENIED", requestId: "r-1" } });
+    expect(JSON.parse(emf[0])).toMatchObject({ ParameterStoreAccessDenied: 1, DigestSucceeded: 0 });
+    mock.restore();
   });
 });

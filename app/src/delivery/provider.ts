@@ -25,6 +25,8 @@ export interface SendLimits {
   readonly maxPerSecond: number;
   /** Messages left in the rolling 24 hours (Infinity when unlimited). */
   readonly remaining24h: number;
+  /** The 24-hour quota and what was used of it before this run, when the provider reports them. */
+  readonly quota24h?: { readonly max: number; readonly used: number };
 }
 
 export interface SendReceipt {

@@ -40,6 +40,7 @@ export class SesProvider implements DeliveryProvider {
       const limits = {
         maxPerSecond: q.MaxSendRate && q.MaxSendRate > 0 ? q.MaxSendRate : 1,
         remaining24h: max24 < 0 ? Infinity : Math.max(0, Math.floor(max24 - sent)),
+        ...(max24 > 0 ? { quota24h: { max: max24, used: sent } } : {}),
       };
       this.opts.logger?.info({ maxSendRate: limits.maxPerSecond, max24HourSend: max24, sentLast24Hours: sent }, "SES send quota");
       return limits;
