@@ -147,7 +147,9 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv, io: 
       {
         config,
         feeds: new FeedFetcher({ logger }),
-        provider: (c) => dispatchProviderFor(c, { ses: () => sesClients.get(c).client, logger }),
+        // The client follows the cached config: after its TTL a reload notices rotated keys
+        // and SesClientCache rebuilds the client (or after the client's own 1 h TTL).
+        provider: (c) => dispatchProviderFor(c, { ses: async () => sesClients.get(await config.load().catch(() => c)).client, logger }),
         credentialMode: (c) => SesClientCache.modeOf(c),
         logger,
         metrics,

@@ -1,7 +1,10 @@
 import { GetSendQuotaCommand, SESClient, type SESClientConfig } from "@aws-sdk/client-ses";
+import { PutParameterCommand } from "@aws-sdk/client-ssm";
+import { ParameterStoreConfig } from "../../app/src/config";
+import { dispatchProviderFor } from "../../app/src/delivery/select";
 import { SesClientCache } from "../../app/src/delivery/ses-client";
 import { Secret } from "../../app/src/secret";
-import { captureLogger, motoUrl } from "../support/app-fixtures";
+import { captureLogger, motoUrl, putParameters, sesClient, ssmClient, uniqueRoot, verifySender } from "../support/app-fixtures";
 
 const keys = (id: string, secret: string) => ({ accessKeyId: new Secret(id), secretAccessKey: new Secret(secret) });
 
@@ -70,5 +73,32 @@ describe("SesClientCache", () => {
     expect(b).not.toBe(a);
     expect(s.created).toHaveLength(2);
     s.cache.destroy();
+  });
+});
+
+describe("credential rotation during a run", () => {
+  test("when the keys in Parameter Store are rotated, the next send after the config TTL uses a client with the new keys", async () => {
+    const u = uniqueRoot();
+    const ssm = ssmClient();
+    await putParameters(ssm, u.root, { from: u.from, to: u.to, feeds: '[{"url":"http://127.0.0.1:9/a","name":"A"}]', accessKeyId: "AKIAOLDKEY0000001", secretAccessKey: "old-secret" });
+    await verifySender(sesClient(), u.from);
+    let now = 0;
+    const config = new ParameterStoreConfig(ssm, { root: u.root, ttlSeconds: 60, now: () => now });
+    const clients = new SesClientCache({ endpoint: motoUrl(), maxAttempts: 1, now: () => now });
+    const first = await config.load();
+    const provider = dispatchProviderFor(first, { ses: async () => clients.get(await config.load()).client });
+    const msg = { from: u.from, to: u.to, subject: "s", html: "<p>h</p>", text: "t", date: new Date(), headers: {}, tags: {} };
+    await provider.send(msg);
+    const before = clients.get(first).client;
+    expect(await before.config.credentials()).toMatchObject({ accessKeyId: "AKIAOLDKEY0000001" });
+
+    await ssm.send(new PutParameterCommand({ Name: `${u.root}/aws/access_key_id`, Value: "AKIANEWKEY0000002", Type: "SecureString", Overwrite: true }));
+    await ssm.send(new PutParameterCommand({ Name: `${u.root}/aws/secret_access_key`, Value: "new-secret", Type: "SecureString", Overwrite: true }));
+    now += 61_000;
+    await provider.send(msg);
+    const after = clients.get(await config.load()).client;
+    expect(after).not.toBe(before);
+    expect(await after.config.credentials()).toMatchObject({ accessKeyId: "AKIANEWKEY0000002", secretAccessKey: "new-secret" });
+    clients.destroy();
   });
 });

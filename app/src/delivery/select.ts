@@ -13,7 +13,7 @@ import { SesProvider } from "./ses";
 
 export interface ProviderFactories {
   /** The current SES client (refreshed by SesClientCache). */
-  readonly ses: () => SESClient;
+  readonly ses: () => SESClient | Promise<SESClient>;
   readonly logger?: Logger;
 }
 

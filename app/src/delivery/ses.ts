@@ -22,11 +22,14 @@ export function sesTagValue(value: string): string {
 
 export class SesProvider implements DeliveryProvider {
   readonly name = "ses";
-  private readonly client: () => SESClient;
+  private readonly client: () => SESClient | Promise<SESClient>;
 
-  /** `client` is a client, or a function returning the current one (refreshed on credential change). */
+  /**
+   * `client` is a client, or a function returning the current one: called before every
+   * call, so a client rebuilt after a credential rotation or its TTL is picked up mid-run.
+   */
   constructor(
-    client: SESClient | (() => SESClient),
+    client: SESClient | (() => SESClient | Promise<SESClient>),
     private readonly opts: SesProviderOptions = {},
   ) {
     this.client = typeof client === "function" ? client : () => client;
@@ -34,7 +37,7 @@ export class SesProvider implements DeliveryProvider {
 
   async limits(): Promise<SendLimits> {
     try {
-      const q = await this.client().send(new GetSendQuotaCommand({}));
+      const q = await (await this.client()).send(new GetSendQuotaCommand({}));
       const max24 = q.Max24HourSend ?? -1;
       const sent = q.SentLast24Hours ?? 0;
       const limits = {
@@ -52,7 +55,7 @@ export class SesProvider implements DeliveryProvider {
   async send(m: DigestMessage): Promise<SendReceipt> {
     const raw = await buildMime(m);
     try {
-      const out = await this.client().send(
+      const out = await (await this.client()).send(
         new SendRawEmailCommand({
           Source: m.from,
           Destinations: [m.to],
