@@ -106,6 +106,12 @@ export async function dispatch(provider: DeliveryProvider, messages: readonly Di
   const sendOne = async (m: DigestMessage): Promise<DeliveryResult> => {
     const started = now();
     let attempt = 0;
+    try {
+      await provider.prepare?.(m);
+    } catch (err) {
+      const error = err instanceof DigestError ? err : new DeliveryError(m.to, "could not prepare the message", true);
+      return { status: "failed", recipient: m.to, provider: provider.name, error, attempts: 0, latencyMs: now() - started, definitelyNotSent: true };
+    }
     for (;;) {
       attempt++;
       await pacer.acquire();

@@ -39,6 +39,11 @@ export interface DeliveryProvider {
   readonly name: string;
   /** Called once per run, before the first send. */
   limits(): Promise<SendLimits>;
+  /**
+   * Optional local work for `message` (e.g. building MIME) that the dispatcher runs before
+   * taking a send slot, so the paced moment is the request itself.
+   */
+  prepare?(message: DigestMessage): Promise<void>;
   send(message: DigestMessage): Promise<SendReceipt>;
 }
 

@@ -22,6 +22,7 @@ export function sesTagValue(value: string): string {
 
 export class SesProvider implements DeliveryProvider {
   readonly name = "ses";
+  private readonly built = new WeakMap<DigestMessage, Buffer>();
   private readonly client: () => SESClient | Promise<SESClient>;
 
   /**
@@ -52,8 +53,14 @@ export class SesProvider implements DeliveryProvider {
     }
   }
 
+  /** Builds the MIME ahead of the paced request (kept until that message is sent). */
+  async prepare(m: DigestMessage): Promise<void> {
+    if (!this.built.has(m)) this.built.set(m, await buildMime(m));
+  }
+
   async send(m: DigestMessage): Promise<SendReceipt> {
-    const raw = await buildMime(m);
+    const raw = this.built.get(m) ?? (await buildMime(m));
+    this.built.delete(m);
     try {
       const out = await (await this.client()).send(
         new SendRawEmailCommand({
