@@ -14,7 +14,7 @@ export default async function globalSetup(): Promise<void> {
   process.env.AWS_EC2_METADATA_DISABLED = "true";
   // The SDK warns once per process that node 20 support ends in January 2027 (known, see
   // DESIGN.md); in every jest worker and child that is only noise around the results.
-  process.env.NODE_OPTIONS = `${process.env.NODE_OPTIONS ?? ""} --disable-warning=NodeVersionSupportWarning`.trim();
+  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = "true";
   const moto = await startMoto();
   process.env.MOTO_URL = moto.url;
   (globalThis as { __moto?: typeof moto }).__moto = moto;
