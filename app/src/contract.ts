@@ -51,7 +51,99 @@ export const ENV = {
   logFormat: "VIBE_LOG_FORMAT",
   /** Optional ceiling on SES sends per second, below the account's MaxSendRate. */
   maxSendRate: "VIBE_MAX_SEND_RATE",
+  /**
+   * Name of the delivery ledger table (DynamoDB, key schema {@link LEDGER}). Unset: the run
+   * warns that exactly-once delivery is not guaranteed and sends without a ledger.
+   */
+  ledgerTable: "VIBE_LEDGER_TABLE",
+  /** SendGrid API base URL (tests and the local run point it at the loopback emulator). @default SENDGRID_DEFAULT_BASE_URL */
+  sendgridBaseUrl: "VIBE_SENDGRID_BASE_URL",
+  /** Minimum SES outcomes in the sliding window before the failure rate can trigger the rollback. @default ROLLBACK_DEFAULTS.minAttempts */
+  rollbackMinAttempts: "VIBE_ROLLBACK_MIN_ATTEMPTS",
 } as const;
+
+/**
+ * Parameters the sender itself writes (not stage config). They live below the same root, so
+ * the run's one GetParametersByPath reads them with the rest; the task role needs
+ * ssm:PutParameter on exactly these names.
+ */
+export const RUNTIME_PARAMETERS = {
+  /**
+   * The automatic SES rollback (String). {@link ROLLBACK_CLEARED} when not rolled back;
+   * otherwise a JSON {@link RollbackRecord}. Later runs honour it (everything via SendGrid)
+   * until an operator clears it (`digest rollback clear`). The stack declares it with the
+   * cleared value and ignores later changes of its value, so a deploy never clears it.
+   */
+  sesRollback: { path: "email/ses_rollback", type: "String", secret: false, writtenBy: "sender" },
+} as const;
+export type RuntimeParameterKey = keyof typeof RUNTIME_PARAMETERS;
+
+/** Full name of a runtime parameter below `root`. */
+export function runtimeParameterName(root: string, key: RuntimeParameterKey): string {
+  return `${root.replace(/\/+$/, "")}/${RUNTIME_PARAMETERS[key].path}`;
+}
+
+/** Value of `email/ses_rollback` when no rollback is in force (SSM cannot store ""). */
+export const ROLLBACK_CLEARED = "none";
+
+/** What `email/ses_rollback` holds while a rollback is in force (JSON; no secrets, no addresses). */
+export interface RollbackRecord {
+  readonly state: "rolled_back";
+  /** ISO time it was recorded. */
+  readonly at: string;
+  /** What triggered it; "manual" when an operator set a value by hand. */
+  readonly reason: "ses-failure-rate" | "ses-sending-paused" | "parameter-store" | "manual";
+  /** Human-readable detail, e.g. "3 of 40 SES sends failed in 10 min (7.5% > 5%)". */
+  readonly detail: string;
+  readonly runId?: string;
+  readonly digestDate?: string;
+  /** Error code that triggered it (e.g. SES_SENDING_PAUSED, AWS_ACCESS_DENIED). */
+  readonly code?: string;
+}
+
+/** The automatic rollback's trigger (the seed: SES failure rate > 5% over 10 minutes). */
+export const ROLLBACK_DEFAULTS = {
+  windowMs: 10 * 60 * 1000,
+  /** Trips when failures / attempts is strictly greater than this. */
+  maxFailureRate: 0.05,
+  minAttempts: 20,
+} as const;
+
+/** SendGrid v3 API root; `POST /v3/mail/send` is appended. */
+export const SENDGRID_DEFAULT_BASE_URL = "https://api.sendgrid.com";
+
+/**
+ * The delivery ledger (DynamoDB): one item per digest date (America/New_York) and
+ * recipient, written with conditional updates so a digest reaches each recipient once.
+ */
+export const LEDGER = {
+  /** Partition key (S): the digest date, YYYY-MM-DD in DIGEST_TIME_ZONE. */
+  partitionKey: "digest_date",
+  /** Sort key (S): the recipient address, trimmed and lower-cased. */
+  sortKey: "recipient",
+  /** TTL attribute (N, epoch seconds): DynamoDB deletes the item after it. */
+  ttlAttribute: "expires_at",
+  /** Days an item is kept after its last write. */
+  ttlDays: 30,
+  /** Item states. */
+  states: ["in_progress", "sent", "failed", "unknown"] as const,
+  /** The other attributes the sender writes. */
+  attributes: {
+    state: "state",
+    claimId: "claim_id",
+    leaseUntil: "lease_until",
+    sendingSince: "sending_since",
+    provider: "provider",
+    messageId: "message_id",
+    errorCode: "error_code",
+    attempts: "attempts",
+    updatedAt: "updated_at",
+    runId: "run_id",
+  },
+  /** DynamoDB actions the sender uses on the table (the stack grants exactly these). */
+  actions: ["dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:Query"] as const,
+} as const;
+export type LedgerState = (typeof LEDGER.states)[number];
 
 /** CloudWatch namespace and metric names the sender emits and the alarms watch. */
 export const METRICS = {
@@ -66,6 +158,14 @@ export const METRICS = {
   sesQuotaUsedPercent: "SesQuotaUsedPercent",
   /** Count of AccessDenied answers from Parameter Store or KMS while loading config. */
   parameterStoreAccessDenied: "ParameterStoreAccessDenied",
+  /** 1 when this run triggered the automatic SES rollback (the stack's alarm watches it). */
+  sesRollback: "SesRollback",
+  /** 1 when this run started with a rollback in force (everything via SendGrid). */
+  sesRollbackActive: "SesRollbackActive",
+  /** Recipients whose SES send was rejected and who were sent through SendGrid instead. */
+  sesFallbacks: "SesFallbacks",
+  /** Recipients whose send outcome is ambiguous (ledger state `unknown`; never resent). */
+  emailsUnknown: "EmailsUnknown",
 } as const;
 
 /** Subject prefix kept from the SendGrid-era app. */
