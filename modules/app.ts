@@ -6,7 +6,7 @@
 import { App } from "cdktf";
 import path from "node:path";
 import { DigestStack } from "./digest-stack";
-import { localStage, prodStage, type LocalStageOptions, type StageConfig, type StageName } from "./stages";
+import { devStage, localStage, prodStage, type LocalStageOptions, type StageConfig, type StageName } from "./stages";
 
 export interface SynthesizeAppOptions {
   /** Folder for cdktf.out. */
@@ -26,7 +26,7 @@ export interface SynthesizedStack {
 
 /** Every stage's config, in synth order. */
 export function stageConfigs(local: LocalStageOptions = {}): StageConfig[] {
-  return [localStage(local), prodStage()];
+  return [localStage(local), devStage(), prodStage()];
 }
 
 /** Builds the app and its stacks without synthesizing (for Testing helpers). */

@@ -8,8 +8,7 @@
  * with `npm run secrets` afterwards, never through Terraform.
  */
 import { Construct } from "constructs";
-import { KmsKey } from "@cdktf/provider-aws/lib/kms-key";
-import { KmsAlias } from "@cdktf/provider-aws/lib/kms-alias";
+import type { KmsKey } from "@cdktf/provider-aws/lib/kms-key";
 import { SsmParameter } from "@cdktf/provider-aws/lib/ssm-parameter";
 import {
   DEFAULT_PARAMETER_ROOT,
@@ -18,6 +17,7 @@ import {
   parameterName,
   type ParameterKey,
 } from "../app/src/contract";
+import { CustomerManagedKey } from "./customer-managed-key";
 import { ConfigError } from "./errors";
 import { arnParts, type IGrantee } from "./policy";
 import { assertEmail, assertIntegerInRange, assertName, assertParameterRoot, assertRegion, assertUrl } from "./validate";
@@ -58,6 +58,21 @@ export interface ParameterStoreProps {
   readonly region?: string;
   /** Days before a scheduled key deletion completes. @default 30 */
   readonly keyDeletionWindowDays?: number;
+  /**
+   * Encrypt the SecureStrings with the AWS managed `aws/ssm` key, as the seed describes,
+   * instead of our own CMK. Weaker: that key's policy lets every principal in the account
+   * that may call SSM decrypt with it, so only IAM on the parameters protects them, and
+   * its policy cannot be reviewed or narrowed here.
+   * @default false
+   */
+  readonly useAwsManagedKey?: boolean;
+  /**
+   * Principals that run `cdktf deploy` for this stack. The AWS provider (5.100.0) reads
+   * every aws_ssm_parameter back with decryption on refresh, so they need kms:Decrypt via
+   * SSM on the CMK besides the readers that `grantRead` names.
+   * @default - none (only granted readers may decrypt)
+   */
+  readonly deployerPrincipalArns?: readonly string[];
 }
 
 /** Typed attributes of a {@link ParameterStore}. */
@@ -72,9 +87,8 @@ export interface ParameterStoreOutputs {
 
 /** The /vibecoding parameter hierarchy under a customer-managed, rotating KMS key. */
 export class ParameterStore extends Construct {
-  /** The customer-managed key that encrypts the SecureStrings. */
-  readonly key: KmsKey;
-  readonly alias: KmsAlias;
+  /** The customer-managed key that encrypts the SecureStrings (none with useAwsManagedKey). */
+  readonly cmk?: CustomerManagedKey;
   /** Every declared parameter by contract key. */
   readonly parameters: Partial<Record<ParameterKey, SsmParameter>> = {};
   readonly outputs: ParameterStoreOutputs;
@@ -93,17 +107,27 @@ export class ParameterStore extends Construct {
     this.region = props.region;
     validateValues(this, props.values);
 
-    this.key = new KmsKey(this, "key", {
-      description: `${props.namePrefix}: encrypts the SecureStrings under ${root}`,
-      enableKeyRotation: true,
-      deletionWindowInDays: deletionWindow,
-      keyUsage: "ENCRYPT_DECRYPT",
-      customerMasterKeySpec: "SYMMETRIC_DEFAULT",
-    });
-    this.alias = new KmsAlias(this, "alias", {
-      name: `alias/${props.namePrefix}-parameters`,
-      targetKeyId: this.key.keyId,
-    });
+    let keyRef = AWS_MANAGED_SSM_KEY;
+    if (!props.useAwsManagedKey) {
+      const cmk = new CustomerManagedKey(this, "key", {
+        description: `${props.namePrefix}: encrypts the SecureStrings under ${root}`,
+        alias: `${props.namePrefix}-parameters`,
+        deletionWindowDays: deletionWindow,
+      });
+      this.cmk = cmk;
+      keyRef = cmk.arn;
+      const region = props.region ?? arnParts(cmk.arn).region;
+      // Operators (IAM principals of this account that IAM lets call SSM) may write
+      // SecureStrings; reading them back needs a grant below.
+      cmk.addToResourcePolicy({
+        sid: "EncryptViaSsmForAccountPrincipals",
+        actions: ["kms:Encrypt", "kms:GenerateDataKey"],
+        resources: ["*"],
+        principals: [{ type: "AWS", identifiers: [cmk.accountRootArn] }],
+        conditions: [{ test: "StringEquals", variable: "kms:ViaService", values: [`ssm.${region}.amazonaws.com`] }],
+      });
+      for (const arn of props.deployerPrincipalArns ?? []) this.allowDecryptViaSsm(arn);
+    }
 
     for (const key of PLAIN_PARAMETER_KEYS) {
       const value = props.values[key];
@@ -125,7 +149,7 @@ export class ParameterStore extends Construct {
         name: parameterName(root, key),
         type: "SecureString",
         tier: "Standard",
-        keyId: this.key.arn,
+        keyId: keyRef,
         // Write-only: sent on create, never stored in plan or state. The placeholder is
         // not a secret; the real value is put by the operator outside Terraform.
         valueWo: SECRET_PLACEHOLDER,
@@ -136,21 +160,28 @@ export class ParameterStore extends Construct {
 
     const parameterNames: Partial<Record<ParameterKey, string>> = {};
     for (const [k, p] of Object.entries(this.parameters) as [ParameterKey, SsmParameter][]) parameterNames[k] = p.name;
-    this.outputs = { root, keyArn: this.key.arn, keyId: this.key.keyId, parameterNames };
+    this.outputs = {
+      root,
+      keyArn: this.cmk?.arn ?? AWS_MANAGED_SSM_KEY,
+      keyId: this.cmk?.keyId ?? AWS_MANAGED_SSM_KEY,
+      parameterNames,
+    };
   }
 
-  /** The main resource (the key that protects the hierarchy). */
-  get resource(): KmsKey {
-    return this.key;
+  /** The main resource: the CMK that protects the hierarchy (undefined with useAwsManagedKey). */
+  get resource(): KmsKey | undefined {
+    return this.cmk?.key;
   }
 
   /**
    * Lets `grantee` read the hierarchy: ssm:GetParameter/GetParameters/GetParametersByPath
    * on this root (and below) only, and kms:Decrypt on this key only when SSM calls it on
-   * the grantee's behalf (kms:ViaService = ssm.<region>.amazonaws.com).
+   * the grantee's behalf (kms:ViaService = ssm.<region>.amazonaws.com), in the grantee's
+   * policy and in the key policy. With the AWS managed key only the SSM statement is
+   * added (that key's own policy already lets the account decrypt via SSM).
    */
   grantRead(grantee: IGrantee): void {
-    const parts = arnParts(this.key.arn);
+    const parts = arnParts(this.cmk?.arn ?? this.anyParameterArn());
     const { partition, account } = parts;
     const region = this.region ?? parts.region;
     const pathArn = `arn:${partition}:ssm:${region}:${account}:parameter${this.root}`;
@@ -159,14 +190,38 @@ export class ParameterStore extends Construct {
       actions: ["ssm:GetParameter", "ssm:GetParameters", "ssm:GetParametersByPath"],
       resources: [pathArn, `${pathArn}/*`],
     });
+    if (!this.cmk) return;
     grantee.addToPrincipalPolicy({
       sid: "DecryptDigestParametersViaSsm",
       actions: ["kms:Decrypt"],
-      resources: [this.key.arn],
+      resources: [this.cmk.arn],
+      conditions: [{ test: "StringEquals", variable: "kms:ViaService", values: [`ssm.${region}.amazonaws.com`] }],
+    });
+    this.allowDecryptViaSsm(grantee.grantPrincipalArn);
+  }
+
+  /** Key-policy side of a read grant: `principalArn` may decrypt, only via SSM. */
+  private allowDecryptViaSsm(principalArn: string): void {
+    const cmk = this.cmk!;
+    const region = this.region ?? arnParts(cmk.arn).region;
+    cmk.addToResourcePolicy({
+      sid: "DecryptViaSsmForReaders",
+      actions: ["kms:Decrypt"],
+      resources: ["*"],
+      principals: [{ type: "AWS", identifiers: [principalArn] }],
       conditions: [{ test: "StringEquals", variable: "kms:ViaService", values: [`ssm.${region}.amazonaws.com`] }],
     });
   }
+
+  private anyParameterArn(): string {
+    const first = Object.values(this.parameters)[0];
+    if (!first) throw new ConfigError("VALUE_INVALID", this.node.path, "parameters", "at least one declared parameter");
+    return first.arn;
+  }
 }
+
+/** The AWS managed key of Parameter Store (seed default; see `useAwsManagedKey`). */
+export const AWS_MANAGED_SSM_KEY = "alias/aws/ssm";
 
 function paramId(key: ParameterKey): string {
   return `param-${PARAMETERS[key].path.replace(/[^A-Za-z0-9]+/g, "-")}`;

@@ -1,9 +1,10 @@
 /**
  * Stages as typed data. A stage says where the stack goes (real AWS or the emulator),
- * where its state lives, and the non-secret values of its parameters. Changing a
- * stage's backend or addresses is a data edit here, not a code change in a construct.
+ * where its state lives, and every value that differs between stages. Changing a stage's
+ * backend, addresses or schedule is a data edit here, not a code change in a construct.
  */
-import { DEFAULT_PARAMETER_ROOT } from "../app/src/contract";
+import { DEFAULT_PARAMETER_ROOT, DIGEST_TIME_ZONE } from "../app/src/contract";
+import { ALL_EMULATOR_GAPS, type EmulatorGap } from "./emulator-gaps";
 
 export type StageName = "local" | "dev" | "prod";
 
@@ -35,9 +36,16 @@ export type BackendConfig =
       readonly region: string;
       /** S3-native state locking (Terraform >= 1.10). @default true */
       readonly useLockfile?: boolean;
-      /** KMS key for the state object. @default - the bucket's default encryption */
+      /** KMS key (ARN or alias) for the state object. @default - the bucket's default encryption */
       readonly kmsKeyId?: string;
     };
+
+/** How the sender gets AWS credentials (DESIGN.md, "Credentials"). */
+export type CredentialsMode =
+  /** The Fargate task role only; no access-key parameters are declared. */
+  | "task-role"
+  /** The seed's mode: an access key pair in SecureStrings (put by the operator). */
+  | "access-key";
 
 /** Everything that differs between stages. */
 export interface StageConfig {
@@ -45,11 +53,25 @@ export interface StageConfig {
   /** Terraform stack name, also the folder under cdktf.out/stacks. */
   readonly stackName: string;
   readonly region: string;
+  /** Two AZs of the region for the private subnets (data, so plan needs no AWS call). */
+  readonly availabilityZones: readonly [string, string];
   readonly target: ProviderTarget;
   readonly backend: BackendConfig;
-  /** Root of the Parameter Store hierarchy. @default "/vibecoding" */
+  /** Root of the Parameter Store hierarchy. */
   readonly parameterRoot: string;
-  /** The verified SES sender. */
+  /** "cmk": our key (default, reviewable policy); "aws-managed": the seed's aws/ssm key. */
+  readonly parameterKey: "cmk" | "aws-managed";
+  readonly credentialsMode: CredentialsMode;
+  /** Name of the role pipelines deploy with (may decrypt via SSM: the provider refreshes
+   *  SecureStrings with decryption). Must exist before deploy on real AWS. */
+  readonly deployerRoleName?: string;
+  /** The sending domain (SES domain identity with Easy DKIM and MAIL FROM). */
+  readonly domain: string;
+  /** Route53 zone of `domain`; when given, DKIM/MAIL FROM/SPF/DMARC records are managed. */
+  readonly hostedZoneId?: string;
+  /** DMARC policy of the domain. */
+  readonly dmarcPolicy: "none" | "quarantine" | "reject";
+  /** The verified SES sender (an address in `domain`). */
   readonly fromAddress: string;
   /** Recipients (the to_address parameter is a StringList). */
   readonly toAddresses: readonly string[];
@@ -58,6 +80,22 @@ export interface StageConfig {
   readonly useSes: boolean;
   /** Share of recipients routed to SES, 0..100, sticky per recipient. */
   readonly sesPercent: number;
+  /** Where alarms and the cost-anomaly report are mailed. */
+  readonly alarmEmail: string;
+  readonly network: {
+    readonly cidr: string;
+    /** NAT route for the SendGrid fallback (see README). */
+    readonly allowInternetEgress: boolean;
+  };
+  readonly schedule: {
+    /** EventBridge Scheduler expression. */
+    readonly expression: string;
+    readonly timezone: string;
+  };
+  /** Image tag of the sender in the stage's ECR repository (tags are immutable). */
+  readonly imageTag: string;
+  /** Features left out because the target cannot apply them (see emulator-gaps.ts). */
+  readonly omit: readonly EmulatorGap[];
 }
 
 export const DEFAULT_LOCAL_AWS_ENDPOINT = "http://127.0.0.1:5055";
@@ -67,7 +105,10 @@ export const DEFAULT_LOCAL_FEED_BASE_URL = "http://127.0.0.1:5056";
  * Provider endpoint keys the stack uses. In an emulator stage every one of them points at
  * the emulator, so no call can leak to real AWS.
  */
-export const STACK_SERVICES = ["iam", "kms", "ses", "ssm", "sts"] as const;
+export const STACK_SERVICES = [
+  "ce", "cloudwatch", "ec2", "ecr", "ecs", "events", "iam", "kms", "logs", "route53",
+  "scheduler", "ses", "sesv2", "sns", "sqs", "ssm", "sts",
+] as const;
 export type StackService = (typeof STACK_SERVICES)[number];
 
 /** The sample feeds in scripts/sample-feeds, served by the local feed server. */
@@ -79,6 +120,8 @@ export function sampleFeeds(feedBaseUrl: string): FeedConfig[] {
     { url: `${base}/release-notes.json`, name: "Editor Release Notes" },
   ];
 }
+
+const DAILY_7AM = { expression: "cron(0 7 * * ? *)", timezone: DIGEST_TIME_ZONE };
 
 export interface LocalStageOptions {
   /** The moto server. @default "http://127.0.0.1:5055" */
@@ -95,38 +138,105 @@ export function localStage(opts: LocalStageOptions = {}): StageConfig {
     name: "local",
     stackName: "vibe-digest-local",
     region: "us-east-1",
+    availabilityZones: ["us-east-1a", "us-east-1b"],
     target: { kind: "emulator", endpoint: opts.awsEndpoint ?? DEFAULT_LOCAL_AWS_ENDPOINT },
     backend: { kind: "local", ...(opts.stateFile ? { path: opts.stateFile } : {}) },
     parameterRoot: DEFAULT_PARAMETER_ROOT,
+    parameterKey: "cmk",
+    // The local run exercises the seed's mode: an IAM user's key pair in SecureStrings.
+    credentialsMode: "access-key",
+    domain: "vibedigest.example.com",
+    dmarcPolicy: "quarantine",
     fromAddress: "digest@vibedigest.example.com",
     toAddresses: ["reader@example.com"],
     feeds: sampleFeeds(opts.feedBaseUrl ?? DEFAULT_LOCAL_FEED_BASE_URL),
     useSes: true,
     sesPercent: 100,
+    alarmEmail: "alarms@vibedigest.example.com",
+    network: { cidr: "10.42.0.0/16", allowInternetEgress: false },
+    schedule: DAILY_7AM,
+    imageTag: "local",
+    omit: ALL_EMULATOR_GAPS,
   };
 }
 
 /**
- * `prod`: real AWS. The addresses, feeds and state bucket below are this project's stage
- * data; edit them here (a reviewed change), not in the constructs.
+ * `dev`: real AWS, its own account and state, the seed's migration start (10% on SES,
+ * SendGrid reachable through the opt-in NAT).
+ */
+export function devStage(): StageConfig {
+  return {
+    name: "dev",
+    stackName: "vibe-digest-dev",
+    region: "us-east-1",
+    availabilityZones: ["us-east-1a", "us-east-1b"],
+    target: { kind: "aws" },
+    backend: { kind: "s3", bucket: "vibe-digest-terraform-state-dev", key: "vibe-digest/dev/terraform.tfstate", region: "us-east-1" },
+    parameterRoot: DEFAULT_PARAMETER_ROOT,
+    parameterKey: "cmk",
+    credentialsMode: "task-role",
+    deployerRoleName: "vibe-digest-deployer",
+    domain: "dev.vibedigest.example.com",
+    hostedZoneId: "Z0DEVVIBEDIGEST0EXAMPLE",
+    dmarcPolicy: "none",
+    fromAddress: "digest@dev.vibedigest.example.com",
+    toAddresses: ["dev-readers@vibedigest.example.com"],
+    feeds: prodFeeds(),
+    useSes: true,
+    sesPercent: 100,
+    alarmEmail: "alarms@vibedigest.example.com",
+    network: { cidr: "10.43.0.0/16", allowInternetEgress: false },
+    schedule: DAILY_7AM,
+    imageTag: "dev",
+    omit: [],
+  };
+}
+
+/**
+ * `prod`: real AWS. The addresses, feeds, zone and state bucket below are this project's
+ * stage data; edit them here (a reviewed change), not in the constructs.
  */
 export function prodStage(): StageConfig {
   return {
     name: "prod",
     stackName: "vibe-digest-prod",
     region: "us-east-1",
+    availabilityZones: ["us-east-1a", "us-east-1b"],
     target: { kind: "aws" },
-    backend: { kind: "local" },
+    backend: {
+      kind: "s3",
+      bucket: "vibe-digest-terraform-state-prod",
+      key: "vibe-digest/prod/terraform.tfstate",
+      region: "us-east-1",
+      useLockfile: true,
+      kmsKeyId: "alias/vibe-digest-terraform-state",
+    },
     parameterRoot: DEFAULT_PARAMETER_ROOT,
+    parameterKey: "cmk",
+    credentialsMode: "task-role",
+    deployerRoleName: "vibe-digest-deployer",
+    domain: "vibedigest.example.com",
+    hostedZoneId: "Z0PRODVIBEDIGEST0EXAMPLE",
+    dmarcPolicy: "quarantine",
     fromAddress: "digest@vibedigest.example.com",
     toAddresses: ["readers@vibedigest.example.com"],
-    feeds: [
-      { url: "https://vibedigest.example.com/feeds/vibe-blog.rss", name: "Vibe Coding Weekly" },
-      { url: "https://vibedigest.example.com/feeds/agents-journal.atom", name: "Agents Journal" },
-      { url: "https://vibedigest.example.com/feeds/release-notes.json", name: "Editor Release Notes" },
-    ],
+    feeds: prodFeeds(),
     useSes: true,
     // The seed's gradual migration: start with a share of recipients on SES.
     sesPercent: 10,
+    alarmEmail: "alarms@vibedigest.example.com",
+    // SendGrid stays reachable during the migration; set false once sesPercent is 100.
+    network: { cidr: "10.44.0.0/16", allowInternetEgress: true },
+    schedule: DAILY_7AM,
+    imageTag: "2026.11.28",
+    omit: [],
   };
+}
+
+function prodFeeds(): FeedConfig[] {
+  return [
+    { url: "https://vibedigest.example.com/feeds/vibe-blog.rss", name: "Vibe Coding Weekly" },
+    { url: "https://vibedigest.example.com/feeds/agents-journal.atom", name: "Agents Journal" },
+    { url: "https://vibedigest.example.com/feeds/release-notes.json", name: "Editor Release Notes" },
+  ];
 }

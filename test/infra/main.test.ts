@@ -25,7 +25,7 @@ describe("main.ts (node scripts/synth.mjs)", () => {
   });
 
   test("when CDKTF_OUTDIR is set, it writes every stage's stack there", () => {
-    expect(fs.readdirSync(path.join(outdir, "stacks")).sort()).toEqual(["vibe-digest-local", "vibe-digest-prod"]);
+    expect(fs.readdirSync(path.join(outdir, "stacks")).sort()).toEqual(["vibe-digest-dev", "vibe-digest-local", "vibe-digest-prod"]);
   });
 
   test("when VIBE_LOCAL_AWS_ENDPOINT is set, the local provider points at it", () => {

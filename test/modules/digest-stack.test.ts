@@ -2,17 +2,18 @@ import fs from "node:fs";
 import path from "node:path";
 import { Testing } from "cdktf";
 import { PARAMETERS } from "../../app/src/contract";
+import { EMULATOR_GAPS, omittedResourceTypes, ALL_EMULATOR_GAPS } from "../../modules/emulator-gaps";
 import { buildApp, synthesizeApp } from "../../modules/app";
 import { STACK_OUTPUTS } from "../../modules/digest-stack";
 import { ConfigError } from "../../modules/errors";
 import { STACK_SERVICES, localStage, prodStage } from "../../modules/stages";
 import { DigestStack } from "../../modules/digest-stack";
-import { resources, statementsOf, onlyResource, totalResources, type TfJson } from "../support/tf-json";
+import { resources, statementsOf, type TfJson } from "../support/tf-json";
 
 const MOTO = "http://127.0.0.1:4599";
 const FEEDS = "http://127.0.0.1:4600/";
 
-function stackJson(stage: "local" | "prod"): TfJson {
+function stackJson(stage: "local" | "dev" | "prod"): TfJson {
   const { stacks } = buildApp({ outdir: "unused", stages: [stage], local: { awsEndpoint: MOTO, feedBaseUrl: FEEDS } });
   return JSON.parse(Testing.synth(stacks[0]!, true)) as TfJson;
 }
@@ -25,6 +26,7 @@ function paramValue(json: TfJson, rel: string): string {
 
 describe("DigestStack", () => {
   const local = stackJson("local");
+  const dev = stackJson("dev");
   const prod = stackJson("prod");
 
   describe("local stage", () => {
@@ -40,7 +42,8 @@ describe("DigestStack", () => {
         access_key: "test",
         secret_key: "test",
         skip_credentials_validation: true,
-        skip_requesting_account_id: true,
+        // asked of moto's STS: security-group references only converge with a known account
+        skip_requesting_account_id: false,
         skip_metadata_api_check: "true",
         s3_use_path_style: true,
         max_retries: 2,
@@ -74,43 +77,89 @@ describe("DigestStack", () => {
     });
   });
 
-  describe("prod stage", () => {
-    const provider = prod.provider!.aws![0]!;
+  describe.each([
+    ["dev", dev],
+    ["prod", prod],
+  ])("%s stage", (name, json) => {
+    const provider = json.provider!.aws![0]!;
 
     test("when synthesized, the provider is real AWS: region and tags only", () => {
       expect(Object.keys(provider).sort()).toEqual(["default_tags", "region"]);
       expect(provider.region).toBe("us-east-1");
     });
 
-    test("when synthesized, nothing emulator-specific appears anywhere in its JSON", () => {
-      const text = JSON.stringify(prod);
-      for (const needle of ["127.0.0.1", "localhost", "skip_credentials_validation", "skip_requesting_account_id", '"access_key"', '"secret_key"', "endpoints", "max_retries"]) {
-        expect(text).not.toContain(needle);
-      }
+    test("when synthesized, its state is in S3, encrypted, with S3-native locking", () => {
+      expect(json.terraform!.backend.s3).toMatchObject({
+        bucket: `vibe-digest-terraform-state-${name}`,
+        key: `vibe-digest/${name}/terraform.tfstate`,
+        region: "us-east-1",
+        encrypt: true,
+        use_lockfile: true,
+      });
     });
 
-    test("when synthesized, its SecureStrings are write-only like every stage's", () => {
-      const secure = resources(prod, "aws_ssm_parameter").filter((p) => p.props.type === "SecureString");
-      expect(secure).toHaveLength(Object.values(PARAMETERS).filter((p) => p.secret).length);
+    test("when synthesized, it keeps everything the emulator cannot apply", () => {
+      for (const type of omittedResourceTypes(ALL_EMULATOR_GAPS)) expect(Object.keys(json.resource!)).toContain(type);
+    });
+
+    test("when synthesized, nothing emulator-specific appears anywhere in its JSON", () => {
+      const text = JSON.stringify(json);
+      const needles = ["127.0.0.1", "localhost", "skip_credentials_validation", "skip_requesting_account_id", '"access_key"', '"secret_key"', '"endpoints"', "max_retries"];
+      expect(needles.filter((n) => text.includes(n))).toEqual([]);
+    });
+
+    test("when synthesized in task-role mode, only the SendGrid key is a SecureString, write-only", () => {
+      const secure = resources(json, "aws_ssm_parameter").filter((p) => p.props.type === "SecureString");
+      expect(secure.map((p) => p.props.name)).toEqual(["/vibecoding/sendgrid/api_key"]);
       for (const p of secure) expect(p.props).not.toHaveProperty("value");
+    });
+
+    test("when synthesized, the configuration_set parameter names the stage's configuration set", () => {
+      expect(paramValue(json, "email/configuration_set")).toBe(`vibe-digest-${name}-digest`);
     });
   });
 
-  test.each(["local", "prod"] as const)("when the %s stage is synthesized, it exports the outputs scripts read", (stage) => {
-    const json = stage === "local" ? local : prod;
+  test("when the local stage is synthesized, it lacks exactly the resource types listed as emulator gaps", () => {
+    const all = new Set([...Object.keys(prod.resource!), ...Object.keys(dev.resource!)]);
+    const missing = [...all].filter((t) => !(t in local.resource!)).sort();
+    // Route53 records need a hosted zone, which the local stage does not have (no DNS on loopback).
+    expect(missing).toEqual([...omittedResourceTypes(ALL_EMULATOR_GAPS), "aws_route53_record", "aws_eip", "aws_internet_gateway", "aws_nat_gateway", "aws_route"].sort());
+  });
+
+  test("when the gaps are listed, each has a reason that says what was measured", () => {
+    for (const gap of Object.values(EMULATOR_GAPS)) expect(gap.reason).toMatch(/moto 5\.2\.1/);
+  });
+
+  test("when the local stage is synthesized, it keeps the seed's access-key SecureStrings", () => {
+    expect(resources(local, "aws_ssm_parameter").filter((p) => p.props.type === "SecureString")).toHaveLength(Object.values(PARAMETERS).filter((p) => p.secret).length);
+  });
+
+  test.each(["local", "dev", "prod"] as const)("when the %s stage is synthesized, it exports the outputs scripts read", (stage) => {
+    const json = { local, dev, prod }[stage];
     expect(Object.keys(json.output ?? {}).sort()).toEqual(Object.values(STACK_OUTPUTS).sort());
     expect(json.output![STACK_OUTPUTS.parameterRoot]!.value).toBe("/vibecoding");
     expect(json.output![STACK_OUTPUTS.region]!.value).toBe("us-east-1");
-    expect(json.output![STACK_OUTPUTS.fromAddress]!.value).toBe("digest@vibedigest.example.com");
+    expect(json.output![STACK_OUTPUTS.fromAddress]!.value).toMatch(/^digest@(dev\.)?vibedigest\.example\.com$/);
   });
 
-  test("when synthesized, the task role's statements are exactly the seed's three, by sid", () => {
-    const st = statementsOf(local, onlyResource(local, "aws_iam_role_policy").props.policy);
-    expect(st.map((s) => s.sid)).toEqual(["SendDigestEmail", "ReadDigestParameters", "DecryptDigestParametersViaSsm"]);
+  test.each(["local", "dev", "prod"] as const)("when the %s stage is synthesized, the task role's actions equal the checked-in list", (stage) => {
+    const json = { local, dev, prod }[stage];
+    const role = resources(json, "aws_iam_role").find((r) => r.props.name === `vibe-digest-${stage}-task`)!;
+    const policy = resources(json, "aws_iam_role_policy").find((p) => p.props.role === `\${${role.address}.id}`)!;
+    const actions = [...new Set(statementsOf(json, policy.props.policy).flatMap((s) => s.actions ?? []))].sort();
+    const expected = fs
+      .readFileSync(path.join(__dirname, "task-role-actions.txt"), "utf8")
+      .split("\n")
+      .filter((l) => l.trim() && !l.startsWith("#"));
+    expect(actions).toEqual(expected);
   });
 
-  test("when synthesized, local and prod declare the same resources", () => {
-    expect(totalResources(local)).toBe(totalResources(prod));
+  test("when synthesized, the task role's statements are the seed's three needs plus quota and metrics, by sid", () => {
+    const role = resources(local, "aws_iam_role").find((r) => r.props.name === "vibe-digest-local-task")!;
+    const policy = resources(local, "aws_iam_role_policy").find((p) => p.props.role === `\${${role.address}.id}`)!;
+    expect(statementsOf(local, policy.props.policy).map((s) => s.sid)).toEqual([
+      "SendDigestEmail", "ReadSendQuota", "ReadDigestParameters", "DecryptDigestParametersViaSsm", "PutDigestMetrics",
+    ]);
   });
 
   test.each([
@@ -128,7 +177,7 @@ describe("DigestStack", () => {
     const outdir = fs.mkdtempSync(path.join(__dirname, "..", "..", ".tmp", "synth-"));
     try {
       const stacks = synthesizeApp({ outdir, local: { awsEndpoint: MOTO, feedBaseUrl: FEEDS } });
-      expect(stacks.map((s) => s.stackName)).toEqual(["vibe-digest-local", "vibe-digest-prod"]);
+      expect(stacks.map((s) => s.stackName)).toEqual(["vibe-digest-local", "vibe-digest-dev", "vibe-digest-prod"]);
       for (const s of stacks) expect(fs.existsSync(path.join(s.dir, "cdk.tf.json"))).toBe(true);
     } finally {
       fs.rmSync(outdir, { recursive: true, force: true });

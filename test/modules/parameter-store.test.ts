@@ -4,6 +4,7 @@ import { PARAMETERS, SECRET_PLACEHOLDER, type ParameterKey } from "../../app/src
 import { ConfigError } from "../../modules/errors";
 import { ParameterStore, type ParameterStoreProps } from "../../modules/parameter-store";
 import { TaskRole } from "../../modules/task-role";
+import { AWS_MANAGED_SSM_KEY } from "../../modules/parameter-store";
 import { onlyResource, ref, resources, statementBySid, statementsOf, type TfJson } from "../support/tf-json";
 
 const VALUES: ParameterStoreProps["values"] = {
@@ -14,6 +15,10 @@ const VALUES: ParameterStoreProps["values"] = {
   sesPercent: "25",
   feeds: JSON.stringify([{ url: "https://feeds.example.com/a.rss", name: "A" }]),
 };
+
+function keyPolicy(json: TfJson) {
+  return statementsOf(json, onlyResource(json, "aws_kms_key_policy").props.policy);
+}
 
 function synth(props: Partial<ParameterStoreProps> = {}, withGrant = false): TfJson {
   return JSON.parse(
@@ -127,6 +132,64 @@ describe("ParameterStore", () => {
         expect(s.actions!.some((a) => a.includes("*"))).toBe(false);
         expect(s.resources).not.toContain("*");
       }
+    });
+  });
+
+  describe("key policy", () => {
+    const policy = keyPolicy(json);
+
+    test("when synthesized, the policy is attached to the parameter key", () => {
+      expect(onlyResource(json, "aws_kms_key_policy").props.key_id).toBe(ref(key, "key_id"));
+    });
+
+    test("when synthesized, the account root may administer the key but not use it for data", () => {
+      const admin = statementBySid(policy, "KeyAdministration");
+      expect(admin.principals).toEqual([{ type: "AWS", identifiers: [expect.stringMatching(/^arn:.+:iam::.+:root$/)] }]);
+      for (const a of ["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey", "kms:ReEncryptFrom"]) expect(admin.actions).not.toContain(a);
+      expect(admin.actions).toEqual(expect.arrayContaining(["kms:PutKeyPolicy", "kms:ScheduleKeyDeletion", "kms:EnableKeyRotation"]));
+    });
+
+    test("when synthesized, account principals may only encrypt, and only through SSM", () => {
+      const enc = statementBySid(policy, "EncryptViaSsmForAccountPrincipals");
+      expect(enc.actions).toEqual(["kms:Encrypt", "kms:GenerateDataKey"]);
+      expect(enc.condition).toEqual([{ test: "StringEquals", variable: "kms:ViaService", values: [expect.stringMatching(/^ssm\..+\.amazonaws\.com$/)] }]);
+    });
+
+    test("when a reader is granted, only that role may decrypt, and only through SSM", () => {
+      const dec = statementBySid(policy, "DecryptViaSsmForReaders");
+      expect(dec.actions).toEqual(["kms:Decrypt"]);
+      expect(dec.principals).toEqual([{ type: "AWS", identifiers: [ref(onlyResource(json, "aws_iam_role"), "arn")] }]);
+      expect(dec.condition![0]!.variable).toBe("kms:ViaService");
+    });
+
+    test("when deployers are named, they join the readers' decrypt statement (the provider refreshes with decryption)", () => {
+      const j = synth({ deployerPrincipalArns: ["arn:aws:iam::111111111111:role/deployer"] }, true);
+      expect(statementBySid(keyPolicy(j), "DecryptViaSsmForReaders").principals![0]!.identifiers).toEqual([
+        "arn:aws:iam::111111111111:role/deployer",
+        ref(onlyResource(j, "aws_iam_role"), "arn"),
+      ]);
+    });
+
+    test("when nobody is granted, no principal may decrypt", () => {
+      expect(keyPolicy(synth()).map((s) => s.sid)).toEqual(["KeyAdministration", "EncryptViaSsmForAccountPrincipals"]);
+    });
+  });
+
+  describe("with the AWS managed aws/ssm key", () => {
+    const managed = synth({ useAwsManagedKey: true }, true);
+
+    test("when chosen, no key or key policy is declared and SecureStrings use alias/aws/ssm", () => {
+      expect(resources(managed, "aws_kms_key")).toHaveLength(0);
+      expect(resources(managed, "aws_kms_key_policy")).toHaveLength(0);
+      for (const p of resources(managed, "aws_ssm_parameter").filter((r) => r.props.type === "SecureString")) {
+        expect(p.props.key_id).toBe(AWS_MANAGED_SSM_KEY);
+      }
+    });
+
+    test("when chosen, grantRead adds only the SSM statement (the managed key's own policy allows decrypt via SSM)", () => {
+      const st = statementsOf(managed, onlyResource(managed, "aws_iam_role_policy").props.policy);
+      expect(st.map((s) => s.sid)).toEqual(["ReadDigestParameters"]);
+      expect(st[0]!.resources![0]).toMatch(/:parameter\/vibecoding$/);
     });
   });
 

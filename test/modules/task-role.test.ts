@@ -23,7 +23,7 @@ describe("TaskRole", () => {
     const trust = statementsOf(json, role.props.assume_role_policy);
     expect(trust).toEqual([
       {
-        sid: "AssumedByEcsTasks",
+        sid: "AssumedByService",
         effect: "Allow",
         actions: ["sts:AssumeRole"],
         principals: [{ type: "Service", identifiers: ["ecs-tasks.amazonaws.com"] }],

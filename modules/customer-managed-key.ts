@@ -1,0 +1,165 @@
+/**
+ * A customer-managed KMS key with rotation on and a key policy built from statements
+ * (never hand-written JSON). The policy is a separate `aws_kms_key_policy`, so it can
+ * name the account (read from the key's own ARN) and the principals that constructs
+ * grant to, without a dependency cycle and without an STS call at plan time.
+ */
+import { Construct } from "constructs";
+import { KmsKey } from "@cdktf/provider-aws/lib/kms-key";
+import { KmsAlias } from "@cdktf/provider-aws/lib/kms-alias";
+import { KmsKeyPolicy } from "@cdktf/provider-aws/lib/kms-key-policy";
+import { DataAwsIamPolicyDocument } from "@cdktf/provider-aws/lib/data-aws-iam-policy-document";
+import { ConfigError } from "./errors";
+import { arnParts, toDocumentStatements, type PolicyCondition, type PolicyPrincipal, type PolicyStatement } from "./policy";
+import { assertIntegerInRange } from "./validate";
+
+/** Key-management actions the account root gets; no use of the key for data. */
+export const KEY_ADMIN_ACTIONS = [
+  "kms:CancelKeyDeletion",
+  "kms:CreateAlias",
+  "kms:CreateGrant",
+  "kms:DeleteAlias",
+  "kms:DescribeKey",
+  "kms:DisableKey",
+  "kms:DisableKeyRotation",
+  "kms:EnableKey",
+  "kms:EnableKeyRotation",
+  "kms:GetKeyPolicy",
+  "kms:GetKeyRotationStatus",
+  "kms:ListAliases",
+  "kms:ListGrants",
+  "kms:ListKeyPolicies",
+  "kms:ListResourceTags",
+  "kms:PutKeyPolicy",
+  "kms:RevokeGrant",
+  "kms:RotateKeyOnDemand",
+  "kms:ScheduleKeyDeletion",
+  "kms:TagResource",
+  "kms:UntagResource",
+  "kms:UpdateAlias",
+  "kms:UpdateKeyDescription",
+] as const;
+
+/** Data actions a service needs to encrypt and decrypt with the key. */
+export const KEY_USE_ACTIONS = ["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey", "kms:ReEncryptFrom", "kms:ReEncryptTo", "kms:DescribeKey"] as const;
+
+/** Props for {@link CustomerManagedKey}. */
+export interface CustomerManagedKeyProps {
+  /** What the key protects (becomes the description). */
+  readonly description: string;
+  /** Alias without the "alias/" prefix, e.g. "vibe-digest-prod-parameters". */
+  readonly alias: string;
+  /** Days before a scheduled deletion completes. @default 30 */
+  readonly deletionWindowDays?: number;
+}
+
+/** A rotating symmetric CMK whose key policy is assembled from statements. */
+export class CustomerManagedKey extends Construct {
+  readonly key: KmsKey;
+  readonly alias: KmsAlias;
+  readonly keyPolicy: KmsKeyPolicy;
+  /** `arn:<partition>:iam::<account>:root` of the key's own account, as an expression. */
+  readonly accountRootArn: string;
+  readonly partition: string;
+  readonly account: string;
+  private readonly statements: PolicyStatement[] = [];
+  private readonly document: DataAwsIamPolicyDocument;
+
+  constructor(scope: Construct, id: string, props: CustomerManagedKeyProps) {
+    super(scope, id);
+    const window = props.deletionWindowDays ?? 30;
+    assertIntegerInRange(this, "VALUE_INVALID", "deletionWindowDays", window, 7, 30);
+    this.key = new KmsKey(this, "key", {
+      description: props.description,
+      enableKeyRotation: true,
+      deletionWindowInDays: window,
+      keyUsage: "ENCRYPT_DECRYPT",
+      customerMasterKeySpec: "SYMMETRIC_DEFAULT",
+    });
+    this.alias = new KmsAlias(this, "alias", { name: `alias/${props.alias}`, targetKeyId: this.key.keyId });
+    const parts = arnParts(this.key.arn);
+    this.partition = parts.partition;
+    this.account = parts.account;
+    this.accountRootArn = `arn:${parts.partition}:iam::${parts.account}:root`;
+
+    this.document = new DataAwsIamPolicyDocument(this, "policy-document", { statement: [] });
+    this.keyPolicy = new KmsKeyPolicy(this, "policy", { keyId: this.key.keyId, policy: this.document.json });
+    const root: PolicyPrincipal = { type: "AWS", identifiers: [this.accountRootArn] };
+    // The account root (i.e. IAM principals it delegates to) may manage the key but not
+    // use it for data: every data use is a named statement below it.
+    this.addToResourcePolicy({ sid: "KeyAdministration", actions: [...KEY_ADMIN_ACTIONS], resources: ["*"], principals: [root] });
+  }
+
+  /** The main resource (the key). */
+  get resource(): KmsKey {
+    return this.key;
+  }
+
+  get arn(): string {
+    return this.key.arn;
+  }
+
+  get keyId(): string {
+    return this.key.keyId;
+  }
+
+  /** Every statement of the key policy so far. */
+  get policyStatements(): readonly PolicyStatement[] {
+    return [...this.statements];
+  }
+
+  /**
+   * Adds a statement to the key policy; a statement with the same sid gets the new
+   * principals merged in (so several grantees share one reviewable statement).
+   */
+  addToResourcePolicy(statement: PolicyStatement): void {
+    if (!statement.principals?.length) {
+      throw new ConfigError("VALUE_INVALID", this.node.path, `key policy statement ${statement.sid}`, "given principals");
+    }
+    const i = this.statements.findIndex((s) => s.sid === statement.sid);
+    if (i >= 0) {
+      const existing = this.statements[i]!;
+      if (existing.actions.join() !== statement.actions.join()) {
+        throw new ConfigError("VALUE_INVALID", this.node.path, `key policy statement ${statement.sid}`, "granted with the same actions each time");
+      }
+      this.statements[i] = {
+        ...existing,
+        principals: mergePrincipals(existing.principals ?? [], statement.principals),
+        conditions: mergeConditions(existing.conditions ?? [], statement.conditions ?? []),
+      };
+    } else {
+      this.statements.push(statement);
+    }
+    this.document.putStatement(toDocumentStatements(this.statements));
+  }
+
+  /**
+   * Lets an AWS service principal use the key for data (e.g. cloudwatch.amazonaws.com to
+   * publish alarms to an encrypted topic), optionally limited by conditions.
+   */
+  grantToService(sid: string, service: string, actions: readonly string[], conditions: PolicyStatement["conditions"] = []): void {
+    this.addToResourcePolicy({ sid, actions, resources: ["*"], principals: [{ type: "Service", identifiers: [service] }], conditions });
+  }
+
+  /** Lets an IAM principal (a role of this stack) use the key for data. */
+  grantUse(sid: string, principalArn: string, actions: readonly string[], conditions: PolicyStatement["conditions"] = []): void {
+    this.addToResourcePolicy({ sid, actions, resources: ["*"], principals: [{ type: "AWS", identifiers: [principalArn] }], conditions });
+  }
+}
+
+/** Same (test, variable) pairs get the union of their values (IAM ORs values within one key). */
+function mergeConditions(a: readonly PolicyCondition[], b: readonly PolicyCondition[]): PolicyCondition[] {
+  const out: { test: string; variable: string; values: string[] }[] = a.map((c) => ({ ...c, values: [...c.values] }));
+  for (const c of b) {
+    const same = out.find((o) => o.test === c.test && o.variable === c.variable);
+    if (same) same.values = [...new Set([...same.values, ...c.values])];
+    else out.push({ ...c, values: [...c.values] });
+  }
+  return out;
+}
+
+function mergePrincipals(a: readonly PolicyPrincipal[], b: readonly PolicyPrincipal[]): PolicyPrincipal[] {
+  const byType = new Map<string, string[]>();
+  for (const p of [...a, ...b]) byType.set(p.type, [...new Set([...(byType.get(p.type) ?? []), ...p.identifiers])]);
+  return [...byType].map(([type, identifiers]) => ({ type: type as PolicyPrincipal["type"], identifiers }));
+}

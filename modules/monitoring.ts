@@ -1,0 +1,258 @@
+/**
+ * Alarms for the digest, published to an SNS topic encrypted with our CMK (whose policy
+ * lets CloudWatch use it), plus a Cost Explorer anomaly monitor for the seed's cost alarm.
+ * Thresholds are props whose defaults are the seed's values.
+ */
+import { Construct } from "constructs";
+import { CloudwatchMetricAlarm, type CloudwatchMetricAlarmConfig } from "@cdktf/provider-aws/lib/cloudwatch-metric-alarm";
+import { CloudwatchEventRule } from "@cdktf/provider-aws/lib/cloudwatch-event-rule";
+import { CeAnomalyMonitor } from "@cdktf/provider-aws/lib/ce-anomaly-monitor";
+import { CeAnomalySubscription } from "@cdktf/provider-aws/lib/ce-anomaly-subscription";
+import { METRICS } from "../app/src/contract";
+import type { CustomerManagedKey } from "./customer-managed-key";
+import { EncryptedTopic } from "./encrypted-topic";
+import type { IGrantee } from "./policy";
+import { assertEmail, assertIntegerInRange, assertName, assertNumberInRange } from "./validate";
+
+/** Alarm thresholds; every default is the seed's value or AWS's guidance. */
+export interface AlarmThresholds {
+  /** Alarm when more than this many sends fail in 5 minutes. @default 3 */
+  readonly deliveryFailuresIn5Minutes: number;
+  /** Alarm when failed / (sent + failed) over 10 minutes exceeds this percent. @default 5 */
+  readonly failureRatePercent: number;
+  /** SES Reputation.BounceRate (fraction); must stay below AWS's 5% review level. @default 0.04 */
+  readonly bounceRate: number;
+  /** SES Reputation.ComplaintRate (fraction); must stay below AWS's 0.1% review level. @default 0.0008 */
+  readonly complaintRate: number;
+  /** Alarm when no digest succeeded for this many hours (missing data breaches). @default 26 */
+  readonly hoursWithoutSuccess: number;
+  /** Alarm when this percent of the 24-hour SES quota is used. @default 80 */
+  readonly sesQuotaUsedPercent: number;
+  /** Baseline of the average delivery time in ms (the seed's target: SES API < 2 s). @default 2000 */
+  readonly deliveryLatencyBaselineMs: number;
+  /** Alarm when delivery time is this percent above the baseline. @default 50 */
+  readonly deliveryLatencyDegradationPercent: number;
+  /** Cost anomaly report when an anomaly's impact reaches this percent. @default 20 */
+  readonly costAnomalyPercent: number;
+}
+
+export const DEFAULT_THRESHOLDS: AlarmThresholds = {
+  deliveryFailuresIn5Minutes: 3,
+  failureRatePercent: 5,
+  bounceRate: 0.04,
+  complaintRate: 0.0008,
+  hoursWithoutSuccess: 26,
+  sesQuotaUsedPercent: 80,
+  deliveryLatencyBaselineMs: 2000,
+  deliveryLatencyDegradationPercent: 50,
+  costAnomalyPercent: 20,
+};
+
+/** The scheduled task, for the alarms that watch it. */
+export interface MonitoredTask {
+  readonly clusterArn: string;
+  readonly scheduleGroupName: string;
+  readonly deadLetterQueueName: string;
+}
+
+/** Props for {@link Monitoring}. */
+export interface MonitoringProps {
+  readonly namePrefix: string;
+  /** CMK for the alarm topic. */
+  readonly key: CustomerManagedKey;
+  /** Subscribed to the alarm topic and to the cost-anomaly report. */
+  readonly alarmEmail: string;
+  /** @default DEFAULT_THRESHOLDS */
+  readonly thresholds?: Partial<AlarmThresholds>;
+  /** The scheduled task. @default - no task alarms */
+  readonly task?: MonitoredTask;
+  /** Declare the Cost Explorer anomaly monitor and its subscription. @default true */
+  readonly costAnomalyMonitor?: boolean;
+}
+
+/** Alarm names (suffixes after the prefix), stable for runbooks. */
+export const ALARMS = {
+  deliveryFailures: "delivery-failures",
+  failureRate: "ses-failure-rate",
+  parameterStoreAccessDenied: "parameter-store-access-denied",
+  bounceRate: "ses-bounce-rate",
+  complaintRate: "ses-complaint-rate",
+  taskFailedToStart: "task-failed-to-start",
+  taskExitNonZero: "task-exit-nonzero",
+  scheduleTargetErrors: "schedule-target-errors",
+  deadLetters: "schedule-dead-letters",
+  noSuccess: "no-successful-digest",
+  quota: "ses-quota-close",
+  latency: "delivery-latency-degraded",
+} as const;
+
+/** CloudWatch alarms, their encrypted SNS topic and the cost anomaly monitor. */
+export class Monitoring extends Construct {
+  readonly topic: EncryptedTopic;
+  readonly alarms: Record<string, CloudwatchMetricAlarm> = {};
+  readonly thresholds: AlarmThresholds;
+  private readonly prefix: string;
+
+  constructor(scope: Construct, id: string, props: MonitoringProps) {
+    super(scope, id);
+    assertName(this, "namePrefix", props.namePrefix);
+    assertEmail(this, "alarmEmail", props.alarmEmail);
+    const t = { ...DEFAULT_THRESHOLDS, ...props.thresholds };
+    this.thresholds = t;
+    validateThresholds(this, t);
+    this.prefix = props.namePrefix;
+
+    this.topic = new EncryptedTopic(this, "alarm-topic", { topicName: `${props.namePrefix}-alarms`, key: props.key });
+    this.topic.allowServicePublish(
+      "CloudWatchAlarmsPublish",
+      "cloudwatch.amazonaws.com",
+      `arn:${props.key.partition}:cloudwatch:*:${props.key.account}:alarm:${props.namePrefix}-*`,
+    );
+    this.topic.subscribeEmail("alarm-email", props.alarmEmail);
+
+    const ns = METRICS.namespace;
+    this.alarm(ALARMS.deliveryFailures, `More than ${t.deliveryFailuresIn5Minutes} digest sends failed in 5 minutes`, {
+      namespace: ns, metricName: METRICS.failed, statistic: "Sum", period: 300, evaluationPeriods: 1,
+      comparisonOperator: "GreaterThanThreshold", threshold: t.deliveryFailuresIn5Minutes, treatMissingData: "notBreaching",
+    });
+    this.alarm(ALARMS.failureRate, `SES failure rate above ${t.failureRatePercent}% over 10 minutes (seed rollback trigger)`, {
+      evaluationPeriods: 1, comparisonOperator: "GreaterThanThreshold", threshold: t.failureRatePercent, treatMissingData: "notBreaching",
+      metricQuery: [
+        { id: "failed", metric: { namespace: ns, metricName: METRICS.failed, stat: "Sum", period: 600 }, returnData: false },
+        { id: "sent", metric: { namespace: ns, metricName: METRICS.sent, stat: "Sum", period: 600 }, returnData: false },
+        { id: "rate", expression: "100 * failed / (sent + failed)", label: "Failure rate (%)", returnData: true },
+      ],
+    });
+    this.alarm(ALARMS.parameterStoreAccessDenied, "Parameter Store or its key denied the sender access", {
+      namespace: ns, metricName: METRICS.parameterStoreAccessDenied, statistic: "Sum", period: 300, evaluationPeriods: 1,
+      comparisonOperator: "GreaterThanOrEqualToThreshold", threshold: 1, treatMissingData: "notBreaching",
+    });
+    this.alarm(ALARMS.bounceRate, `SES bounce rate at ${t.bounceRate * 100}% (AWS reviews at 5%)`, {
+      namespace: "AWS/SES", metricName: "Reputation.BounceRate", statistic: "Maximum", period: 3600, evaluationPeriods: 1,
+      comparisonOperator: "GreaterThanOrEqualToThreshold", threshold: t.bounceRate, treatMissingData: "notBreaching",
+    });
+    this.alarm(ALARMS.complaintRate, `SES complaint rate at ${t.complaintRate * 100}% (AWS reviews at 0.1%)`, {
+      namespace: "AWS/SES", metricName: "Reputation.ComplaintRate", statistic: "Maximum", period: 3600, evaluationPeriods: 1,
+      comparisonOperator: "GreaterThanOrEqualToThreshold", threshold: t.complaintRate, treatMissingData: "notBreaching",
+    });
+    this.alarm(ALARMS.noSuccess, `No successful digest in ${t.hoursWithoutSuccess} hours`, {
+      namespace: ns, metricName: METRICS.digestSucceeded, statistic: "Sum", period: 3600,
+      evaluationPeriods: t.hoursWithoutSuccess, datapointsToAlarm: t.hoursWithoutSuccess,
+      comparisonOperator: "LessThanThreshold", threshold: 1, treatMissingData: "breaching",
+    });
+    this.alarm(ALARMS.quota, `Sending above ${t.sesQuotaUsedPercent}% of the 24-hour SES quota`, {
+      namespace: ns, metricName: METRICS.sesQuotaUsedPercent, statistic: "Maximum", period: 300, evaluationPeriods: 1,
+      comparisonOperator: "GreaterThanOrEqualToThreshold", threshold: t.sesQuotaUsedPercent, treatMissingData: "notBreaching",
+    });
+    this.alarm(ALARMS.latency, `Delivery time more than ${t.deliveryLatencyDegradationPercent}% above its ${t.deliveryLatencyBaselineMs} ms baseline`, {
+      evaluationPeriods: 1, comparisonOperator: "GreaterThanThreshold", threshold: t.deliveryLatencyDegradationPercent, treatMissingData: "notBreaching",
+      metricQuery: [
+        { id: "latency", metric: { namespace: ns, metricName: METRICS.deliveryLatencyMs, stat: "Average", period: 300 }, returnData: false },
+        {
+          id: "degradation",
+          expression: `100 * (latency - ${t.deliveryLatencyBaselineMs}) / ${t.deliveryLatencyBaselineMs}`,
+          label: "Delivery time above baseline (%)",
+          returnData: true,
+        },
+      ],
+    });
+
+    if (props.task) this.watchTask(props.task);
+
+    if (props.costAnomalyMonitor ?? true) {
+      const monitor = new CeAnomalyMonitor(this, "cost-monitor", {
+        name: `${props.namePrefix}-services`,
+        monitorType: "DIMENSIONAL",
+        monitorDimension: "SERVICE",
+      });
+      new CeAnomalySubscription(this, "cost-subscription", {
+        name: `${props.namePrefix}-cost-anomalies`,
+        frequency: "DAILY",
+        monitorArnList: [monitor.arn],
+        subscriber: [{ type: "EMAIL", address: props.alarmEmail }],
+        thresholdExpression: {
+          dimension: { key: "ANOMALY_TOTAL_IMPACT_PERCENTAGE", matchOptions: ["GREATER_THAN_OR_EQUAL"], values: [String(t.costAnomalyPercent)] },
+        },
+      });
+    }
+  }
+
+  get resource(): EncryptedTopic {
+    return this.topic;
+  }
+
+  /**
+   * Lets `grantee` publish the digest's metrics. PutMetricData has no resource-level
+   * permission, so the statement is pinned to our namespace by condition instead.
+   */
+  grantPutMetrics(grantee: IGrantee): void {
+    grantee.addToPrincipalPolicy({
+      sid: "PutDigestMetrics",
+      actions: ["cloudwatch:PutMetricData"],
+      resources: ["*"],
+      conditions: [{ test: "StringEquals", variable: "cloudwatch:namespace", values: [METRICS.namespace] }],
+    });
+  }
+
+  /** Task alarms: failed to start, exited non-zero, the schedule's target errors, dead letters. */
+  private watchTask(task: MonitoredTask): void {
+    const stopped = (id: string, description: string, detail: Record<string, unknown>): CloudwatchEventRule =>
+      new CloudwatchEventRule(this, id, {
+        name: `${this.prefix}-${id}`,
+        description,
+        eventPattern: JSON.stringify({
+          source: ["aws.ecs"],
+          "detail-type": ["ECS Task State Change"],
+          detail: { clusterArn: [task.clusterArn], lastStatus: ["STOPPED"], ...detail },
+        }),
+      });
+    const failedToStart = stopped("task-failed-to-start", "The digest task stopped before it could run", { stopCode: ["TaskFailedToStart"] });
+    const exitNonZero = stopped("task-exit-nonzero", "The digest container exited with a non-zero code", {
+      containers: { exitCode: [{ "anything-but": 0 }] },
+    });
+    for (const [name, rule] of [[ALARMS.taskFailedToStart, failedToStart], [ALARMS.taskExitNonZero, exitNonZero]] as const) {
+      this.alarm(name, `${rule.description}`, {
+        namespace: "AWS/Events", metricName: "MatchedEvents", dimensions: { RuleName: rule.name }, statistic: "Sum", period: 300,
+        evaluationPeriods: 1, comparisonOperator: "GreaterThanOrEqualToThreshold", threshold: 1, treatMissingData: "notBreaching",
+      });
+    }
+    this.alarm(ALARMS.scheduleTargetErrors, "EventBridge Scheduler could not start the digest task", {
+      namespace: "AWS/Scheduler", metricName: "TargetErrorCount", dimensions: { ScheduleGroup: task.scheduleGroupName },
+      statistic: "Sum", period: 300, evaluationPeriods: 1, comparisonOperator: "GreaterThanOrEqualToThreshold", threshold: 1,
+      treatMissingData: "notBreaching",
+    });
+    this.alarm(ALARMS.deadLetters, "A schedule invocation landed in the dead-letter queue", {
+      namespace: "AWS/SQS", metricName: "ApproximateNumberOfMessagesVisible", dimensions: { QueueName: task.deadLetterQueueName },
+      statistic: "Maximum", period: 300, evaluationPeriods: 1, comparisonOperator: "GreaterThanOrEqualToThreshold", threshold: 1,
+      treatMissingData: "notBreaching",
+    });
+  }
+
+  private alarm(
+    name: string,
+    description: string,
+    config: Omit<CloudwatchMetricAlarmConfig, "alarmName" | "alarmDescription" | "alarmActions" | "okActions">,
+  ): void {
+    this.alarms[name] = new CloudwatchMetricAlarm(this, `alarm-${name}`, {
+      alarmName: `${this.prefix}-${name}`,
+      alarmDescription: description,
+      alarmActions: [this.topic.arn],
+      okActions: [this.topic.arn],
+      ...config,
+    });
+  }
+}
+
+function validateThresholds(scope: Construct, t: AlarmThresholds): void {
+  assertIntegerInRange(scope, "THRESHOLD_INVALID", "thresholds.deliveryFailuresIn5Minutes", t.deliveryFailuresIn5Minutes, 0, 10_000);
+  assertNumberInRange(scope, "THRESHOLD_INVALID", "thresholds.failureRatePercent", t.failureRatePercent, 0.1, 100);
+  // Above AWS's own review levels the alarm would come too late to matter.
+  assertNumberInRange(scope, "THRESHOLD_INVALID", "thresholds.bounceRate", t.bounceRate, 0.001, 0.0499);
+  assertNumberInRange(scope, "THRESHOLD_INVALID", "thresholds.complaintRate", t.complaintRate, 0.0001, 0.00099);
+  // period 1 h x N must stay within CloudWatch's 7-day evaluation window.
+  assertIntegerInRange(scope, "THRESHOLD_INVALID", "thresholds.hoursWithoutSuccess", t.hoursWithoutSuccess, 25, 168);
+  assertNumberInRange(scope, "THRESHOLD_INVALID", "thresholds.sesQuotaUsedPercent", t.sesQuotaUsedPercent, 1, 100);
+  assertIntegerInRange(scope, "THRESHOLD_INVALID", "thresholds.deliveryLatencyBaselineMs", t.deliveryLatencyBaselineMs, 1, 600_000);
+  assertNumberInRange(scope, "THRESHOLD_INVALID", "thresholds.deliveryLatencyDegradationPercent", t.deliveryLatencyDegradationPercent, 1, 1000);
+  assertNumberInRange(scope, "THRESHOLD_INVALID", "thresholds.costAnomalyPercent", t.costAnomalyPercent, 1, 1000);
+}

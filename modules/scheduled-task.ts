@@ -1,0 +1,275 @@
+/**
+ * The digest as a scheduled container: an ECR repository (immutable tags, scan on push,
+ * KMS, lifecycle), an ECS cluster with Container Insights, a hardened Fargate task
+ * definition (read-only root file system, non-root user, no privileges, logs to an
+ * encrypted log group), separate execution and task roles, and an EventBridge Scheduler
+ * schedule (no flexible window, bounded retries, encrypted dead-letter queue) with its own
+ * least-privilege role.
+ */
+import { Construct } from "constructs";
+import { EcrRepository } from "@cdktf/provider-aws/lib/ecr-repository";
+import { EcrLifecyclePolicy } from "@cdktf/provider-aws/lib/ecr-lifecycle-policy";
+import { DataAwsEcrLifecyclePolicyDocument } from "@cdktf/provider-aws/lib/data-aws-ecr-lifecycle-policy-document";
+import { EcsCluster } from "@cdktf/provider-aws/lib/ecs-cluster";
+import { EcsTaskDefinition } from "@cdktf/provider-aws/lib/ecs-task-definition";
+import { SchedulerScheduleGroup } from "@cdktf/provider-aws/lib/scheduler-schedule-group";
+import { SchedulerSchedule } from "@cdktf/provider-aws/lib/scheduler-schedule";
+import { SqsQueue } from "@cdktf/provider-aws/lib/sqs-queue";
+import type { CustomerManagedKey } from "./customer-managed-key";
+import { EncryptedLogGroup } from "./encrypted-log-group";
+import { ConfigError } from "./errors";
+import type { IGrantee } from "./policy";
+import { ServiceRole } from "./service-role";
+import type { TaskRole } from "./task-role";
+import { assertIntegerInRange, assertName } from "./validate";
+
+/** Environment variable names that must never be set in plain `environment`. */
+export const SECRET_LOOKING_NAME = /SECRET|PASSWORD|PASSWD|TOKEN|API_?KEY|ACCESS_?KEY|PRIVATE|CREDENTIAL/i;
+
+/** Valid Fargate cpu -> memory (MiB) combinations for the small sizes we allow. */
+const FARGATE_SIZES: Record<number, number[]> = { 256: [512, 1024, 2048], 512: [1024, 2048, 3072, 4096], 1024: [2048, 3072, 4096, 5120, 6144, 7168, 8192] };
+
+/** Props for {@link ScheduledTask}. */
+export interface ScheduledTaskProps {
+  readonly namePrefix: string;
+  readonly region: string;
+  /** CMK for the repository, the log group and the dead-letter queue. */
+  readonly key: CustomerManagedKey;
+  /** The role the container runs as (its grants are the stack's business). */
+  readonly taskRole: TaskRole;
+  /** Image tag in the repository (tags are immutable). */
+  readonly imageTag: string;
+  /** Private subnets and the task's security group. */
+  readonly subnetIds: string[];
+  readonly securityGroupId: string;
+  /** Plain, non-secret environment of the container; secret-looking names are refused. @default {} */
+  readonly environment?: Record<string, string>;
+  /** Scheduler expression. @default "cron(0 7 * * ? *)" (07:00 daily) */
+  readonly scheduleExpression?: string;
+  /** @default "America/New_York" */
+  readonly scheduleTimezone?: string;
+  /** Retries when the task cannot be started (0..5). @default 2 */
+  readonly maxRetryAttempts?: number;
+  /** Give up on an invocation after this many seconds (60..86400). @default 3600 */
+  readonly maxEventAgeSeconds?: number;
+  /** Fargate CPU units. @default 256 */
+  readonly cpu?: number;
+  /** Memory in MiB. @default 512 */
+  readonly memoryMiB?: number;
+  /** Log retention in days (>= 365). @default 365 */
+  readonly logRetentionDays?: number;
+  /** uid:gid the container runs as (never root). @default "10001:10001" */
+  readonly user?: string;
+  /** Images kept in the repository. @default 30 */
+  readonly keepImages?: number;
+}
+
+/** Typed attributes of a {@link ScheduledTask}. */
+export interface ScheduledTaskOutputs {
+  readonly repositoryUrl: string;
+  readonly clusterArn: string;
+  readonly clusterName: string;
+  readonly taskDefinitionArn: string;
+  readonly scheduleGroupName: string;
+  readonly deadLetterQueueName: string;
+  readonly logGroupName: string;
+}
+
+export const CONTAINER_NAME = "sender";
+
+/** The digest container, its roles, and the daily schedule that runs it. */
+export class ScheduledTask extends Construct {
+  readonly repository: EcrRepository;
+  readonly cluster: EcsCluster;
+  readonly taskDefinition: EcsTaskDefinition;
+  readonly executionRole: ServiceRole;
+  readonly schedulerRole: ServiceRole;
+  readonly schedule: SchedulerSchedule;
+  readonly deadLetterQueue: SqsQueue;
+  readonly logGroup: EncryptedLogGroup;
+  readonly outputs: ScheduledTaskOutputs;
+
+  constructor(scope: Construct, id: string, props: ScheduledTaskProps) {
+    super(scope, id);
+    const p = props.namePrefix;
+    assertName(this, "namePrefix", p);
+    const cpu = props.cpu ?? 256;
+    const memory = props.memoryMiB ?? 512;
+    if (!FARGATE_SIZES[cpu]?.includes(memory)) {
+      throw new ConfigError("VALUE_INVALID", this.node.path, "cpu/memoryMiB", "a Fargate size (256/512..2048, 512/1024..4096, 1024/2048..8192)");
+    }
+    const retries = props.maxRetryAttempts ?? 2;
+    assertIntegerInRange(this, "SCHEDULE_INVALID", "maxRetryAttempts", retries, 0, 5);
+    const maxAge = props.maxEventAgeSeconds ?? 3600;
+    assertIntegerInRange(this, "SCHEDULE_INVALID", "maxEventAgeSeconds", maxAge, 60, 86_400);
+    const expression = props.scheduleExpression ?? "cron(0 7 * * ? *)";
+    if (!/^(cron\(.+\)|rate\(\d+ (minute|minutes|hour|hours|day|days)\)|at\(.+\))$/.test(expression)) {
+      throw new ConfigError("SCHEDULE_INVALID", this.node.path, "scheduleExpression", "cron(...), rate(...) or at(...)");
+    }
+    const user = props.user ?? "10001:10001";
+    if (!/^\d+(:\d+)?$/.test(user) || /^0(:|$)/.test(user)) {
+      throw new ConfigError("VALUE_INVALID", this.node.path, "user", "a numeric uid[:gid] other than 0 (root)");
+    }
+    const environment = props.environment ?? {};
+    for (const name of Object.keys(environment)) {
+      if (SECRET_LOOKING_NAME.test(name)) {
+        throw new ConfigError("SECRET_VALUE_REJECTED", this.node.path, `environment.${name}`, "a non-secret name (secrets come from Parameter Store)");
+      }
+    }
+    if (props.subnetIds.length === 0) throw new ConfigError("NETWORK_INVALID", this.node.path, "subnetIds", "at least one subnet");
+    const { key } = props;
+
+    // Image registry.
+    this.repository = new EcrRepository(this, "repository", {
+      name: `${p}-sender`,
+      imageTagMutability: "IMMUTABLE",
+      imageScanningConfiguration: { scanOnPush: true },
+      encryptionConfiguration: [{ encryptionType: "KMS", kmsKey: key.arn }],
+      forceDelete: false,
+    });
+    const lifecycle = new DataAwsEcrLifecyclePolicyDocument(this, "lifecycle-document", {
+      rule: [
+        { priority: 1, description: "expire untagged images after 7 days", selection: [{ tagStatus: "untagged", countType: "sinceImagePushed", countUnit: "days", countNumber: 7 }], action: [{ type: "expire" }] },
+        { priority: 2, description: `keep the last ${props.keepImages ?? 30} images`, selection: [{ tagStatus: "any", countType: "imageCountMoreThan", countNumber: props.keepImages ?? 30 }], action: [{ type: "expire" }] },
+      ],
+    });
+    new EcrLifecyclePolicy(this, "lifecycle", { repository: this.repository.name, policy: lifecycle.json });
+
+    this.cluster = new EcsCluster(this, "cluster", { name: p, setting: [{ name: "containerInsights", value: "enabled" }] });
+    this.logGroup = new EncryptedLogGroup(this, "logs", {
+      logGroupName: `/${p}/sender`,
+      key,
+      region: props.region,
+      retentionDays: props.logRetentionDays,
+    });
+
+    // The execution role pulls the image and writes logs; nothing else.
+    this.executionRole = new ServiceRole(this, "execution-role", {
+      roleName: `${p}-execution`,
+      assumedBy: "ecs-tasks.amazonaws.com",
+      trustConditions: [{ test: "StringEquals", variable: "aws:SourceAccount", values: [key.account] }],
+      policyName: "pull-image-write-logs",
+      description: "ECS execution role of the digest task: pull its image, write its logs",
+    });
+    this.grantPull(this.executionRole);
+    this.logGroup.grantWrite(this.executionRole, "WriteTaskLogs");
+
+    this.taskDefinition = new EcsTaskDefinition(this, "task-definition", {
+      family: `${p}-sender`,
+      requiresCompatibilities: ["FARGATE"],
+      networkMode: "awsvpc",
+      cpu: String(cpu),
+      memory: String(memory),
+      runtimePlatform: { operatingSystemFamily: "LINUX", cpuArchitecture: "X86_64" },
+      executionRoleArn: this.executionRole.role.arn,
+      taskRoleArn: props.taskRole.role.arn,
+      volume: [{ name: "tmp" }],
+      containerDefinitions: JSON.stringify([
+        {
+          name: CONTAINER_NAME,
+          image: `${this.repository.repositoryUrl}:${props.imageTag}`,
+          essential: true,
+          readonlyRootFilesystem: true,
+          privileged: false,
+          user,
+          linuxParameters: { initProcessEnabled: true, capabilities: { drop: ["ALL"] } },
+          // The only writable place: rendered mail and temp files.
+          mountPoints: [{ sourceVolume: "tmp", containerPath: "/tmp", readOnly: false }],
+          environment: Object.entries(environment)
+            .sort(([a], [b]) => a.localeCompare(b))
+            .map(([name, value]) => ({ name, value })),
+          logConfiguration: {
+            logDriver: "awslogs",
+            options: { "awslogs-group": this.logGroup.logGroup.name, "awslogs-region": props.region, "awslogs-stream-prefix": "digest" },
+          },
+        },
+      ]),
+    });
+
+    // The schedule: dead-letter queue, its own role, bounded retries.
+    this.deadLetterQueue = new SqsQueue(this, "dead-letters", {
+      name: `${p}-schedule-dlq`,
+      kmsMasterKeyId: key.arn,
+      kmsDataKeyReusePeriodSeconds: 300,
+      messageRetentionSeconds: 1_209_600,
+    });
+    const group = new SchedulerScheduleGroup(this, "schedule-group", { name: p });
+    this.schedulerRole = new ServiceRole(this, "scheduler-role", {
+      roleName: `${p}-scheduler`,
+      assumedBy: "scheduler.amazonaws.com",
+      trustConditions: [{ test: "StringEquals", variable: "aws:SourceAccount", values: [key.account] }],
+      policyName: "run-digest-task",
+      description: "EventBridge Scheduler role: run the digest task, dead-letter failures",
+    });
+    const taskFamilyArn = `arn:${key.partition}:ecs:${props.region}:${key.account}:task-definition/${p}-sender:*`;
+    this.schedulerRole.addToPrincipalPolicy({
+      sid: "RunDigestTask",
+      actions: ["ecs:RunTask"],
+      resources: [taskFamilyArn],
+      conditions: [{ test: "ArnEquals", variable: "ecs:cluster", values: [this.cluster.arn] }],
+    });
+    this.schedulerRole.addToPrincipalPolicy({
+      sid: "PassDigestTaskRoles",
+      actions: ["iam:PassRole"],
+      resources: [this.executionRole.role.arn, props.taskRole.role.arn],
+      conditions: [{ test: "StringEquals", variable: "iam:PassedToService", values: ["ecs-tasks.amazonaws.com"] }],
+    });
+    this.schedulerRole.addToPrincipalPolicy({ sid: "DeadLetterFailedRuns", actions: ["sqs:SendMessage"], resources: [this.deadLetterQueue.arn] });
+    this.schedulerRole.addToPrincipalPolicy({
+      sid: "EncryptDeadLetters",
+      actions: ["kms:Decrypt", "kms:GenerateDataKey"],
+      resources: [key.arn],
+      conditions: [{ test: "StringEquals", variable: "kms:ViaService", values: [`sqs.${props.region}.amazonaws.com`] }],
+    });
+    key.grantUse("SchedulerEncryptsDeadLetters", this.schedulerRole.role.arn, ["kms:Decrypt", "kms:GenerateDataKey"], [
+      { test: "StringEquals", variable: "kms:ViaService", values: [`sqs.${props.region}.amazonaws.com`] },
+    ]);
+
+    this.schedule = new SchedulerSchedule(this, "schedule", {
+      name: `${p}-daily`,
+      groupName: group.name,
+      description: "Runs the daily digest",
+      scheduleExpression: expression,
+      scheduleExpressionTimezone: props.scheduleTimezone ?? "America/New_York",
+      flexibleTimeWindow: { mode: "OFF" },
+      state: "ENABLED",
+      target: {
+        arn: this.cluster.arn,
+        roleArn: this.schedulerRole.role.arn,
+        ecsParameters: {
+          taskDefinitionArn: this.taskDefinition.arn,
+          launchType: "FARGATE",
+          platformVersion: "LATEST",
+          taskCount: 1,
+          networkConfiguration: { subnets: props.subnetIds, securityGroups: [props.securityGroupId], assignPublicIp: false },
+        },
+        retryPolicy: { maximumRetryAttempts: retries, maximumEventAgeInSeconds: maxAge },
+        deadLetterConfig: { arn: this.deadLetterQueue.arn },
+      },
+    });
+
+    this.outputs = {
+      repositoryUrl: this.repository.repositoryUrl,
+      clusterArn: this.cluster.arn,
+      clusterName: this.cluster.name,
+      taskDefinitionArn: this.taskDefinition.arn,
+      scheduleGroupName: group.name,
+      deadLetterQueueName: this.deadLetterQueue.name,
+      logGroupName: this.logGroup.logGroup.name,
+    };
+  }
+
+  get resource(): SchedulerSchedule {
+    return this.schedule;
+  }
+
+  /** Lets `grantee` pull this repository's images (GetAuthorizationToken has no resource). */
+  grantPull(grantee: IGrantee): void {
+    grantee.addToPrincipalPolicy({ sid: "EcrAuthToken", actions: ["ecr:GetAuthorizationToken"], resources: ["*"] });
+    grantee.addToPrincipalPolicy({
+      sid: "PullDigestImage",
+      actions: ["ecr:BatchCheckLayerAvailability", "ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"],
+      resources: [this.repository.arn],
+    });
+  }
+}

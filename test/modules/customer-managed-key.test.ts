@@ -1,0 +1,63 @@
+import { KEY_ADMIN_ACTIONS } from "../../modules/customer-managed-key";
+import { EncryptedLogGroup } from "../../modules/encrypted-log-group";
+import { synthWith, thrownBy } from "../support/construct-fixtures";
+import { onlyResource, ref, statementBySid, statementsOf, type TfJson } from "../support/tf-json";
+
+function keyPolicy(json: TfJson) {
+  return statementsOf(json, onlyResource(json, "aws_kms_key_policy").props.policy);
+}
+
+describe("CustomerManagedKey", () => {
+  const json = synthWith(() => undefined);
+  const key = onlyResource(json, "aws_kms_key");
+
+  test("when synthesized, it is a rotating symmetric key with a 30-day deletion window and an alias", () => {
+    expect(key.props).toMatchObject({ enable_key_rotation: true, customer_master_key_spec: "SYMMETRIC_DEFAULT", deletion_window_in_days: 30 });
+    expect(onlyResource(json, "aws_kms_alias").props).toMatchObject({ name: "alias/test-ops", target_key_id: ref(key, "key_id") });
+  });
+
+  test("when synthesized, its policy is a separate resource naming the account from the key's own ARN", () => {
+    const admin = statementBySid(keyPolicy(json), "KeyAdministration");
+    expect(admin.principals![0]!.identifiers[0]).toBe(`arn:\${element(split(":", ${key.address}.arn), 1)}:iam::\${element(split(":", ${key.address}.arn), 4)}:root`);
+    expect(admin.actions).toEqual([...KEY_ADMIN_ACTIONS]);
+  });
+
+  test("when two log groups are granted, the logs statement lists both log-group ARNs in one condition", () => {
+    const j = synthWith((f) => {
+      new EncryptedLogGroup(f.stack, "a", { logGroupName: "/t/a", key: f.key, region: "us-east-1" });
+      new EncryptedLogGroup(f.stack, "b", { logGroupName: "/t/b", key: f.key, region: "us-east-1" });
+    });
+    const logs = statementBySid(keyPolicy(j), "CloudWatchLogsEncryptLogGroups");
+    expect(logs.principals).toEqual([{ type: "Service", identifiers: ["logs.us-east-1.amazonaws.com"] }]);
+    expect(logs.condition).toHaveLength(1);
+    expect(logs.condition![0]!.variable).toBe("kms:EncryptionContext:aws:logs:arn");
+    expect(logs.condition![0]!.values.map((x) => x.split(":log-group:")[1])).toEqual(["/t/a", "/t/b"]);
+  });
+
+  test("when the same sid is granted with other actions, it throws VALUE_INVALID", () => {
+    const err = thrownBy((f) => {
+      f.key.grantToService("Same", "a.amazonaws.com", ["kms:Decrypt"]);
+      f.key.grantToService("Same", "b.amazonaws.com", ["kms:Encrypt"]);
+    });
+    expect(err.code).toBe("VALUE_INVALID");
+  });
+
+  test("when a statement has no principal, it throws VALUE_INVALID", () => {
+    expect(thrownBy((f) => f.key.addToResourcePolicy({ sid: "X", actions: ["kms:Decrypt"], resources: ["*"] })).code).toBe("VALUE_INVALID");
+  });
+});
+
+describe("EncryptedLogGroup", () => {
+  test("when synthesized, the log group is encrypted with the CMK and kept 365 days", () => {
+    const j = synthWith((f) => new EncryptedLogGroup(f.stack, "lg", { logGroupName: "/t/x", key: f.key, region: "us-east-1" }));
+    expect(onlyResource(j, "aws_cloudwatch_log_group").props).toMatchObject({
+      name: "/t/x",
+      kms_key_id: ref(onlyResource(j, "aws_kms_key"), "arn"),
+      retention_in_days: 365,
+    });
+  });
+
+  test.each([30, 364, 366])("when retention is %p days, it throws VALUE_INVALID", (days) => {
+    expect(thrownBy((f) => new EncryptedLogGroup(f.stack, "lg", { logGroupName: "/t/x", key: f.key, region: "us-east-1", retentionDays: days })).code).toBe("VALUE_INVALID");
+  });
+});

@@ -1,0 +1,141 @@
+import { METRICS } from "../../app/src/contract";
+import { ALARMS, DEFAULT_THRESHOLDS, Monitoring, type MonitoringProps } from "../../modules/monitoring";
+import { TaskRole } from "../../modules/task-role";
+import { synthWith, thrownBy, type Fixture } from "../support/construct-fixtures";
+import { onlyResource, ref, resources, statementBySid, statementsOf, type Found, type TfJson } from "../support/tf-json";
+
+const TASK = { clusterArn: "arn:aws:ecs:us-east-1:111111111111:cluster/vd", scheduleGroupName: "vd", deadLetterQueueName: "vd-dlq" };
+
+function build(f: Fixture, props: Partial<MonitoringProps> = {}): void {
+  const m = new Monitoring(f.stack, "monitoring", { namePrefix: "vd", key: f.key, alarmEmail: "ops@example.com", task: TASK, ...props });
+  m.grantPutMetrics(new TaskRole(f.stack, "role", { roleName: "vd-task" }));
+}
+const synth = (props: Partial<MonitoringProps> = {}): TfJson => synthWith((f) => build(f, props));
+
+describe("Monitoring", () => {
+  const json = synth();
+  const topic = resources(json, "aws_sns_topic").find((t) => t.props.name === "vd-alarms")!;
+  const alarm = (name: string): Found => {
+    const a = resources(json, "aws_cloudwatch_metric_alarm").find((r) => r.props.alarm_name === `vd-${name}`);
+    if (!a) throw new Error(`no alarm ${name}`);
+    return a;
+  };
+
+  test("when synthesized, the alarm topic is encrypted with the CMK", () => {
+    expect(topic.props.kms_master_key_id).toBe(ref(onlyResource(json, "aws_kms_key"), "arn"));
+  });
+
+  test("when synthesized, the CMK lets cloudwatch.amazonaws.com decrypt and generate data keys for this account", () => {
+    const key = statementsOf(json, onlyResource(json, "aws_kms_key_policy").props.policy);
+    const s = statementBySid(key, "CloudWatchAlarmsPublishViaEncryptedTopic");
+    expect(s.principals).toEqual([{ type: "Service", identifiers: ["cloudwatch.amazonaws.com"] }]);
+    expect(s.actions).toEqual(["kms:Decrypt", "kms:GenerateDataKey"]);
+    expect(s.condition![0]!.variable).toBe("aws:SourceAccount");
+  });
+
+  test("when synthesized, the topic policy lets CloudWatch publish only this stack's alarms", () => {
+    const policy = resources(json, "aws_sns_topic_policy").find((p) => p.props.arn === ref(topic, "arn"))!;
+    const s = statementBySid(statementsOf(json, policy.props.policy), "CloudWatchAlarmsPublish");
+    expect(s.resources).toEqual([ref(topic, "arn")]);
+    expect(s.condition!.find((c) => c.variable === "aws:SourceArn")!.values[0]).toMatch(/:alarm:vd-\*$/);
+  });
+
+  test("when synthesized, the alarm email is subscribed", () => {
+    expect(onlyResource(json, "aws_sns_topic_subscription").props).toMatchObject({ protocol: "email", endpoint: "ops@example.com", topic_arn: ref(topic, "arn") });
+  });
+
+  test("when synthesized, every alarm notifies the topic on alarm and on recovery", () => {
+    const all = resources(json, "aws_cloudwatch_metric_alarm");
+    expect(all.map((a) => a.props.alarm_name.replace(/^vd-/, "")).sort()).toEqual(Object.values(ALARMS).sort());
+    for (const a of all) {
+      expect(a.props.alarm_actions).toEqual([ref(topic, "arn")]);
+      expect(a.props.ok_actions).toEqual([ref(topic, "arn")]);
+    }
+  });
+
+  test("when defaults apply, delivery failures alarm above 3 in 5 minutes", () => {
+    expect(alarm(ALARMS.deliveryFailures).props).toMatchObject({
+      namespace: METRICS.namespace, metric_name: METRICS.failed, statistic: "Sum", period: 300, comparison_operator: "GreaterThanThreshold", threshold: 3,
+    });
+  });
+
+  test("when defaults apply, the failure rate is metric math over 10 minutes above 5%", () => {
+    const a = alarm(ALARMS.failureRate).props;
+    expect(a.threshold).toBe(5);
+    expect(a.metric_query.find((q: { return_data?: boolean }) => q.return_data).expression).toBe("100 * failed / (sent + failed)");
+    expect(a.metric_query.filter((q: { metric?: { period: number } }) => q.metric).map((q: { metric: { period: number } }) => q.metric.period)).toEqual([600, 600]);
+  });
+
+  test("when defaults apply, bounce and complaint rates alarm below AWS's review levels", () => {
+    expect(alarm(ALARMS.bounceRate).props).toMatchObject({ namespace: "AWS/SES", metric_name: "Reputation.BounceRate", threshold: 0.04 });
+    expect(alarm(ALARMS.complaintRate).props).toMatchObject({ namespace: "AWS/SES", metric_name: "Reputation.ComplaintRate", threshold: 0.0008 });
+    expect(DEFAULT_THRESHOLDS.bounceRate).toBeLessThan(0.05);
+    expect(DEFAULT_THRESHOLDS.complaintRate).toBeLessThan(0.001);
+  });
+
+  test("when no digest succeeds for 26 hours, the alarm fires and missing data counts as breaching", () => {
+    expect(alarm(ALARMS.noSuccess).props).toMatchObject({
+      metric_name: METRICS.digestSucceeded, period: 3600, evaluation_periods: 26, datapoints_to_alarm: 26,
+      comparison_operator: "LessThanThreshold", threshold: 1, treat_missing_data: "breaching",
+    });
+  });
+
+  test("when any Parameter Store access is denied, the alarm fires", () => {
+    expect(alarm(ALARMS.parameterStoreAccessDenied).props).toMatchObject({ metric_name: METRICS.parameterStoreAccessDenied, threshold: 1, comparison_operator: "GreaterThanOrEqualToThreshold" });
+  });
+
+  test("when quota use reaches 80%, the alarm fires on the sender's metric", () => {
+    expect(alarm(ALARMS.quota).props).toMatchObject({ metric_name: METRICS.sesQuotaUsedPercent, threshold: 80 });
+  });
+
+  test("when delivery time is more than 50% above its 2000 ms baseline, the metric-math alarm fires", () => {
+    const a = alarm(ALARMS.latency).props;
+    expect(a.threshold).toBe(50);
+    expect(a.metric_query.find((q: { return_data?: boolean }) => q.return_data).expression).toBe("100 * (latency - 2000) / 2000");
+  });
+
+  test("when the task stops with a non-zero exit or fails to start, event-rule matches raise alarms", () => {
+    const rules = resources(json, "aws_cloudwatch_event_rule");
+    const exit = rules.find((r) => r.props.name === "vd-task-exit-nonzero")!;
+    expect(JSON.parse(exit.props.event_pattern).detail).toEqual({
+      clusterArn: [TASK.clusterArn], lastStatus: ["STOPPED"], containers: { exitCode: [{ "anything-but": 0 }] },
+    });
+    const start = rules.find((r) => r.props.name === "vd-task-failed-to-start")!;
+    expect(JSON.parse(start.props.event_pattern).detail.stopCode).toEqual(["TaskFailedToStart"]);
+    expect(alarm(ALARMS.taskExitNonZero).props).toMatchObject({ namespace: "AWS/Events", metric_name: "MatchedEvents", dimensions: { RuleName: ref(exit, "name") } });
+  });
+
+  test("when the schedule cannot start the task or dead-letters it, alarms fire", () => {
+    expect(alarm(ALARMS.scheduleTargetErrors).props).toMatchObject({ namespace: "AWS/Scheduler", metric_name: "TargetErrorCount", dimensions: { ScheduleGroup: "vd" } });
+    expect(alarm(ALARMS.deadLetters).props).toMatchObject({ namespace: "AWS/SQS", dimensions: { QueueName: "vd-dlq" }, threshold: 1 });
+  });
+
+  test("when thresholds are given, they replace the defaults", () => {
+    const j = synth({ thresholds: { deliveryFailuresIn5Minutes: 10, hoursWithoutSuccess: 48 } });
+    const byName = (n: string) => resources(j, "aws_cloudwatch_metric_alarm").find((r) => r.props.alarm_name === `vd-${n}`)!.props;
+    expect(byName(ALARMS.deliveryFailures).threshold).toBe(10);
+    expect(byName(ALARMS.noSuccess).evaluation_periods).toBe(48);
+  });
+
+  test("when synthesized, a cost anomaly monitor reports impacts of 20% or more by email", () => {
+    const sub = onlyResource(json, "aws_ce_anomaly_subscription").props;
+    expect(onlyResource(json, "aws_ce_anomaly_monitor").props).toMatchObject({ monitor_type: "DIMENSIONAL", monitor_dimension: "SERVICE" });
+    expect(sub.subscriber).toEqual([{ type: "EMAIL", address: "ops@example.com" }]);
+    expect(sub.threshold_expression.dimension).toEqual({ key: "ANOMALY_TOTAL_IMPACT_PERCENTAGE", match_options: ["GREATER_THAN_OR_EQUAL"], values: ["20"] });
+  });
+
+  test("when granted, metrics may be put only into the digest's namespace", () => {
+    const s = statementBySid(statementsOf(json, onlyResource(json, "aws_iam_role_policy").props.policy), "PutDigestMetrics");
+    expect(s).toMatchObject({ actions: ["cloudwatch:PutMetricData"], resources: ["*"] });
+    expect(s.condition).toEqual([{ test: "StringEquals", variable: "cloudwatch:namespace", values: [METRICS.namespace] }]);
+  });
+
+  test.each([
+    ["a bounce rate at AWS's 5% review level", { thresholds: { bounceRate: 0.05 } }],
+    ["a complaint rate at AWS's 0.1% review level", { thresholds: { complaintRate: 0.001 } }],
+    ["24 hours without success (shorter than a day's schedule)", { thresholds: { hoursWithoutSuccess: 24 } }],
+    ["a negative failure count", { thresholds: { deliveryFailuresIn5Minutes: -1 } }],
+  ])("when given %s, it throws THRESHOLD_INVALID", (_what, props) => {
+    expect(thrownBy((f) => build(f, props as Partial<MonitoringProps>)).code).toBe("THRESHOLD_INVALID");
+  });
+});

@@ -1,0 +1,144 @@
+import { ScheduledTask, CONTAINER_NAME, type ScheduledTaskProps } from "../../modules/scheduled-task";
+import { TaskRole } from "../../modules/task-role";
+import { synthWith, thrownBy, type Fixture } from "../support/construct-fixtures";
+import { onlyResource, ref, resources, statementBySid, statementsOf, type Found, type TfJson } from "../support/tf-json";
+
+function build(f: Fixture, props: Partial<ScheduledTaskProps> = {}): void {
+  const taskRole = new TaskRole(f.stack, "task-role", { roleName: "vd-task" });
+  taskRole.addToPrincipalPolicy({ sid: "Placeholder", actions: ["ssm:GetParameter"], resources: ["arn:aws:ssm:us-east-1:111111111111:parameter/x"] });
+  new ScheduledTask(f.stack, "task", {
+    namePrefix: "vd",
+    region: "us-east-1",
+    key: f.key,
+    taskRole,
+    imageTag: "2026.11.28",
+    subnetIds: ["subnet-a", "subnet-b"],
+    securityGroupId: "sg-task",
+    environment: { VIBE_PARAMETER_ROOT: "/vibecoding", AWS_REGION: "us-east-1" },
+    ...props,
+  });
+}
+const synth = (props: Partial<ScheduledTaskProps> = {}): TfJson => synthWith((f) => build(f, props));
+
+describe("ScheduledTask", () => {
+  const json = synth();
+  const kmsArn = ref(onlyResource(json, "aws_kms_key"), "arn");
+  const role = (name: string): Found => resources(json, "aws_iam_role").find((r) => r.props.name === name)!;
+  const roleStatements = (name: string) =>
+    statementsOf(json, resources(json, "aws_iam_role_policy").find((p) => p.props.role === ref(role(name), "id"))!.props.policy);
+  const taskDef = onlyResource(json, "aws_ecs_task_definition");
+  const container = JSON.parse(taskDef.props.container_definitions)[0];
+  const schedule = onlyResource(json, "aws_scheduler_schedule");
+
+  test("when synthesized, the repository has immutable tags, scans on push and is encrypted with the CMK", () => {
+    expect(onlyResource(json, "aws_ecr_repository").props).toMatchObject({
+      image_tag_mutability: "IMMUTABLE",
+      image_scanning_configuration: { scan_on_push: true },
+      encryption_configuration: [{ encryption_type: "KMS", kms_key: kmsArn }],
+      force_delete: false,
+    });
+  });
+
+  test("when synthesized, a lifecycle policy expires untagged images and keeps the last 30", () => {
+    const lifecycle = onlyResource(json, "aws_ecr_lifecycle_policy");
+    expect(lifecycle.props.policy).toMatch(/^\$\{data\.aws_ecr_lifecycle_policy_document\./);
+    const doc = Object.values(json.data!.aws_ecr_lifecycle_policy_document!)[0]!;
+    expect(doc.rule.map((r: { selection: { count_number: number }[] }) => r.selection[0]!.count_number)).toEqual([7, 30]);
+  });
+
+  test("when synthesized, the cluster has Container Insights on", () => {
+    expect(onlyResource(json, "aws_ecs_cluster").props.setting).toEqual([{ name: "containerInsights", value: "enabled" }]);
+  });
+
+  test("when synthesized, the task is Fargate with separate execution and task roles", () => {
+    expect(taskDef.props).toMatchObject({ requires_compatibilities: ["FARGATE"], network_mode: "awsvpc", cpu: "256", memory: "512" });
+    expect(taskDef.props.execution_role_arn).toBe(ref(role("vd-execution"), "arn"));
+    expect(taskDef.props.task_role_arn).toBe(ref(role("vd-task"), "arn"));
+  });
+
+  test("when synthesized, the container is read-only, unprivileged, non-root and drops all capabilities", () => {
+    expect(container).toMatchObject({ name: CONTAINER_NAME, readonlyRootFilesystem: true, privileged: false, user: "10001:10001" });
+    expect(container.linuxParameters.capabilities.drop).toEqual(["ALL"]);
+    expect(container.mountPoints).toEqual([{ sourceVolume: "tmp", containerPath: "/tmp", readOnly: false }]);
+  });
+
+  test("when synthesized, the image is the repository's at the given immutable tag", () => {
+    expect(container.image).toBe(`${ref(onlyResource(json, "aws_ecr_repository"), "repository_url")}:2026.11.28`);
+  });
+
+  test("when synthesized, the environment holds only the given non-secret names, sorted", () => {
+    expect(container.environment).toEqual([
+      { name: "AWS_REGION", value: "us-east-1" },
+      { name: "VIBE_PARAMETER_ROOT", value: "/vibecoding" },
+    ]);
+  });
+
+  test("when synthesized, logs go to an encrypted log group kept 365 days", () => {
+    const lg = onlyResource(json, "aws_cloudwatch_log_group");
+    expect(lg.props).toMatchObject({ name: "/vd/sender", kms_key_id: kmsArn, retention_in_days: 365 });
+    expect(container.logConfiguration).toMatchObject({ logDriver: "awslogs", options: { "awslogs-group": ref(lg, "name") } });
+  });
+
+  test("when synthesized, the execution role may pull this repository and write this log group only", () => {
+    const st = roleStatements("vd-execution");
+    expect(st.map((s) => s.sid)).toEqual(["EcrAuthToken", "PullDigestImage", "WriteTaskLogs"]);
+    expect(statementBySid(st, "PullDigestImage").resources).toEqual([ref(onlyResource(json, "aws_ecr_repository"), "arn")]);
+    expect(statementBySid(st, "WriteTaskLogs").resources![0]).toMatch(/:log-group:\/vd\/sender$/);
+  });
+
+  test("when synthesized, the schedule runs daily at 07:00 New York time with no flexible window", () => {
+    expect(schedule.props).toMatchObject({
+      schedule_expression: "cron(0 7 * * ? *)",
+      schedule_expression_timezone: "America/New_York",
+      flexible_time_window: { mode: "OFF" },
+      state: "ENABLED",
+    });
+  });
+
+  test("when synthesized, the schedule retries a bounded number of times and dead-letters into the encrypted queue", () => {
+    const dlq = onlyResource(json, "aws_sqs_queue");
+    expect(dlq.props.kms_master_key_id).toBe(kmsArn);
+    expect(schedule.props.target.retry_policy).toEqual({ maximum_retry_attempts: 2, maximum_event_age_in_seconds: 3600 });
+    expect(schedule.props.target.dead_letter_config).toEqual({ arn: ref(dlq, "arn") });
+  });
+
+  test("when synthesized, the task runs once on Fargate in the private subnets without a public IP", () => {
+    expect(schedule.props.target.ecs_parameters).toMatchObject({
+      launch_type: "FARGATE",
+      task_count: 1,
+      network_configuration: { subnets: ["subnet-a", "subnet-b"], security_groups: ["sg-task"], assign_public_ip: false },
+    });
+  });
+
+  test("when synthesized, the scheduler role may run only this task family on this cluster and pass only its two roles", () => {
+    const st = roleStatements("vd-scheduler");
+    const run = statementBySid(st, "RunDigestTask");
+    expect(run.actions).toEqual(["ecs:RunTask"]);
+    expect(run.resources![0]).toMatch(/:task-definition\/vd-sender:\*$/);
+    expect(run.condition).toEqual([{ test: "ArnEquals", variable: "ecs:cluster", values: [ref(onlyResource(json, "aws_ecs_cluster"), "arn")] }]);
+    const pass = statementBySid(st, "PassDigestTaskRoles");
+    expect(pass.resources).toEqual([ref(role("vd-execution"), "arn"), ref(role("vd-task"), "arn")]);
+    expect(pass.condition![0]).toEqual({ test: "StringEquals", variable: "iam:PassedToService", values: ["ecs-tasks.amazonaws.com"] });
+    expect(statementBySid(st, "DeadLetterFailedRuns").resources).toEqual([ref(onlyResource(json, "aws_sqs_queue"), "arn")]);
+  });
+
+  test("when synthesized, only the scheduler role is let use the key for the queue, via SQS", () => {
+    const key = statementsOf(json, onlyResource(json, "aws_kms_key_policy").props.policy);
+    const s = statementBySid(key, "SchedulerEncryptsDeadLetters");
+    expect(s.principals).toEqual([{ type: "AWS", identifiers: [ref(role("vd-scheduler"), "arn")] }]);
+    expect(s.condition).toEqual([{ test: "StringEquals", variable: "kms:ViaService", values: ["sqs.us-east-1.amazonaws.com"] }]);
+  });
+
+  test.each([
+    ["a secret-looking environment name", "SECRET_VALUE_REJECTED", { environment: { SENDGRID_API_KEY: "x" } }],
+    ["root as the user", "VALUE_INVALID", { user: "0:0" }],
+    ["a non-Fargate size", "VALUE_INVALID", { cpu: 256, memoryMiB: 4096 }],
+    ["6 retries", "SCHEDULE_INVALID", { maxRetryAttempts: 6 }],
+    ["an event age under a minute", "SCHEDULE_INVALID", { maxEventAgeSeconds: 30 }],
+    ["a bad schedule expression", "SCHEDULE_INVALID", { scheduleExpression: "0 7 * * *" }],
+    ["no subnets", "NETWORK_INVALID", { subnetIds: [] }],
+    ["a 30-day log retention", "VALUE_INVALID", { logRetentionDays: 30 }],
+  ])("when given %s, it throws %s", (_what, code, props) => {
+    expect(thrownBy((f) => build(f, props as Partial<ScheduledTaskProps>)).code).toBe(code);
+  });
+});

@@ -1,0 +1,38 @@
+/**
+ * Builds a throwaway stack (with a provider and, if asked, an operations CMK) for
+ * construct tests, and synthesizes it with validations on.
+ */
+import { Testing, TerraformStack } from "cdktf";
+import { AwsProvider } from "@cdktf/provider-aws/lib/provider";
+import { CustomerManagedKey } from "../../modules/customer-managed-key";
+import { synthStack, type TfJson } from "./tf-json";
+
+export interface Fixture {
+  readonly stack: TerraformStack;
+  readonly key: CustomerManagedKey;
+}
+
+/** A stack with an AWS provider (us-east-1) and a CMK at path "stack/key". */
+export function fixture(): Fixture {
+  const stack = new TerraformStack(Testing.app(), "stack");
+  new AwsProvider(stack, "aws", { region: "us-east-1" });
+  const key = new CustomerManagedKey(stack, "key", { description: "test key", alias: "test-ops" });
+  return { stack, key };
+}
+
+/** Runs `build` in a fresh fixture and returns the synthesized JSON. */
+export function synthWith(build: (f: Fixture) => void): TfJson {
+  const f = fixture();
+  build(f);
+  return synthStack(f.stack);
+}
+
+/** Runs `build` and returns what it threw (fails if nothing was thrown). */
+export function thrownBy(build: (f: Fixture) => void): Error & { code?: string; constructPath?: string } {
+  try {
+    build(fixture());
+  } catch (e) {
+    return e as Error & { code?: string };
+  }
+  throw new Error("expected the construct to throw");
+}

@@ -1,0 +1,296 @@
+/**
+ * Invariants that walk a whole synthesized stack (cdk.tf.json) or the configuration of a
+ * Terraform plan (`terraform show -json`), so a rule holds for every resource, not just
+ * the ones a property test happens to name. Each invariant has a deliberately bad fixture
+ * in test/infra/invariants.test.ts that makes it fail.
+ */
+import type { PlanJson } from "./terraform-offline";
+import type { Block, DocStatement, TfJson } from "./tf-json";
+
+export interface Violation {
+  readonly invariant: string;
+  readonly address: string;
+  readonly detail: string;
+}
+
+export interface Invariant {
+  readonly id: string;
+  readonly description: string;
+  check(json: TfJson): Violation[];
+}
+
+/**
+ * Statements that may use Resource "*" because AWS offers nothing narrower, with why.
+ * (Key-policy statements are allowed "*" separately: there it means "this key".)
+ */
+export const WILDCARD_RESOURCE_ALLOWLIST: Readonly<Record<string, string>> = {
+  ReadSendQuota: "ses:GetSendQuota has no resource-level permissions",
+  PutDigestMetrics: "cloudwatch:PutMetricData has no resource-level permissions; pinned by the cloudwatch:namespace condition",
+  EcrAuthToken: "ecr:GetAuthorizationToken has no resource-level permissions",
+};
+
+/** Environment names that look like secrets (none may be set in a task's plain environment). */
+export const SECRET_LOOKING_ENV = /SECRET|PASSWORD|PASSWD|TOKEN|API_?KEY|ACCESS_?KEY|PRIVATE|CREDENTIAL/i;
+
+const POLICY_ARGUMENTS: Record<string, string[]> = {
+  aws_iam_role: ["assume_role_policy"],
+  aws_iam_role_policy: ["policy"],
+  aws_iam_policy: ["policy"],
+  aws_kms_key: ["policy"],
+  aws_kms_key_policy: ["policy"],
+  aws_sns_topic_policy: ["policy"],
+  aws_sqs_queue_policy: ["policy"],
+};
+
+const DOC_REF = /^\$\{data\.aws_iam_policy_document\.([^.}]+)\.json\}$/;
+const KMS_REF = /^\$\{aws_kms_key\.[^.}]+\.(arn|key_id|id)\}$/;
+
+function each(json: TfJson, type: string): [string, Block][] {
+  return Object.entries(json.resource?.[type] ?? {}).map(([id, props]) => [`${type}.${id}`, props]);
+}
+
+function docs(json: TfJson): [string, DocStatement[]][] {
+  return Object.entries(json.data?.aws_iam_policy_document ?? {}).map(([id, d]) => [id, (d.statement ?? []) as DocStatement[]]);
+}
+
+/** Ids of the policy documents that are used as KMS key policies. */
+function keyPolicyDocs(json: TfJson): Set<string> {
+  const ids = new Set<string>();
+  for (const type of ["aws_kms_key_policy", "aws_kms_key"]) {
+    for (const [, props] of each(json, type)) {
+      const m = typeof props.policy === "string" ? DOC_REF.exec(props.policy) : null;
+      if (m) ids.add(m[1]!);
+    }
+  }
+  return ids;
+}
+
+function v(invariant: string, address: string, detail: string): Violation {
+  return { invariant, address, detail };
+}
+
+export const INVARIANTS: readonly Invariant[] = [
+  {
+    id: "iam-no-wildcard-action",
+    description: "No policy statement allows an action with a wildcard (*, service:*, or Get*)",
+    check: (json) =>
+      docs(json).flatMap(([id, statements]) =>
+        statements.flatMap((s) => (s.actions ?? []).filter((a) => a.includes("*")).map((a) => v("iam-no-wildcard-action", `data.aws_iam_policy_document.${id}`, `${s.sid}: ${a}`))),
+      ),
+  },
+  {
+    id: "iam-no-wildcard-resource",
+    description: 'Resource "*" only in key policies (where it means the key) or for allowlisted statements',
+    check: (json) => {
+      const keyDocs = keyPolicyDocs(json);
+      return docs(json).flatMap(([id, statements]) =>
+        keyDocs.has(id)
+          ? []
+          : statements
+              .filter((s) => (s.resources ?? []).includes("*") && !(s.sid && WILDCARD_RESOURCE_ALLOWLIST[s.sid]))
+              .map((s) => v("iam-no-wildcard-resource", `data.aws_iam_policy_document.${id}`, `${s.sid ?? "(no sid)"} has Resource "*"`)),
+      );
+    },
+  },
+  {
+    id: "iam-policy-from-document",
+    description: "Every IAM, key, topic and queue policy is rendered from an aws_iam_policy_document (no hand-written JSON)",
+    check: (json) =>
+      Object.entries(POLICY_ARGUMENTS).flatMap(([type, args]) =>
+        each(json, type).flatMap(([address, props]) =>
+          args.filter((a) => props[a] !== undefined && !(typeof props[a] === "string" && DOC_REF.test(props[a]))).map((a) => v("iam-policy-from-document", address, `${a} is not a policy-document reference`)),
+        ),
+      ),
+  },
+  {
+    id: "iam-no-managed-policy",
+    description: "No AWS-managed or attached policy: roles get only their own inline grants",
+    check: (json) => [
+      ...["aws_iam_role_policy_attachment", "aws_iam_policy_attachment", "aws_iam_role_policy_attachments_exclusive"].flatMap((t) =>
+        each(json, t).map(([address]) => v("iam-no-managed-policy", address, "attaches a policy")),
+      ),
+      ...each(json, "aws_iam_role")
+        .filter(([, p]) => Array.isArray(p.managed_policy_arns) && p.managed_policy_arns.length > 0)
+        .map(([address]) => v("iam-no-managed-policy", address, "has managed_policy_arns")),
+    ],
+  },
+  {
+    id: "kms-rotation",
+    description: "Every customer-managed key rotates",
+    check: (json) => each(json, "aws_kms_key").filter(([, p]) => p.enable_key_rotation !== true).map(([a]) => v("kms-rotation", a, "enable_key_rotation is not true")),
+  },
+  {
+    id: "encrypted-with-our-key",
+    description: "Every log group, topic, queue and repository is encrypted with a CMK of this stack",
+    check: (json) => [
+      ...each(json, "aws_cloudwatch_log_group").filter(([, p]) => !KMS_REF.test(String(p.kms_key_id ?? ""))).map(([a]) => v("encrypted-with-our-key", a, "kms_key_id is not our CMK")),
+      ...each(json, "aws_sns_topic").filter(([, p]) => !KMS_REF.test(String(p.kms_master_key_id ?? ""))).map(([a]) => v("encrypted-with-our-key", a, "kms_master_key_id is not our CMK")),
+      ...each(json, "aws_sqs_queue").filter(([, p]) => !KMS_REF.test(String(p.kms_master_key_id ?? ""))).map(([a]) => v("encrypted-with-our-key", a, "kms_master_key_id is not our CMK")),
+      ...each(json, "aws_ecr_repository")
+        .filter(([, p]) => {
+          const enc = (p.encryption_configuration ?? [])[0] as Block | undefined;
+          return enc?.encryption_type !== "KMS" || !KMS_REF.test(String(enc?.kms_key ?? ""));
+        })
+        .map(([a]) => v("encrypted-with-our-key", a, "encryption_configuration is not KMS with our CMK")),
+    ],
+  },
+  {
+    id: "log-retention-a-year",
+    description: "Every log group keeps events for at least 365 days",
+    check: (json) =>
+      each(json, "aws_cloudwatch_log_group").filter(([, p]) => !(Number(p.retention_in_days) >= 365)).map(([a, p]) => v("log-retention-a-year", a, `retention_in_days is ${p.retention_in_days}`)),
+  },
+  {
+    id: "secure-strings-write-only",
+    description: "SecureStrings carry value_wo only (no value, no insecure_value) and no data source reads a parameter",
+    check: (json) => [
+      ...each(json, "aws_ssm_parameter")
+        .filter(([, p]) => p.type === "SecureString" && (p.value !== undefined || p.insecure_value !== undefined || p.value_wo === undefined))
+        .map(([a]) => v("secure-strings-write-only", a, "SecureString is not write-only")),
+      ...Object.keys(json.data?.aws_ssm_parameter ?? {}).map((id) => v("secure-strings-write-only", `data.aws_ssm_parameter.${id}`, "reading a parameter puts its value in state")),
+    ],
+  },
+  {
+    id: "no-public-ingress",
+    description: "No security group admits traffic from anywhere",
+    check: (json) => [
+      ...each(json, "aws_vpc_security_group_ingress_rule")
+        .filter(([, p]) => p.cidr_ipv4 === "0.0.0.0/0" || p.cidr_ipv6 === "::/0")
+        .map(([a]) => v("no-public-ingress", a, "ingress from anywhere")),
+      ...[...each(json, "aws_security_group"), ...each(json, "aws_default_security_group")].flatMap(([a, p]) =>
+        ((p.ingress ?? []) as Block[])
+          .filter((r) => (r.cidr_blocks ?? []).includes("0.0.0.0/0") || (r.ipv6_cidr_blocks ?? []).includes("::/0"))
+          .map(() => v("no-public-ingress", a, "inline ingress from anywhere")),
+      ),
+    ],
+  },
+  {
+    id: "internet-egress-opt-in",
+    description: "Egress to the internet exists only as the named allowInternetEgress rule",
+    check: (json) => [
+      ...each(json, "aws_vpc_security_group_egress_rule")
+        .filter(([, p]) => (p.cidr_ipv4 === "0.0.0.0/0" || p.cidr_ipv6 === "::/0") && !String(p.description ?? "").startsWith("allowInternetEgress:"))
+        .map(([a]) => v("internet-egress-opt-in", a, "egress to anywhere without the allowInternetEgress opt-in")),
+      ...[...each(json, "aws_security_group"), ...each(json, "aws_default_security_group")].flatMap(([a, p]) =>
+        ((p.egress ?? []) as Block[]).filter((r) => (r.cidr_blocks ?? []).includes("0.0.0.0/0")).map(() => v("internet-egress-opt-in", a, "inline egress to anywhere")),
+      ),
+    ],
+  },
+  {
+    id: "default-security-group-empty",
+    description: "Every VPC's default security group is managed and has no rules",
+    check: (json) => {
+      const vpcs = each(json, "aws_vpc").length;
+      const defaults = each(json, "aws_default_security_group");
+      const out = defaults
+        .filter(([, p]) => (p.ingress ?? []).length > 0 || (p.egress ?? []).length > 0)
+        .map(([a]) => v("default-security-group-empty", a, "has rules"));
+      if (defaults.length < vpcs) out.push(v("default-security-group-empty", "aws_vpc", `${vpcs} VPC(s), ${defaults.length} locked default group(s)`));
+      return out;
+    },
+  },
+  {
+    id: "container-hardened",
+    description: "Containers run read-only, unprivileged, as a non-root user, with no secret-looking environment names",
+    check: (json) =>
+      each(json, "aws_ecs_task_definition").flatMap(([a, p]) => {
+        let defs: Block[];
+        try {
+          defs = JSON.parse(String(p.container_definitions)) as Block[];
+        } catch {
+          // In a plan's configuration the definitions are an expression; the synthesized JSON is checked instead.
+          return String(p.container_definitions).startsWith("${") ? [] : [v("container-hardened", a, "container_definitions is not JSON")];
+        }
+        return defs.flatMap((d) => {
+          const out: Violation[] = [];
+          if (d.readonlyRootFilesystem !== true) out.push(v("container-hardened", a, `${d.name}: root file system is writable`));
+          if (d.privileged === true) out.push(v("container-hardened", a, `${d.name}: privileged`));
+          if (!d.user || /^(0|root)(:|$)/.test(String(d.user))) out.push(v("container-hardened", a, `${d.name}: runs as root`));
+          for (const e of (d.environment ?? []) as { name: string }[]) {
+            if (SECRET_LOOKING_ENV.test(e.name)) out.push(v("container-hardened", a, `${d.name}: secret-looking environment name ${e.name}`));
+          }
+          return out;
+        });
+      }),
+  },
+  {
+    id: "no-public-ip",
+    description: "Scheduled tasks get no public IP",
+    check: (json) =>
+      each(json, "aws_scheduler_schedule")
+        .filter(([, p]) => {
+          const ecs = ((p.target ?? {}).ecs_parameters ?? {}) as Block;
+          const net = (ecs.network_configuration ?? {}) as Block;
+          return ecs && net.assign_public_ip !== false;
+        })
+        .map(([a]) => v("no-public-ip", a, "assign_public_ip is not false")),
+  },
+  {
+    id: "ses-tls-required",
+    description: "SES configuration sets require TLS",
+    check: (json) =>
+      each(json, "aws_sesv2_configuration_set").filter(([, p]) => p.delivery_options?.tls_policy !== "REQUIRE").map(([a]) => v("ses-tls-required", a, "tls_policy is not REQUIRE")),
+  },
+  {
+    id: "ecr-immutable-scanned",
+    description: "Repositories have immutable tags and scan on push",
+    check: (json) =>
+      each(json, "aws_ecr_repository")
+        .filter(([, p]) => p.image_tag_mutability !== "IMMUTABLE" || p.image_scanning_configuration?.scan_on_push !== true)
+        .map(([a]) => v("ecr-immutable-scanned", a, "mutable tags or no scan on push")),
+  },
+];
+
+/** Every violation of every invariant. */
+export function checkInvariants(json: TfJson): Violation[] {
+  return INVARIANTS.flatMap((i) => i.check(json));
+}
+
+// ---------------------------------------------------------------------------------------
+// Plan JSON -> the synthesized-JSON shape, from the plan's `configuration` (which includes
+// override files): constants stay constants, references become "${first.reference}".
+
+interface PlanResourceConfig {
+  address: string;
+  mode: "managed" | "data";
+  type: string;
+  name: string;
+  expressions?: Record<string, unknown>;
+}
+
+function expressionValue(expr: unknown): unknown {
+  if (Array.isArray(expr)) return expr.map(expressionValue);
+  if (expr && typeof expr === "object") {
+    const e = expr as Record<string, unknown>;
+    if ("constant_value" in e) return e.constant_value;
+    if (Array.isArray(e.references)) return e.references.length ? `\${${String(e.references[0])}}` : "${(expression)}";
+    return Object.fromEntries(Object.entries(e).map(([k, x]) => [k, expressionValue(x)]));
+  }
+  return expr;
+}
+
+/** Nested blocks come out as arrays of one object; synthesized JSON has single blocks as objects. */
+function unwrapSingleBlocks(value: unknown, keepArrays: ReadonlySet<string>, key = ""): unknown {
+  if (Array.isArray(value)) {
+    const mapped = value.map((x) => unwrapSingleBlocks(x, keepArrays));
+    return mapped.length === 1 && mapped[0] && typeof mapped[0] === "object" && !Array.isArray(mapped[0]) && !keepArrays.has(key) ? mapped[0] : mapped;
+  }
+  if (value && typeof value === "object") {
+    return Object.fromEntries(Object.entries(value as Record<string, unknown>).map(([k, x]) => [k, unwrapSingleBlocks(x, keepArrays, k)]));
+  }
+  return value;
+}
+
+/** Block names that are lists in the synthesized JSON even with one element. */
+const LIST_BLOCKS = new Set(["statement", "condition", "principals", "encryption_configuration", "ingress", "egress", "dimension_configuration", "setting", "volume", "rule", "selection", "action", "subscriber", "metric_query", "default_tags", "endpoints"]);
+
+export function planToTfJson(plan: PlanJson): TfJson {
+  const root = (plan.configuration as { root_module?: { resources?: PlanResourceConfig[] } } | undefined)?.root_module;
+  const out: TfJson = { resource: {}, data: {} };
+  for (const r of root?.resources ?? []) {
+    const props = unwrapSingleBlocks(expressionValue(r.expressions ?? {}), LIST_BLOCKS) as Block;
+    const bucket = r.mode === "data" ? out.data! : out.resource!;
+    (bucket[r.type] ??= {})[r.name] = props;
+  }
+  return out;
+}
