@@ -43,9 +43,24 @@ export function buildApp(opts: SynthesizeAppOptions): { app: App; stacks: Digest
 export function synthesizeApp(opts: SynthesizeAppOptions): SynthesizedStack[] {
   const { app, stacks } = buildApp(opts);
   app.synth();
+  return describe(opts.outdir, stacks);
+}
+
+/**
+ * Synthesizes explicit stage configs (e.g. a changed copy of a stage, to review the plan
+ * between two versions of the stack).
+ */
+export function synthesizeStages(outdir: string, stages: readonly StageConfig[]): SynthesizedStack[] {
+  const app = new App({ outdir, skipValidation: false });
+  const stacks = stages.map((stage) => new DigestStack(app, { stage }));
+  app.synth();
+  return describe(outdir, stacks);
+}
+
+function describe(outdir: string, stacks: readonly DigestStack[]): SynthesizedStack[] {
   return stacks.map((s) => ({
     stage: s.stage.name,
     stackName: s.stage.stackName,
-    dir: path.join(path.resolve(opts.outdir), "stacks", s.stage.stackName),
+    dir: path.join(path.resolve(outdir), "stacks", s.stage.stackName),
   }));
 }

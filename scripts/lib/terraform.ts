@@ -4,6 +4,7 @@
  * no EC2 metadata lookups, no colour, no prompts. Every script and test uses this.
  */
 import { spawn } from "node:child_process";
+import fs from "node:fs";
 import path from "node:path";
 
 export const PROJECT_ROOT = path.resolve(__dirname, "..", "..");
@@ -67,4 +68,63 @@ export async function terraform(
   const result = { code, stdout, stderr };
   if (code !== 0 && !opts.allowFailure) throw new TerraformError(args, result);
   return result;
+}
+
+// ---------------------------------------------------------------------------------------
+// Offline validate/plan of a real-AWS stage (added for the infrastructure tests and
+// `scripts/infra.ts plan --offline`). The synthesized JSON stays clean: an override file
+// beside cdk.tf.json supplies static test keys, skip flags, endpoints that refuse
+// connections, capped retries, and a local backend instead of S3.
+
+/** Name of the override file (Terraform merges any `*_override.tf.json`). */
+export const OFFLINE_OVERRIDE_FILE = "zz_offline_override.tf.json";
+/** Nothing listens on port 1: a call there fails at once. */
+export const REFUSING_ENDPOINT = "http://127.0.0.1:1";
+
+/** Provider endpoint keys a stack may use (a superset is harmless). */
+export const OFFLINE_SERVICES = [
+  "ce", "cloudwatch", "dynamodb", "ec2", "ecr", "ecs", "events", "iam", "kms", "logs", "route53",
+  "s3", "scheduler", "ses", "sesv2", "sns", "sqs", "ssm", "sts",
+] as const;
+
+/** Environment that makes any network attempt of terraform or the provider fail fast. */
+export const NO_NETWORK_ENV: NodeJS.ProcessEnv = {
+  HTTP_PROXY: REFUSING_ENDPOINT,
+  HTTPS_PROXY: REFUSING_ENDPOINT,
+  http_proxy: REFUSING_ENDPOINT,
+  https_proxy: REFUSING_ENDPOINT,
+  NO_PROXY: "",
+  no_proxy: "",
+  AWS_ACCESS_KEY_ID: "test",
+  AWS_SECRET_ACCESS_KEY: "test",
+  AWS_SESSION_TOKEN: "",
+  AWS_PROFILE: "",
+  AWS_CONFIG_FILE: "/dev/null",
+  AWS_SHARED_CREDENTIALS_FILE: "/dev/null",
+};
+
+/** The override document. */
+export function offlineOverride(): object {
+  return {
+    provider: {
+      aws: {
+        access_key: "test",
+        secret_key: "test",
+        skip_credentials_validation: true,
+        skip_requesting_account_id: true,
+        skip_metadata_api_check: "true",
+        skip_region_validation: true,
+        max_retries: 1,
+        endpoints: Object.fromEntries(OFFLINE_SERVICES.map((s) => [s, REFUSING_ENDPOINT])),
+      },
+    },
+    terraform: { backend: { local: { path: "offline.tfstate" } } },
+  };
+}
+
+/** Writes the override beside cdk.tf.json in `stackDir`; returns its path. */
+export function writeOfflineOverride(stackDir: string): string {
+  const file = path.join(stackDir, OFFLINE_OVERRIDE_FILE);
+  fs.writeFileSync(file, JSON.stringify(offlineOverride(), null, 2) + "\n");
+  return file;
 }

@@ -7,7 +7,9 @@ import fs from "node:fs";
 import path from "node:path";
 import { GetParameterCommand, PutParameterCommand, SSMClient } from "@aws-sdk/client-ssm";
 import { SECRET_PLACEHOLDER } from "../../app/src/contract";
-import { synthesizeApp } from "../../modules/app";
+import { synthesizeApp, synthesizeStages } from "../../modules/app";
+import { localStage } from "../../modules/stages";
+import { summarizePlan, type PlanLike } from "../../scripts/plan-summary";
 import { PROJECT_ROOT, terraform } from "../../scripts/lib/terraform";
 import { startMoto, type MotoServer } from "../support/moto";
 
@@ -87,5 +89,43 @@ describe("local stage applied to moto", () => {
     expect(plan.stdout + plan.stderr).not.toContain(CANARY);
     expect(changedAddresses(plan.stdout)).toEqual([]);
     expect(plan.code).toBe(0);
+  });
+
+  test("when the next version of the stack changes sender, credentials mode and egress, plan:summary flags every kind of change", async () => {
+    // Version 2 of the local stage, planned against version 1's state in moto.
+    const v2 = synthesizeStages(path.join(outdir, "v2"), [
+      {
+        ...localStage({ awsEndpoint: moto.url, feedBaseUrl: "http://127.0.0.1:9" }),
+        fromAddress: "news@vibedigest.example.com",
+        credentialsMode: "task-role",
+        sesPercent: 50,
+        network: { cidr: "10.42.0.0/16", allowInternetEgress: true },
+      },
+    ])[0]!;
+    fs.copyFileSync(path.join(dir, "terraform.tfstate"), path.join(v2.dir, "terraform.tfstate"));
+    await terraform(["init", "-input=false", "-no-color"], { cwd: v2.dir });
+    await terraform(["plan", "-input=false", "-no-color", "-out=v2.tfplan"], { cwd: v2.dir });
+    const plan = JSON.parse((await terraform(["show", "-json", "-no-color", "v2.tfplan"], { cwd: v2.dir })).stdout) as PlanLike;
+    const summary = summarizePlan(plan, "local v1 -> v2");
+    const flagged = (kind: string) => summary.flags.filter((f) => f.kind === kind).map((f) => f.address);
+
+    expect(summary.counts.destroy).toBe(2); // the access-key SecureStrings
+    expect(summary.counts.replace).toBeGreaterThanOrEqual(1); // the From address identity
+    expect(summary.counts.update).toBeGreaterThanOrEqual(2); // from_address, ses_percent parameters (and more)
+    expect(flagged("destroy-replace")).toEqual(expect.arrayContaining([
+      expect.stringMatching(/^aws_ssm_parameter\.parameters_param-aws-access-key-id/),
+      expect.stringMatching(/^aws_ses_email_identity\./),
+    ]));
+    expect(flagged("secure-string")).toEqual([
+      expect.stringMatching(/access-key-id/),
+      expect.stringMatching(/secret-access-key/),
+    ]);
+    expect(flagged("iam-kms-policy")).toEqual(expect.arrayContaining([expect.stringMatching(/^aws_iam_role_policy\.task-role_policy/)]));
+    expect(flagged("network")).toEqual(expect.arrayContaining([
+      expect.stringMatching(/^aws_nat_gateway\./),
+      expect.stringMatching(/^aws_vpc_security_group_egress_rule\.network_task-out-443-to-internet/),
+    ]));
+    expect(summary.markdown).not.toContain(CANARY);
+    expect(summary.markdown).not.toContain("reader@example.com");
   });
 });
