@@ -1,0 +1,117 @@
+/**
+ * The sender's delivery ledger: a DynamoDB table, one item per digest date and recipient,
+ * that the sender writes with conditional updates so each recipient gets a digest once.
+ * On-demand billing, encrypted with the given customer-managed key, TTL on old items,
+ * point-in-time recovery and deletion protection on. The key schema and the TTL attribute
+ * come from the contract the sender imports, so they cannot drift.
+ */
+import { Construct } from "constructs";
+import { DynamodbTable } from "@cdktf/provider-aws/lib/dynamodb-table";
+import { LEDGER } from "../app/src/contract";
+import { arnParts, type IGrantee, type PolicyStatement } from "./policy";
+import { assertRegion, configFail } from "./validate";
+
+/** The key that encrypts the table. A {@link CustomerManagedKey} fits (it takes key-policy statements). */
+export interface LedgerEncryptionKey {
+  readonly arn: string;
+  /** When present, grants also add the grantee to the key policy (needed unless the policy delegates to IAM). */
+  addToResourcePolicy?(statement: PolicyStatement): void;
+}
+
+/** Props for {@link DeliveryLedger}. */
+export interface DeliveryLedgerProps {
+  /** Table name, e.g. "vibe-digest-prod-delivery-ledger" (3-255 of A-Z a-z 0-9 _ . -). */
+  readonly tableName: string;
+  /** The stack's customer-managed key; the table is encrypted with it (SSE-KMS). */
+  readonly encryptionKey: LedgerEncryptionKey;
+  /** Region of the stack, for kms:ViaService. @default - the key's region, read from its ARN at apply time */
+  readonly region?: string;
+  /** Continuous backups for 35 days. @default true */
+  readonly pointInTimeRecovery?: boolean;
+  /**
+   * Refuse to delete the table (Terraform destroy fails until it is turned off). A local
+   * stage on moto, which is reset instead of destroyed, may turn it off.
+   * @default true
+   */
+  readonly deletionProtection?: boolean;
+}
+
+/** Typed attributes of a {@link DeliveryLedger}. */
+export interface DeliveryLedgerOutputs {
+  /** What the task definition passes as VIBE_LEDGER_TABLE. */
+  readonly tableName: string;
+  readonly tableArn: string;
+}
+
+/** KMS actions a principal needs to read and write items of a table under a customer-managed key
+ *  (spelled out: the invariants allow no wildcard action). */
+export const LEDGER_KEY_ACTIONS = ["kms:Decrypt", "kms:DescribeKey", "kms:Encrypt", "kms:GenerateDataKey", "kms:ReEncryptFrom", "kms:ReEncryptTo"] as const;
+
+const TABLE_NAME = /^[A-Za-z0-9_.-]{3,255}$/;
+
+/** The delivery ledger table. */
+export class DeliveryLedger extends Construct {
+  readonly table: DynamodbTable;
+  readonly outputs: DeliveryLedgerOutputs;
+  private readonly key: LedgerEncryptionKey;
+  private readonly region?: string;
+
+  constructor(scope: Construct, id: string, props: DeliveryLedgerProps) {
+    super(scope, id);
+    if (!TABLE_NAME.test(props.tableName)) configFail(this, "NAME_INVALID", "tableName", "3-255 letters, digits, '_', '-' or '.'");
+    if (props.region !== undefined) assertRegion(this, "region", props.region);
+    if (!props.encryptionKey?.arn) configFail(this, "VALUE_INVALID", "encryptionKey", "a KMS key (the stack's customer-managed key)");
+    this.key = props.encryptionKey;
+    this.region = props.region;
+
+    this.table = new DynamodbTable(this, "table", {
+      name: props.tableName,
+      billingMode: "PAY_PER_REQUEST",
+      hashKey: LEDGER.partitionKey,
+      rangeKey: LEDGER.sortKey,
+      attribute: [
+        { name: LEDGER.partitionKey, type: "S" },
+        { name: LEDGER.sortKey, type: "S" },
+      ],
+      ttl: { attributeName: LEDGER.ttlAttribute, enabled: true },
+      serverSideEncryption: { enabled: true, kmsKeyArn: props.encryptionKey.arn },
+      pointInTimeRecovery: { enabled: props.pointInTimeRecovery ?? true },
+      deletionProtectionEnabled: props.deletionProtection ?? true,
+    });
+    this.outputs = { tableName: this.table.name, tableArn: this.table.arn };
+  }
+
+  /** The main resource. */
+  get resource(): DynamodbTable {
+    return this.table;
+  }
+
+  /**
+   * Lets `grantee` use the ledger as the sender does: dynamodb:GetItem, UpdateItem and
+   * Query on this table only (no PutItem, DeleteItem, Scan or table management), and the
+   * key's data actions only when DynamoDB calls KMS for it (kms:ViaService), in the
+   * grantee's policy and, when the key takes statements, in the key policy.
+   */
+  grantReadWrite(grantee: IGrantee): void {
+    const region = this.region ?? arnParts(this.key.arn).region;
+    grantee.addToPrincipalPolicy({
+      sid: "DeliveryLedgerReadWrite",
+      actions: [...LEDGER.actions],
+      resources: [this.table.arn],
+    });
+    const viaDynamoDb = [{ test: "StringEquals", variable: "kms:ViaService", values: [`dynamodb.${region}.amazonaws.com`] }];
+    grantee.addToPrincipalPolicy({
+      sid: "DeliveryLedgerKeyViaDynamoDb",
+      actions: [...LEDGER_KEY_ACTIONS],
+      resources: [this.key.arn],
+      conditions: viaDynamoDb,
+    });
+    this.key.addToResourcePolicy?.({
+      sid: "UseViaDynamoDbForLedgerWriters",
+      actions: [...LEDGER_KEY_ACTIONS],
+      resources: ["*"],
+      principals: [{ type: "AWS", identifiers: [grantee.grantPrincipalArn] }],
+      conditions: viaDynamoDb,
+    });
+  }
+}
