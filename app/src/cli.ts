@@ -1,25 +1,34 @@
 /**
  * The sender's entry point, and the only module that reads the environment.
  *
- *   digest run              fetch, render and send the digest (the scheduled task)
- *   digest run --dry-run    render and write files, send nothing
- *   digest preview          write the HTML and text parts to files
+ *   digest run                      fetch, render and send the digest (the scheduled task)
+ *   digest run --dry-run            render and write files, send nothing
+ *   digest preview                  write the HTML and text parts to files
+ *   digest rollback status          is the automatic SES rollback in force, and why
+ *   digest rollback clear           clear it: the next run uses SES again (per use_ses/ses_percent)
+ *   digest ledger status [--date D] the delivery ledger of a digest (default: today's)
+ *   digest ledger resend --date D --recipient ADDRESS
+ *                                   after checking, let the next run send an `unknown` recipient again
  *
  * Environment: VIBE_PARAMETER_ROOT (default /vibecoding), AWS_REGION, AWS_ENDPOINT_URL,
  * USE_SES_EMAIL, EMAIL_TO, VIBE_CONFIG_TTL_SECONDS, VIBE_OUT_DIR, VIBE_LOG_FORMAT,
- * VIBE_MAX_SEND_RATE. With JSON logs the last stdout line is the run summary.
- * Exit codes: see EXIT in run.ts.
+ * VIBE_MAX_SEND_RATE, VIBE_LEDGER_TABLE, VIBE_SENDGRID_BASE_URL, VIBE_ROLLBACK_MIN_ATTEMPTS.
+ * With JSON logs the last stdout line is the command's summary. Exit codes: EXIT in run.ts.
  */
+import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { SSMClient } from "@aws-sdk/client-ssm";
 import { parseArgs } from "node:util";
-import { ParameterStoreConfig, type ConfigOverrides } from "./config";
-import { DEFAULT_PARAMETER_ROOT, ENV } from "./contract";
+import { ParameterStoreConfig, type ConfigOverrides, type DigestConfig } from "./config";
+import { DEFAULT_PARAMETER_ROOT, ENV, ROLLBACK_DEFAULTS } from "./contract";
 import { dispatchProviderFor } from "./delivery/select";
 import { SesClientCache } from "./delivery/ses-client";
-import { ConfigInvalidError, UsageError } from "./errors";
+import { ConfigInvalidError, DigestError, UsageError } from "./errors";
 import { FeedFetcher } from "./feeds";
+import { DeliveryLedger } from "./ledger";
 import { createLogger, type LogFormat, type Logger } from "./log";
 import { EmfMetrics, type Metrics } from "./metrics";
+import { digestDate } from "./render";
+import { RollbackStore } from "./rollback";
 import { EXIT, runDigest, type RunSummary } from "./run";
 
 export interface CliIo {
@@ -33,7 +42,10 @@ export interface CliIo {
 }
 
 const USAGE = `usage: digest run [--dry-run] [--out DIR]
-       digest preview [--out DIR]`;
+       digest preview [--out DIR]
+       digest rollback status|clear
+       digest ledger status [--date YYYY-MM-DD]
+       digest ledger resend --date YYYY-MM-DD --recipient ADDRESS`;
 
 /** Settings read from the environment (pure: tests pass an object). */
 export interface CliEnv {
@@ -45,6 +57,9 @@ export interface CliEnv {
   readonly outDir?: string;
   readonly logFormat: LogFormat;
   readonly maxSendRate?: number;
+  readonly ledgerTable?: string;
+  readonly sendgridBaseUrl?: string;
+  readonly rollbackMinAttempts: number;
 }
 
 /** Reads and checks the environment; invalid values throw ConfigInvalidError naming the variable. */
@@ -69,6 +84,18 @@ export function readEnv(env: NodeJS.ProcessEnv, isTTY: boolean): CliEnv {
   const region = get(ENV.region) ?? get("AWS_DEFAULT_REGION");
   const logFormatRaw = get(ENV.logFormat)?.toLowerCase();
   if (logFormatRaw !== undefined && logFormatRaw !== "json" && logFormatRaw !== "pretty") throw new ConfigInvalidError(ENV.logFormat, '"json" or "pretty"');
+  const ledgerTable = get(ENV.ledgerTable);
+  if (ledgerTable !== undefined && !/^[A-Za-z0-9_.-]{3,255}$/.test(ledgerTable)) throw new ConfigInvalidError(ENV.ledgerTable, "a DynamoDB table name (3-255 of A-Z a-z 0-9 _ . -)");
+  const sendgridBaseUrl = get(ENV.sendgridBaseUrl);
+  if (sendgridBaseUrl !== undefined) {
+    let u: URL | undefined;
+    try {
+      u = new URL(sendgridBaseUrl);
+    } catch {
+      /* below */
+    }
+    if (!u || !/^https?:$/.test(u.protocol) || u.username || u.password) throw new ConfigInvalidError(ENV.sendgridBaseUrl, "an http(s) URL without credentials");
+  }
   return {
     root: get(ENV.parameterRoot) ?? DEFAULT_PARAMETER_ROOT,
     region: region ?? "us-east-1",
@@ -82,30 +109,72 @@ export function readEnv(env: NodeJS.ProcessEnv, isTTY: boolean): CliEnv {
     outDir: get(ENV.outDir),
     logFormat: (logFormatRaw as LogFormat | undefined) ?? (isTTY ? "pretty" : "json"),
     maxSendRate: num(ENV.maxSendRate, 0.01, 10_000),
+    ...(ledgerTable !== undefined ? { ledgerTable } : {}),
+    ...(sendgridBaseUrl !== undefined ? { sendgridBaseUrl } : {}),
+    rollbackMinAttempts: num(ENV.rollbackMinAttempts, 1, 100_000) ?? ROLLBACK_DEFAULTS.minAttempts,
   };
+}
+
+type Command =
+  | { kind: "run" | "preview"; dryRun: boolean; out?: string }
+  | { kind: "rollback"; action: "status" | "clear" }
+  | { kind: "ledger"; action: "status"; date?: string }
+  | { kind: "ledger"; action: "resend"; date: string; recipient: string };
+
+/** Parses argv into a command; throws UsageError. */
+export function parseCommand(argv: readonly string[]): Command | "help" {
+  const parsed = parseArgs({
+    args: [...argv],
+    allowPositionals: true,
+    strict: true,
+    options: {
+      "dry-run": { type: "boolean" },
+      out: { type: "string" },
+      date: { type: "string" },
+      recipient: { type: "string" },
+      help: { type: "boolean", short: "h" },
+    },
+  });
+  const v = parsed.values;
+  if (v.help) return "help";
+  const [command = "run", action, ...rest] = parsed.positionals;
+  if (rest.length) throw new UsageError(`unexpected arguments; ${USAGE}`);
+  const only = (allowed: string[]) => {
+    for (const k of Object.keys(v)) if (!allowed.includes(k)) throw new UsageError(`--${k} does not apply to \`${command}${action ? ` ${action}` : ""}\`; ${USAGE}`);
+  };
+  if (command === "run" || command === "preview") {
+    if (action !== undefined) throw new UsageError(`unknown command; ${USAGE}`);
+    only(["dry-run", "out"]);
+    if (command === "preview" && v["dry-run"]) throw new UsageError("preview never sends; drop --dry-run");
+    return { kind: command, dryRun: v["dry-run"] === true || command === "preview", out: v.out };
+  }
+  if (command === "rollback" && (action === "status" || action === "clear")) {
+    only([]);
+    return { kind: "rollback", action };
+  }
+  if (command === "ledger" && (action === "status" || action === "resend")) {
+    if (v.date !== undefined && !/^\d{4}-\d{2}-\d{2}$/.test(v.date)) throw new UsageError("--date must be YYYY-MM-DD");
+    if (action === "status") {
+      only(["date"]);
+      return { kind: "ledger", action, date: v.date };
+    }
+    only(["date", "recipient"]);
+    if (!v.date || !v.recipient) throw new UsageError(`ledger resend needs --date and --recipient; ${USAGE}`);
+    return { kind: "ledger", action, date: v.date, recipient: v.recipient };
+  }
+  throw new UsageError(`unknown command; ${USAGE}`);
 }
 
 /** Runs the CLI; resolves with the exit code. */
 export async function main(argv: readonly string[], env: NodeJS.ProcessEnv, io: CliIo): Promise<number> {
-  let command: string;
-  let dryRun = false;
-  let out: string | undefined;
+  let cmd: Command;
   try {
-    const parsed = parseArgs({
-      args: [...argv],
-      allowPositionals: true,
-      strict: true,
-      options: { "dry-run": { type: "boolean" }, out: { type: "string" }, help: { type: "boolean", short: "h" } },
-    });
-    if (parsed.values.help) {
+    const c = parseCommand(argv);
+    if (c === "help") {
       io.writeLine(USAGE);
       return EXIT.ok;
     }
-    command = parsed.positionals[0] ?? "run";
-    if (parsed.positionals.length > 1 || (command !== "run" && command !== "preview")) throw new UsageError(`unknown command; ${USAGE}`);
-    if (command === "preview" && parsed.values["dry-run"]) throw new UsageError("preview never sends; drop --dry-run");
-    dryRun = parsed.values["dry-run"] === true || command === "preview";
-    out = parsed.values.out;
+    cmd = c;
   } catch (err) {
     io.writeLine(JSON.stringify({ level: "error", msg: err instanceof UsageError ? err.message : `${String((err as Error).message)}\n${USAGE}` }));
     return EXIT.usage;
@@ -119,6 +188,10 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv, io: 
     io.writeLine(JSON.stringify({ msg: "run summary", ok: false, sent: 0, failed: 0, messageIds: [], reason: "config", error: e.toJSON(), exitCode: EXIT.configError }));
     return EXIT.configError;
   }
+  if (cmd.kind === "rollback" || cmd.kind === "ledger") return operatorCommand(cmd, settings, io);
+  const command = cmd.kind;
+  const dryRun = cmd.dryRun;
+  const out = cmd.out;
 
   const logger: Logger = createLogger({ format: settings.logFormat, destination: io.logDestination ?? { write: (l: string) => io.writeLine(l.replace(/\n$/, "")) } });
   const json = settings.logFormat === "json";
@@ -127,8 +200,15 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv, io: 
   });
   const maxAttempts = settings.endpoint ? 2 : 3;
   const ssm = new SSMClient({ region: settings.region, maxAttempts, ...(settings.endpoint ? { endpoint: settings.endpoint } : {}) });
-  const sesClients = new SesClientCache({ endpoint: settings.endpoint, maxAttempts, logger });
+  // One attempt per SES call: see SesClientCache (a retried send could deliver twice).
+  const sesClients = new SesClientCache({ endpoint: settings.endpoint, logger });
+  const ddb = settings.ledgerTable ? new DynamoDBClient({ region: settings.region, maxAttempts, ...(settings.endpoint ? { endpoint: settings.endpoint } : {}) }) : undefined;
+  const ledger = ddb && settings.ledgerTable ? new DeliveryLedger(ddb, settings.ledgerTable) : undefined;
+  const rollbackStore = new RollbackStore(ssm, settings.root);
   const config = new ParameterStoreConfig(ssm, { root: settings.root, ttlSeconds: settings.ttlSeconds, overrides: settings.overrides, metrics });
+  if (settings.endpoint && !settings.sendgridBaseUrl && !dryRun) {
+    logger.warn({ env: ENV.sendgridBaseUrl }, "AWS_ENDPOINT_URL points at an emulator but SendGrid is the real API: set VIBE_SENDGRID_BASE_URL to the local emulator");
+  }
   const outDir = out ?? settings.outDir ?? (command === "preview" || dryRun ? ".local/out" : undefined);
 
   // ECS stops a task with SIGTERM (then SIGKILL after the stop timeout): keep the metrics
@@ -148,11 +228,27 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv, io: 
         config,
         feeds: new FeedFetcher({ logger }),
         // The client follows the cached config: after its TTL a reload notices rotated keys
-        // and SesClientCache rebuilds the client (or after the client's own 1 h TTL).
-        provider: (c) => dispatchProviderFor(c, { ses: async () => sesClients.get(await config.load().catch(() => c)).client, logger }),
+        // and SesClientCache rebuilds the client (or after the client's own 1 h TTL). A
+        // Parameter Store access failure on reload is a rollback trigger (the router sees
+        // it); any other reload failure keeps the config this run started with.
+        provider: (c, run) =>
+          dispatchProviderFor(
+            c,
+            {
+              ses: async () => sesClients.get(await config.load().catch((err: unknown) => reloadFallback(err, c))).client,
+              logger,
+              metrics,
+              sendgridBaseUrl: settings.sendgridBaseUrl,
+              rollbackStore,
+              rollbackWindow: { minAttempts: settings.rollbackMinAttempts },
+            },
+            run,
+          ),
         credentialMode: (c) => SesClientCache.modeOf(c),
         logger,
         metrics,
+        ledger,
+        rollbackStore,
       },
       { dryRun, outDir, files: command === "preview" ? "parts" : dryRun ? "all" : "message", dispatch: { ceilingPerSecond: settings.maxSendRate } },
     );
@@ -160,12 +256,77 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv, io: 
     if (io.handleSignals) process.removeListener("SIGTERM", onSigterm);
     config.clear();
     sesClients.destroy();
+    ddb?.destroy();
     ssm.destroy();
   }
   metrics.flush();
   const { msg, ...fields } = summary;
   logger.info(fields, msg);
   return summary.exitCode;
+}
+
+/** Keeps the run's config when a mid-run reload fails, unless Parameter Store access itself failed. */
+function reloadFallback(err: unknown, current: DigestConfig): DigestConfig {
+  if (err instanceof DigestError && ["AWS_ACCESS_DENIED", "AWS_CREDENTIALS_INVALID", "AWS_UNAVAILABLE"].includes(err.code)) throw err;
+  return current;
+}
+
+/** `digest rollback ...` and `digest ledger ...`: one JSON line, no secrets, no config load. */
+async function operatorCommand(cmd: Extract<Command, { kind: "rollback" | "ledger" }>, settings: CliEnv, io: CliIo): Promise<number> {
+  const maxAttempts = settings.endpoint ? 2 : 3;
+  const endpoint = settings.endpoint ? { endpoint: settings.endpoint } : {};
+  const print = (o: Record<string, unknown>) => io.writeLine(JSON.stringify(o));
+  const fail = (msg: string, err: unknown, code: number = EXIT.configError) => {
+    print({ level: "error", msg, ok: false, error: err instanceof DigestError ? err.toJSON() : { name: (err as Error)?.name ?? "Error" }, exitCode: code });
+    return code;
+  };
+  if (cmd.kind === "rollback") {
+    const ssm = new SSMClient({ region: settings.region, maxAttempts, ...endpoint });
+    const store = new RollbackStore(ssm, settings.root);
+    try {
+      if (cmd.action === "status") {
+        const record = await store.read();
+        print({ msg: "rollback status", ok: true, parameter: store.name, inForce: record !== undefined, ...(record ? { rollback: record } : {}), exitCode: EXIT.ok });
+      } else {
+        const previous = await store.clear();
+        print({ msg: "rollback cleared", ok: true, parameter: store.name, wasInForce: previous !== undefined, ...(previous ? { previous } : {}), exitCode: EXIT.ok });
+      }
+      return EXIT.ok;
+    } catch (err) {
+      return fail(`rollback ${cmd.action} failed`, err);
+    } finally {
+      ssm.destroy();
+    }
+  }
+  if (!settings.ledgerTable) return fail("no delivery ledger: set VIBE_LEDGER_TABLE", new ConfigInvalidError(ENV.ledgerTable, "the ledger table name"));
+  const ddb = new DynamoDBClient({ region: settings.region, maxAttempts, ...endpoint });
+  const ledger = new DeliveryLedger(ddb, settings.ledgerTable);
+  try {
+    const date = cmd.date ?? digestDate(new Date());
+    if (cmd.action === "resend") {
+      const changed = await ledger.markForResend(date, cmd.recipient);
+      print({ msg: "ledger resend", ok: changed, digestDate: date, recipient: cmd.recipient, ...(changed ? {} : { reason: "only an unknown or failed recipient can be marked for resending" }), exitCode: changed ? EXIT.ok : EXIT.deliveryFailed });
+      return changed ? EXIT.ok : EXIT.deliveryFailed;
+    }
+    const items = [...(await ledger.items(date)).values()];
+    const states: Record<string, number> = {};
+    for (const it of items) states[it.state] = (states[it.state] ?? 0) + 1;
+    const notDone = (states.failed ?? 0) + (states.unknown ?? 0) + (states.in_progress ?? 0);
+    print({
+      msg: "ledger status",
+      ok: notDone === 0,
+      table: settings.ledgerTable,
+      digestDate: date,
+      states,
+      recipients: items.map((it) => ({ recipient: it.recipient, state: it.state, provider: it.provider, messageId: it.messageId, errorCode: it.errorCode, attempts: it.attempts, updatedAt: it.updatedAt })),
+      exitCode: notDone === 0 ? EXIT.ok : EXIT.deliveryFailed,
+    });
+    return notDone === 0 ? EXIT.ok : EXIT.deliveryFailed;
+  } catch (err) {
+    return fail(`ledger ${cmd.action} failed`, err);
+  } finally {
+    ddb.destroy();
+  }
 }
 
 if (require.main === module) {

@@ -5,10 +5,11 @@
  */
 import { paginateGetParametersByPath, type SSMClient, type Parameter } from "@aws-sdk/client-ssm";
 import { z } from "zod";
-import { SECRET_PLACEHOLDER, parameterName, type ParameterKey } from "./contract";
+import { SECRET_PLACEHOLDER, parameterName, runtimeParameterName, type ParameterKey, type RollbackRecord } from "./contract";
 import { ConfigInvalidError, ConfigMissingError, mapAwsError } from "./errors";
 import type { Metrics } from "./metrics";
 import { METRICS } from "./contract";
+import { parseRollbackValue } from "./rollback";
 import { Secret } from "./secret";
 
 /** One feed of the digest. */
@@ -41,6 +42,8 @@ export interface DigestConfig {
   readonly feeds: readonly FeedSource[];
   /** Where recipients unsubscribe (https URL or mailto), for List-Unsubscribe. */
   readonly unsubscribe?: string;
+  /** The automatic SES rollback in force (`email/ses_rollback`), if any: SES is not used. */
+  readonly sesRollback?: RollbackRecord;
 }
 
 /** Values the environment may override (read by the CLI, passed in here). */
@@ -245,6 +248,8 @@ export function parseConfig(root: string, values: ReadonlyMap<string, string>, o
   const unsubRaw = raw("unsubscribeUrl");
   const unsubscribe = isUnset(unsubRaw) ? undefined : check("unsubscribeUrl", unsubscribeTarget, unsubRaw!.trim(), "an https URL or a mailto: address");
 
+  const sesRollback = parseRollbackValue(values.get(runtimeParameterName(root, "sesRollback")));
+
   return {
     root,
     region: regionValue,
@@ -257,6 +262,7 @@ export function parseConfig(root: string, values: ReadonlyMap<string, string>, o
     sendgridApiKey,
     feeds,
     unsubscribe,
+    ...(sesRollback ? { sesRollback } : {}),
   };
 }
 

@@ -27,6 +27,18 @@ export type ErrorCode =
   | "FEED_PARSE_FAILED"
   | "FEED_FETCH_FAILED"
   | "DELIVERY_FAILED"
+  | "DELIVERY_SETUP_FAILED"
+  | "SES_ROLLED_BACK"
+  | "SENDGRID_NOT_CONFIGURED"
+  | "SENDGRID_UNAUTHORIZED"
+  | "SENDGRID_FORBIDDEN"
+  | "SENDGRID_REJECTED"
+  | "SENDGRID_THROTTLED"
+  | "SENDGRID_UNAVAILABLE"
+  | "SENDGRID_TIMEOUT"
+  | "SENDGRID_NETWORK"
+  | "LEDGER_UNAVAILABLE"
+  | "LEDGER_CLAIM_LOST"
   | "USAGE";
 
 /** Base of every error the sender throws. */
@@ -79,6 +91,11 @@ export interface AwsErrorDetails {
   readonly awsCode?: string;
   readonly requestId?: string;
   readonly httpStatus?: number;
+  /**
+   * Overrides the status-based default of {@link AwsServiceError.definitelyNotSent}, e.g.
+   * true for a connection that was refused before any request was written.
+   */
+  readonly definitelyNotSent?: boolean;
 }
 
 /** Base of wrapped AWS errors. */
@@ -100,7 +117,7 @@ export abstract class AwsServiceError extends DigestError {
     this.awsCode = d.awsCode;
     this.requestId = d.requestId;
     this.httpStatus = d.httpStatus;
-    this.definitelyNotSent = d.httpStatus !== undefined && d.httpStatus >= 400 && d.httpStatus < 500;
+    this.definitelyNotSent = d.definitelyNotSent ?? (d.httpStatus !== undefined && d.httpStatus >= 400 && d.httpStatus < 500);
   }
 
   override toJSON(): Record<string, unknown> {
@@ -236,6 +253,199 @@ export class DeliveryError extends DigestError {
   }
 }
 
+/**
+ * A provider could not even be set up for this send (e.g. reloading the config that holds
+ * its credentials failed), so no request was made. Keeps the underlying error's code.
+ */
+export class ProviderSetupError extends DigestError {
+  readonly code = "DELIVERY_SETUP_FAILED" as const;
+  readonly definitelyNotSent = true;
+  /** Code and operation of the failure underneath (e.g. AWS_ACCESS_DENIED, ssm:GetParametersByPath). */
+  readonly causeCode: string;
+  readonly causeOperation?: string;
+  constructor(provider: string, recipient: string, cause: DigestError) {
+    super(`${provider} could not be set up to send to ${recipient}: ${cause.code}`, recipient, cause.retryable);
+    this.name = "ProviderSetupError";
+    this.causeCode = cause.code;
+    this.causeOperation = cause instanceof AwsServiceError ? cause.operation : undefined;
+  }
+  override toJSON(): Record<string, unknown> {
+    return { ...super.toJSON(), causeCode: this.causeCode, causeOperation: this.causeOperation };
+  }
+}
+
+/** SES is rolled back (automatic rollback in force) and no SendGrid fallback is configured. */
+export class SesRolledBackError extends DigestError {
+  readonly code = "SES_ROLLED_BACK" as const;
+  readonly definitelyNotSent = true;
+  constructor(recipient: string) {
+    super(`Delivery to ${recipient} not attempted: the SES rollback is in force and SendGrid is not configured (clear it with \`digest rollback clear\` once SES is healthy)`, recipient, false);
+    this.name = "SesRolledBackError";
+  }
+}
+
+/** SendGrid is needed for this recipient but `sendgrid/api_key` holds no real key. */
+export class SendGridNotConfiguredError extends DigestError {
+  readonly code = "SENDGRID_NOT_CONFIGURED" as const;
+  readonly definitelyNotSent = true;
+  readonly operation = "sendgrid:mail.send";
+  constructor(recipient: string, why: string) {
+    super(`Delivery to ${recipient} not attempted: ${why}, and SendGrid is not configured (sendgrid/api_key is unset)`, recipient, false);
+    this.name = "SendGridNotConfiguredError";
+  }
+}
+
+/** What a SendGrid failure keeps: status, the error body's field names (never its messages), timing. */
+export interface SendGridErrorDetails {
+  readonly recipient: string;
+  readonly httpStatus?: number;
+  /** `errors[].field` of the answer, e.g. "from" or "personalizations.0.to" (names, not values). */
+  readonly fields?: readonly string[];
+  /** True when SendGrid certainly did not accept the message. */
+  readonly definitelyNotSent: boolean;
+}
+
+/** Base of SendGrid v3 `mail/send` failures; operation "sendgrid:mail.send". */
+export abstract class SendGridServiceError extends DigestError {
+  readonly operation = "sendgrid:mail.send";
+  readonly httpStatus?: number;
+  readonly fields: readonly string[];
+  readonly definitelyNotSent: boolean;
+  protected constructor(safeMessage: string, d: SendGridErrorDetails, retryable: boolean) {
+    const extra = [d.httpStatus !== undefined && `HTTP ${d.httpStatus}`, d.fields?.length && `fields ${d.fields.join(", ")}`].filter(Boolean).join(", ");
+    super(`sendgrid:mail.send on ${d.recipient}: ${safeMessage}${extra ? ` (${extra})` : ""}`, d.recipient, retryable);
+    this.httpStatus = d.httpStatus;
+    this.fields = d.fields ?? [];
+    this.definitelyNotSent = d.definitelyNotSent;
+  }
+  override toJSON(): Record<string, unknown> {
+    return { ...super.toJSON(), operation: this.operation, httpStatus: this.httpStatus, ...(this.fields.length ? { fields: this.fields } : {}) };
+  }
+}
+
+export class SendGridUnauthorizedError extends SendGridServiceError {
+  readonly code = "SENDGRID_UNAUTHORIZED" as const;
+  constructor(d: Omit<SendGridErrorDetails, "definitelyNotSent">) {
+    super("SendGrid did not accept the API key (missing, invalid, expired or revoked)", { ...d, definitelyNotSent: true }, false);
+    this.name = "SendGridUnauthorizedError";
+  }
+}
+
+export class SendGridForbiddenError extends SendGridServiceError {
+  readonly code = "SENDGRID_FORBIDDEN" as const;
+  constructor(d: Omit<SendGridErrorDetails, "definitelyNotSent">) {
+    super("SendGrid refused the send (sender identity not verified, key lacks mail.send, or account blocked)", { ...d, definitelyNotSent: true }, false);
+    this.name = "SendGridForbiddenError";
+  }
+}
+
+export class SendGridRejectedError extends SendGridServiceError {
+  readonly code = "SENDGRID_REJECTED" as const;
+  constructor(d: Omit<SendGridErrorDetails, "definitelyNotSent">) {
+    super("SendGrid rejected the request as invalid", { ...d, definitelyNotSent: true }, false);
+    this.name = "SendGridRejectedError";
+  }
+}
+
+export class SendGridThrottledError extends SendGridServiceError {
+  readonly code = "SENDGRID_THROTTLED" as const;
+  /** From X-RateLimit-Reset: how long until the limit resets, when SendGrid said. */
+  readonly retryAfterMs?: number;
+  constructor(d: Omit<SendGridErrorDetails, "definitelyNotSent">, retryAfterMs?: number) {
+    super("SendGrid rate limit reached; slow down and retry", { ...d, definitelyNotSent: true }, true);
+    this.name = "SendGridThrottledError";
+    this.retryAfterMs = retryAfterMs;
+  }
+}
+
+/** A 5xx answer: SendGrid may or may not have queued the message. */
+export class SendGridUnavailableError extends SendGridServiceError {
+  readonly code = "SENDGRID_UNAVAILABLE" as const;
+  constructor(d: Omit<SendGridErrorDetails, "definitelyNotSent">) {
+    super("SendGrid failed internally or is unavailable; the outcome is unknown", { ...d, definitelyNotSent: false }, true);
+    this.name = "SendGridUnavailableError";
+  }
+}
+
+export class SendGridTimeoutError extends SendGridServiceError {
+  readonly code = "SENDGRID_TIMEOUT" as const;
+  constructor(recipient: string, written: boolean, timeoutMs: number) {
+    super(
+      written ? `no answer within ${timeoutMs} ms after the request was written; the outcome is unknown` : `could not connect within ${timeoutMs} ms; nothing was sent`,
+      { recipient, definitelyNotSent: !written },
+      true,
+    );
+    this.name = "SendGridTimeoutError";
+  }
+}
+
+export class SendGridNetworkError extends SendGridServiceError {
+  readonly code = "SENDGRID_NETWORK" as const;
+  /** The socket error code (ECONNREFUSED, ECONNRESET ...). */
+  readonly socketCode?: string;
+  constructor(recipient: string, written: boolean, socketCode?: string) {
+    super(
+      written ? "the connection failed after the request was written; the outcome is unknown" : "the connection failed before the request was written; nothing was sent",
+      { recipient, definitelyNotSent: !written },
+      true,
+    );
+    this.name = "SendGridNetworkError";
+    this.socketCode = socketCode;
+  }
+  override toJSON(): Record<string, unknown> {
+    return { ...super.toJSON(), socketCode: this.socketCode };
+  }
+}
+
+/** The delivery ledger could not be read or written, so the recipient was not sent (exactly-once first). */
+export class LedgerUnavailableError extends DigestError {
+  readonly code = "LEDGER_UNAVAILABLE" as const;
+  readonly definitelyNotSent = true;
+  readonly causeCode: string;
+  readonly awsCode?: string;
+  readonly requestId?: string;
+  constructor(recipient: string, cause: DigestError) {
+    super(`Delivery to ${recipient} not attempted: the delivery ledger is unavailable (${cause.code})`, recipient, cause.retryable);
+    this.name = "LedgerUnavailableError";
+    this.causeCode = cause.code;
+    if (cause instanceof AwsServiceError) {
+      this.awsCode = cause.awsCode;
+      this.requestId = cause.requestId;
+    }
+  }
+  override toJSON(): Record<string, unknown> {
+    return { ...super.toJSON(), causeCode: this.causeCode, awsCode: this.awsCode, requestId: this.requestId };
+  }
+}
+
+/** Another run took this recipient's ledger claim over (ours expired) before we sent: not sent by us. */
+export class LedgerClaimLostError extends DigestError {
+  readonly code = "LEDGER_CLAIM_LOST" as const;
+  readonly definitelyNotSent = true;
+  constructor(recipient: string) {
+    super(`Delivery to ${recipient} not attempted: the ledger claim expired and another run took it over`, recipient, false);
+    this.name = "LedgerClaimLostError";
+  }
+}
+
+/** True when `err` says the provider certainly did not accept the message (safe to send elsewhere or later). */
+export function isDefinitelyNotSent(err: unknown): boolean {
+  if (typeof err !== "object" || err === null || !("definitelyNotSent" in err)) return false;
+  return (err as { definitelyNotSent?: unknown }).definitelyNotSent === true;
+}
+
+/** True for a provider's "slow down" answer (SES Throttling, SendGrid 429). */
+export function isThrottled(err: unknown): boolean {
+  return err instanceof DigestError && (err.code === "AWS_THROTTLED" || err.code === "SENDGRID_THROTTLED");
+}
+
+/** The provider a failure came from, read from its operation ("ses:...", "sendgrid:..."). */
+export function providerOfError(err: unknown): string | undefined {
+  if (err instanceof ProviderSetupError) return undefined;
+  const op = typeof err === "object" && err !== null && "operation" in err ? (err as { operation?: unknown }).operation : undefined;
+  return typeof op === "string" ? op.split(":")[0] : undefined;
+}
+
 /** The command line was used wrongly. */
 export class UsageError extends DigestError {
   readonly code = "USAGE" as const;
@@ -248,11 +458,15 @@ export class UsageError extends DigestError {
 /** Shape of an AWS SDK v3 service exception, read defensively. */
 interface SdkErrorLike {
   name?: unknown;
+  code?: unknown;
   Code?: unknown;
   message?: unknown;
   $metadata?: { httpStatusCode?: unknown; requestId?: unknown };
   $fault?: unknown;
 }
+
+/** Socket errors raised before a request could be written (DNS, refused, unreachable). */
+const CONNECT_PHASE_CODES = new Set(["ECONNREFUSED", "ENOTFOUND", "EAI_AGAIN", "EHOSTUNREACH", "ENETUNREACH", "EADDRNOTAVAIL"]);
 
 /**
  * Maps an AWS SDK error to one of the classes above. Reads only the error code, status,
@@ -266,7 +480,12 @@ export function mapAwsError(err: unknown, operation: string, resource: string): 
   const status = typeof e.$metadata?.httpStatusCode === "number" ? e.$metadata.httpStatusCode : undefined;
   const requestId = typeof e.$metadata?.requestId === "string" ? e.$metadata.requestId : undefined;
   const text = typeof e.message === "string" ? e.message.toLowerCase() : "";
-  const d: AwsErrorDetails = { operation, resource, awsCode, requestId, httpStatus: status };
+  // A connection that never got established carried no request: nothing can have been sent.
+  const socketCode = typeof e.code === "string" ? e.code : undefined;
+  const connectPhase =
+    status === undefined &&
+    ((socketCode !== undefined && CONNECT_PHASE_CODES.has(socketCode)) || (awsCode === "TimeoutError" && /did not establish a connection|without establishing a connection/.test(text)));
+  const d: AwsErrorDetails = { operation, resource, awsCode, requestId, httpStatus: status, ...(connectPhase ? { definitelyNotSent: true } : {}) };
   // KMS denials surface through SSM with prefixed codes (e.g. "KMS.AccessDeniedException").
   if (awsCode && /AccessDenied/.test(awsCode)) return new AccessDeniedError(d);
   switch (awsCode) {
@@ -310,6 +529,7 @@ export function mapAwsError(err: unknown, operation: string, resource: string): 
       return new ConfigurationSetMissingError(d);
     case "MessageRejected":
       if (/not verified|did not have authority|not authorized to send/.test(text)) return new SenderNotVerifiedError(d);
+      if (/sending (is )?(paused|suspended)|account (is )?(paused|suspended)/.test(text)) return new SendingPausedError(d);
       return new MessageRejectedError(d);
     case "ServiceUnavailable":
     case "ServiceUnavailableException":

@@ -6,10 +6,14 @@ import { randomUUID } from "node:crypto";
 import fs from "node:fs/promises";
 import path from "node:path";
 import type { DigestConfig } from "./config";
-import { METRICS } from "./contract";
+import { METRICS, type LedgerState, type RollbackRecord } from "./contract";
 import { dispatch, type DispatchOptions } from "./delivery/dispatch";
-import type { DeliveryProvider, DeliveryResult, DigestMessage } from "./delivery/provider";
+import type { DeliveryProvider, DeliveryResult, DigestMessage, SkipReason } from "./delivery/provider";
+import { normalizeAddress } from "./delivery/rollout";
+import type { RunContext } from "./delivery/select";
 import { DigestError } from "./errors";
+import type { DeliveryLedger, LedgerItem, LedgerSession } from "./ledger";
+import type { RollbackStore } from "./rollback";
 import type { FeedResult } from "./feeds";
 import type { Logger } from "./log";
 import type { Metrics } from "./metrics";
@@ -19,14 +23,18 @@ import { digestDate, renderDigest, type RenderedDigest } from "./render";
 export interface RunDeps {
   readonly config: { load(): Promise<DigestConfig> };
   readonly feeds: { fetchAll(sources: readonly DigestConfig["feeds"][number][]): Promise<FeedResult[]> };
-  /** The provider for this config (SES now; the migration router in #5). */
-  readonly provider: (config: DigestConfig) => DeliveryProvider;
+  /** The provider for this config (the migration router over SES and SendGrid). */
+  readonly provider: (config: DigestConfig, run: RunContext) => DeliveryProvider;
   /** Which credentials the provider uses, for the log and summary. */
   readonly credentialMode?: (config: DigestConfig) => string;
   readonly logger: Logger;
   readonly metrics?: Metrics;
   /** @default () => new Date() */
   readonly clock?: () => Date;
+  /** The exactly-once ledger. @default - none: the run warns that a rerun may send twice */
+  readonly ledger?: DeliveryLedger;
+  /** Records a rollback triggered by a Parameter Store failure while loading the config. */
+  readonly rollbackStore?: RollbackStore;
 }
 
 export interface RunOptions {
@@ -38,16 +46,44 @@ export interface RunOptions {
   /** Which files go to `outDir`: the message (.eml + .html), the parts (.html + .txt), or all. @default "message" */
   readonly files?: "message" | "parts" | "all";
   /** Pacing, ceiling and backoff of the sends. */
-  readonly dispatch?: DispatchOptions;
+  readonly dispatch?: Omit<DispatchOptions, "ledger" | "logger" | "metrics">;
+  /**
+   * After sending, how long to wait for recipients that another run holds (a live
+   * in_progress claim) to settle before the summary reads the ledger. @default 30000
+   */
+  readonly ledgerSettleMs?: number;
+  /** @default 1000 */
+  readonly ledgerPollMs?: number;
 }
 
 export interface RecipientOutcome {
   readonly recipient: string;
-  readonly status: "sent" | "failed" | "skipped";
+  /**
+   * What this run did: sent; failed (certainly not sent); unknown (ambiguous: the provider
+   * may have it; never resent automatically); skipped (dry run, empty digest, or the ledger
+   * says it is already handled: see `skipReason`).
+   */
+  readonly status: "sent" | "failed" | "unknown" | "skipped";
+  readonly skipReason?: SkipReason;
+  /** The recipient's ledger state after the run ("absent": no item). */
+  readonly ledgerState?: LedgerState | "absent";
   readonly provider?: string;
   readonly messageId?: string;
+  /** "ses" when SES rejected it and SendGrid sent it. */
+  readonly fallbackFrom?: string;
   readonly attempts?: number;
   readonly error?: Record<string, unknown>;
+  /** Set when the ledger could not record this outcome. */
+  readonly ledgerError?: string;
+}
+
+/** The ledger's view of this digest after the run (configured recipients only). */
+export interface LedgerSummary {
+  readonly table: string;
+  /** Counts per state; "absent" = no item (never claimed). */
+  readonly states: Partial<Record<LedgerState | "absent", number>>;
+  /** Set when the ledger could not be read at the end (the counts are this run's then). */
+  readonly readError?: string;
 }
 
 /** What the CLI prints as its last line. */
@@ -60,6 +96,8 @@ export interface RunSummary {
   readonly dryRun: boolean;
   readonly sent: number;
   readonly failed: number;
+  /** Recipients whose send this run left ambiguous (ledger `unknown`). */
+  readonly unknown: number;
   readonly skipped: number;
   readonly messageIds: string[];
   readonly recipients: RecipientOutcome[];
@@ -67,6 +105,12 @@ export interface RunSummary {
   readonly feeds: { total: number; ok: number; failed: { name: string; code: string }[] };
   readonly items: number;
   readonly credentialMode?: string;
+  /** Messages accepted per provider in this run; `fallback` = SES rejected, SendGrid sent. */
+  readonly routes?: { ses: number; sendgrid: number; fallback: number };
+  /** null when the run had no ledger (exactly-once not guaranteed). */
+  readonly ledger?: LedgerSummary | null;
+  /** The SES rollback: in force at the start, and/or triggered by this run. */
+  readonly rollback?: { readonly inForce: boolean; readonly triggered?: RollbackRecord };
   readonly sendRate?: number;
   readonly durationMs: number;
   readonly files?: { eml?: string; html?: string; text?: string };
@@ -78,7 +122,7 @@ export interface RunSummary {
 /** Exit codes of the CLI. */
 export const EXIT = {
   ok: 0,
-  /** At least one recipient was not delivered. */
+  /** At least one recipient was not delivered, or its outcome is unknown (see the ledger). */
   deliveryFailed: 1,
   /** Configuration could not be loaded or is invalid. */
   configError: 2,
@@ -96,7 +140,7 @@ export async function runDigest(deps: RunDeps, opts: RunOptions = {}): Promise<R
   const runId = opts.runId ?? randomUUID();
   const log = deps.logger.child({ runId });
   const dryRun = opts.dryRun === true;
-  const base = { msg: "run summary" as const, runId, dryRun, sent: 0, failed: 0, skipped: 0, messageIds: [] as string[], recipients: [] as RecipientOutcome[], states: {}, items: 0 };
+  const base = { msg: "run summary" as const, runId, dryRun, sent: 0, failed: 0, unknown: 0, skipped: 0, messageIds: [] as string[], recipients: [] as RecipientOutcome[], states: {}, items: 0 };
   const feedsSummary = { total: 0, ok: 0, failed: [] as { name: string; code: string }[] };
 
   let config: DigestConfig;
@@ -108,10 +152,23 @@ export async function runDigest(deps: RunDeps, opts: RunOptions = {}): Promise<R
     log.error({ err }, "configuration could not be loaded");
     deps.metrics?.count(METRICS.digestSucceeded, 0);
     if (error?.code === "AWS_ACCESS_DENIED") deps.metrics?.count(METRICS.parameterStoreAccessDenied, 1);
-    return { ...base, ok: false, feeds: feedsSummary, durationMs: Date.now() - startedAt, reason: "config", error: error?.toJSON() ?? { name: "Error" }, exitCode: error ? EXIT.configError : EXIT.internal };
+    const triggered = error && PARAMETER_STORE_FAILURES.has(error.code) ? await parameterStoreRollback(error) : undefined;
+    return {
+      ...base,
+      ok: false,
+      feeds: feedsSummary,
+      durationMs: Date.now() - startedAt,
+      reason: "config",
+      error: error?.toJSON() ?? { name: "Error" },
+      ...(triggered ? { rollback: { inForce: false, triggered } } : {}),
+      exitCode: error ? EXIT.configError : EXIT.internal,
+    };
   }
   const credentialMode = deps.credentialMode?.(config);
-  log.info({ recipients: config.recipients.length, feeds: config.feeds.length, useSes: config.useSes, credentialMode, configurationSet: config.configurationSet ?? null }, "config loaded");
+  log.info(
+    { recipients: config.recipients.length, feeds: config.feeds.length, useSes: config.useSes, sesPercent: config.sesPercent, sesRollback: config.sesRollback?.reason ?? null, sendgridConfigured: config.sendgridApiKey !== undefined, credentialMode, configurationSet: config.configurationSet ?? null },
+    "config loaded",
+  );
 
   try {
     log.info({ feeds: config.feeds.length }, "fetching feeds");
@@ -145,68 +202,208 @@ export async function runDigest(deps: RunDeps, opts: RunOptions = {}): Promise<R
     if (rendered.itemCount === 0) {
       log.warn("the digest is empty; nothing sent");
       deps.metrics?.count(METRICS.digestSucceeded, 1);
-      return finish(common, config.recipients.map((r) => ({ recipient: r, status: "skipped" as const })), files, "empty digest", undefined);
+      return finish(common, config.recipients.map((r) => ({ recipient: r, status: "skipped" as const })), files, "empty digest", undefined, {});
     }
     if (dryRun) {
       log.info({ recipients: config.recipients.length }, "dry run: nothing sent");
-      return finish(common, config.recipients.map((r) => ({ recipient: r, status: "skipped" as const })), files, "dry run", undefined);
+      return finish(common, config.recipients.map((r) => ({ recipient: r, status: "skipped" as const })), files, "dry run", undefined, {});
     }
 
-    const provider = deps.provider(config);
-    log.info({ provider: provider.name, recipients: messages.length }, "delivering");
-    const outcome = await dispatch(provider, messages, { logger: log, metrics: deps.metrics, ...opts.dispatch });
+    // Exactly once: recipients the ledger already has as sent (or unknown) are not tried
+    // again; the rest are claimed one by one just before their send.
+    const ledger = deps.ledger;
+    let session: LedgerSession | undefined;
+    let toSend = messages;
+    const early: DeliveryResult[] = [];
+    if (!ledger) {
+      log.warn({ env: "VIBE_LEDGER_TABLE" }, "no delivery ledger configured: exactly-once delivery is NOT guaranteed (a rerun or a duplicate task sends again)");
+    } else {
+      session = ledger.session(date, runId);
+      let before: Map<string, LedgerItem> | undefined;
+      try {
+        before = await ledger.items(date);
+      } catch (err) {
+        log.error({ err, table: ledger.tableName }, "could not read the delivery ledger; each recipient's claim decides");
+      }
+      if (before) {
+        toSend = [];
+        for (const m of messages) {
+          const item = before.get(normalizeAddress(m.to));
+          if (item?.state === "sent" || item?.state === "unknown") {
+            early.push({ status: "skipped", recipient: m.to, reason: item.state === "sent" ? "already_sent" : "unknown", provider: item.provider, messageId: item.messageId, attempts: 0, latencyMs: 0 });
+          } else toSend.push(m);
+        }
+        if (early.length) log.info({ alreadySent: early.filter((r) => r.status === "skipped" && r.reason === "already_sent").length, unknown: early.filter((r) => r.status === "skipped" && r.reason === "unknown").length }, "ledger: recipients already handled for this digest are not sent again");
+      }
+    }
+
+    let outcome: Awaited<ReturnType<typeof dispatch>> = { results: [], rate: 0 };
+    let provider: DeliveryProvider | undefined;
+    if (toSend.length > 0) {
+      provider = deps.provider(config, { runId, digestDate: date });
+      log.info({ provider: provider.name, recipients: toSend.length, ledger: ledger?.tableName ?? null }, "delivering");
+      try {
+        outcome = await dispatch(provider, toSend, { logger: log, metrics: deps.metrics, ...opts.dispatch, ledger: session });
+      } finally {
+        await provider.close?.();
+      }
+    }
+    const byRecipient = new Map<string, DeliveryResult>();
+    for (const r of [...early, ...outcome.results]) byRecipient.set(r.recipient, r);
     for (const r of outcome.results) logResult(log, r);
-    const recipients = outcome.results.map(toOutcome);
+    const results = config.recipients.map((r) => byRecipient.get(r)!);
+
+    const ledgerView = ledger ? await readLedger(ledger, session!, date, config.recipients) : undefined;
+    const recipients = results.map((r) => toOutcome(r, ledgerView?.items));
     const sent = recipients.filter((r) => r.status === "sent").length;
+    const unknown = recipients.filter((r) => r.status === "unknown").length;
+    const failedNow = recipients.filter((r) => r.status === "failed").length;
     deps.metrics?.count(METRICS.sent, sent);
-    deps.metrics?.count(METRICS.failed, recipients.length - sent);
-    deps.metrics?.count(METRICS.digestSucceeded, sent === recipients.length ? 1 : 0);
+    deps.metrics?.count(METRICS.failed, failedNow);
+    deps.metrics?.count(METRICS.emailsUnknown, unknown);
     const quota = outcome.limits?.quota24h;
-    if (quota) deps.metrics?.observe(METRICS.sesQuotaUsedPercent, Math.min(100, ((quota.used + sent) / quota.max) * 100), "Percent");
-    return finish(common, recipients, files, undefined, outcome.rate);
+    const sesSent = recipients.filter((r) => r.status === "sent" && r.provider === "ses").length;
+    if (quota) deps.metrics?.observe(METRICS.sesQuotaUsedPercent, Math.min(100, ((quota.used + sesSent) / quota.max) * 100), "Percent");
+    const router = provider as { triggered?: RollbackRecord } | undefined;
+    const extra = {
+      routes: {
+        ses: sesSent,
+        sendgrid: recipients.filter((r) => r.status === "sent" && r.provider === "sendgrid").length,
+        fallback: recipients.filter((r) => r.status === "sent" && r.fallbackFrom !== undefined).length,
+      },
+      ledger: ledger ? { table: ledger.tableName, states: ledgerView!.states, ...(ledgerView!.readError ? { readError: ledgerView!.readError } : {}) } : null,
+      rollback: { inForce: config.sesRollback !== undefined, ...(router?.triggered ? { triggered: router.triggered } : {}) },
+    };
+    const summary = finish(common, recipients, files, undefined, outcome.results.length ? outcome.rate : undefined, extra);
+    deps.metrics?.count(METRICS.digestSucceeded, summary.ok ? 1 : 0);
+    return summary;
   } catch (err) {
     log.error({ err }, "run failed unexpectedly");
     deps.metrics?.count(METRICS.digestSucceeded, 0);
     return { ...base, ok: false, feeds: feedsSummary, credentialMode, durationMs: Date.now() - startedAt, reason: "internal", error: err instanceof DigestError ? err.toJSON() : { name: err instanceof Error ? err.name : "Error" }, exitCode: EXIT.internal };
   }
 
+  /** A Parameter Store access failure is a rollback trigger (the seed): count, log and record it. */
+  async function parameterStoreRollback(error: DigestError): Promise<RollbackRecord> {
+    const record: RollbackRecord = { state: "rolled_back", at: new Date().toISOString(), reason: "parameter-store", detail: `loading the config from Parameter Store failed (${error.code})`, runId, code: error.code };
+    deps.metrics?.count(METRICS.sesRollback, 1);
+    log.error({ rollback: record, parameter: deps.rollbackStore?.name }, "SES rollback triggered by a Parameter Store failure; later runs use SendGrid until an operator clears it (digest rollback clear)");
+    if (deps.rollbackStore) {
+      try {
+        await deps.rollbackStore.record(record);
+      } catch (err) {
+        log.error({ err, parameter: deps.rollbackStore.name }, "could not record the SES rollback");
+      }
+    }
+    return record;
+  }
+
+  /**
+   * The ledger's final word on each configured recipient, after waiting (bounded) for
+   * recipients another live run holds.
+   */
+  async function readLedger(ledger: DeliveryLedger, session: LedgerSession, date: string, configured: readonly string[]) {
+    const settleMs = opts.ledgerSettleMs ?? 30_000;
+    const pollMs = Math.max(10, opts.ledgerPollMs ?? 1000);
+    const deadline = Date.now() + settleMs;
+    let items: Map<string, LedgerItem> | undefined;
+    let readError: string | undefined;
+    for (let i = 0; i <= Math.ceil(settleMs / pollMs); i++) {
+      try {
+        items = await ledger.items(date);
+        readError = undefined;
+      } catch (err) {
+        readError = err instanceof DigestError ? err.code : "LEDGER_UNAVAILABLE";
+        log.error({ err, table: ledger.tableName }, "could not read the delivery ledger for the summary");
+        break; // the summary falls back to this run's own outcomes
+      }
+      const held = items ? configured.filter((r) => {
+        const it = items!.get(normalizeAddress(r));
+        return it?.state === "in_progress" && !session.claimIds.has(it.claimId ?? "");
+      }) : [];
+      if ((items && held.length === 0) || Date.now() >= deadline) {
+        if (held.length) log.warn({ recipients: held.length }, "another run still holds some recipients of this digest");
+        break;
+      }
+      await new Promise((r) => setTimeout(r, pollMs));
+    }
+    const states: Partial<Record<LedgerState | "absent", number>> = {};
+    if (items) {
+      for (const r of configured) {
+        const st = items.get(normalizeAddress(r))?.state ?? "absent";
+        states[st] = (states[st] ?? 0) + 1;
+      }
+    }
+    return { items, states, readError };
+  }
+
   function finish(
-    common: Omit<RunSummary, "ok" | "exitCode" | "durationMs" | "recipients" | "states" | "sent" | "failed" | "skipped" | "messageIds">,
+    common: Omit<RunSummary, "ok" | "exitCode" | "durationMs" | "recipients" | "states" | "sent" | "failed" | "unknown" | "skipped" | "messageIds">,
     recipients: RecipientOutcome[],
     files: RunSummary["files"],
     reason: string | undefined,
     rate: number | undefined,
+    extra: Pick<RunSummary, "routes" | "ledger" | "rollback">,
   ): RunSummary {
     const states: Record<string, number> = {};
     for (const r of recipients) states[r.status] = (states[r.status] ?? 0) + 1;
     const failed = states.failed ?? 0;
+    const unknown = states.unknown ?? 0;
+    // With a ledger the exit code is the ledger's: every configured recipient must be
+    // `sent` there. Without one (or if it could not be read), this run's own outcomes.
+    const ledgerStates = extra.ledger && !extra.ledger.readError ? extra.ledger.states : undefined;
+    const notDelivered = ledgerStates
+      ? (ledgerStates.failed ?? 0) + (ledgerStates.unknown ?? 0) + (ledgerStates.in_progress ?? 0) + (ledgerStates.absent ?? 0)
+      : failed + unknown + recipients.filter((r) => r.status === "skipped" && (r.skipReason === "unknown" || r.skipReason === "in_progress")).length;
+    const ok = reason !== undefined ? failed === 0 : notDelivered === 0;
     return {
       ...common,
-      ok: failed === 0,
+      ok,
       sent: states.sent ?? 0,
       failed,
+      unknown,
       skipped: states.skipped ?? 0,
-      messageIds: recipients.flatMap((r) => (r.messageId ? [r.messageId] : [])),
+      messageIds: recipients.flatMap((r) => (r.status === "sent" && r.messageId ? [r.messageId] : [])),
       recipients,
       states,
+      ...extra,
       ...(rate !== undefined && Number.isFinite(rate) ? { sendRate: rate } : {}),
       durationMs: Date.now() - startedAt,
       ...(files ? { files } : {}),
       ...(reason ? { reason } : {}),
-      exitCode: failed === 0 ? EXIT.ok : EXIT.deliveryFailed,
+      exitCode: ok ? EXIT.ok : EXIT.deliveryFailed,
     };
   }
 }
 
-function toOutcome(r: DeliveryResult): RecipientOutcome {
-  return r.status === "sent"
-    ? { recipient: r.recipient, status: "sent", provider: r.provider, messageId: r.messageId, attempts: r.attempts }
-    : { recipient: r.recipient, status: "failed", provider: r.provider, attempts: r.attempts, error: r.error.toJSON() };
+/** Config-load failures that count as "Parameter Store access failures" (a rollback trigger). */
+const PARAMETER_STORE_FAILURES = new Set(["AWS_ACCESS_DENIED", "AWS_CREDENTIALS_INVALID", "AWS_UNAVAILABLE"]);
+
+function toOutcome(r: DeliveryResult, ledger: Map<string, LedgerItem> | undefined): RecipientOutcome {
+  const ledgerState: RecipientOutcome["ledgerState"] = ledger ? (ledger.get(normalizeAddress(r.recipient))?.state ?? "absent") : undefined;
+  const withLedger: Pick<RecipientOutcome, "ledgerState"> = ledgerState ? { ledgerState } : {};
+  if (r.status === "sent") {
+    return { recipient: r.recipient, status: "sent", provider: r.provider, messageId: r.messageId, attempts: r.attempts, ...(r.fallbackFrom ? { fallbackFrom: r.fallbackFrom } : {}), ...withLedger, ...(r.ledgerError ? { ledgerError: r.ledgerError } : {}) };
+  }
+  if (r.status === "skipped") {
+    return { recipient: r.recipient, status: "skipped", skipReason: r.reason, ...(r.provider ? { provider: r.provider } : {}), ...(r.messageId ? { messageId: r.messageId } : {}), attempts: 0, ...withLedger };
+  }
+  return {
+    recipient: r.recipient,
+    status: r.definitelyNotSent ? "failed" : "unknown",
+    provider: r.provider,
+    attempts: r.attempts,
+    error: r.error.toJSON(),
+    ...withLedger,
+    ...(r.ledgerError ? { ledgerError: r.ledgerError } : {}),
+  };
 }
 
 function logResult(log: Logger, r: DeliveryResult): void {
-  if (r.status === "sent") log.info({ recipient: r.recipient, provider: r.provider, messageId: r.messageId, latencyMs: r.latencyMs }, "sent");
-  else log.error({ recipient: r.recipient, provider: r.provider, err: r.error, definitelyNotSent: r.definitelyNotSent }, "not sent");
+  if (r.status === "sent") log.info({ recipient: r.recipient, provider: r.provider, messageId: r.messageId, fallbackFrom: r.fallbackFrom, latencyMs: r.latencyMs }, "sent");
+  else if (r.status === "skipped") log.info({ recipient: r.recipient, reason: r.reason, provider: r.provider, messageId: r.messageId }, "not sent again (ledger)");
+  else if (r.definitelyNotSent) log.error({ recipient: r.recipient, provider: r.provider, err: r.error }, "not sent");
+  else log.error({ recipient: r.recipient, provider: r.provider, err: r.error }, "outcome unknown: the provider may have accepted it; it will not be resent automatically (see `digest ledger`)");
 }
 
 /** Writes `digest-<date>.html`, `.eml` (the first recipient's MIME) and/or `.txt`; returns absolute paths. */

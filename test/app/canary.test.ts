@@ -7,6 +7,7 @@ import { EmfMetrics } from "../../app/src/metrics";
 import { runDigest } from "../../app/src/run";
 import { Secret } from "../../app/src/secret";
 import { startFeedServer, type FeedServer } from "../../scripts/lib/feed-server";
+import { startSendGridServer, type SendGridServer } from "../../scripts/lib/sendgrid-server";
 import { captureLogger, feedsJson, motoUrl, putParameters, sesClient, ssmClient, uniqueRoot, verifySender } from "../support/app-fixtures";
 
 /** Secrets a leak would show; each is unique so a hit names the leaking parameter. */
@@ -19,10 +20,16 @@ const leaked = (text: string) => Object.values(CANARY).filter((c) => text.includ
 
 describe("canary secrets", () => {
   let feeds: FeedServer;
+  // Knows only the canary key: any other key gets 401.
+  let sendgrid: SendGridServer;
   beforeAll(async () => {
     feeds = await startFeedServer();
+    sendgrid = await startSendGridServer({ apiKeys: [CANARY.sendgrid] });
   });
-  afterAll(async () => feeds.close());
+  afterAll(async () => {
+    await feeds.close();
+    await sendgrid.close();
+  });
 
   async function setup(extra: Record<string, string> = {}, omit: string[] = []) {
     const u = uniqueRoot();
@@ -48,7 +55,7 @@ describe("canary secrets", () => {
       {
         config,
         feeds: new FeedFetcher(),
-        provider: (c) => dispatchProviderFor(c, { ses: () => clients.get(c).client, logger: log.logger }),
+        provider: (c) => dispatchProviderFor(c, { ses: () => clients.get(c).client, logger: log.logger, sendgridBaseUrl: sendgrid.url }),
         credentialMode: SesClientCache.modeOf,
         logger: log.logger,
         metrics,
@@ -78,19 +85,46 @@ describe("canary secrets", () => {
     expect(leaked(views)).toEqual([]);
   });
 
-  test("when an SES call fails with parameter-store credentials, the thrown error carries no canary", async () => {
+  test("when an SES call fails with parameter-store credentials and SendGrid refuses a rotated-away key, no error or log line carries a canary", async () => {
     const s = await setup();
     const config = await new ParameterStoreConfig(s.ssm, { root: s.root }).load();
-    // Not verified: SES answers MessageRejected; the provider throws a mapped error.
+    // Not verified: SES answers MessageRejected, the router falls back to SendGrid, whose
+    // emulator knows only another key (as after a rotation): 401.
+    const other = await startSendGridServer({ apiKeys: ["SG.some-other-key"] });
+    const log = captureLogger();
     const clients = new SesClientCache({ endpoint: motoUrl(), maxAttempts: 1 });
-    const provider = dispatchProviderFor(config, { ses: () => clients.get(config).client });
+    const provider = dispatchProviderFor(config, { ses: () => clients.get(config).client, logger: log.logger, sendgridBaseUrl: other.url });
     const err = await provider
       .send({ from: config.fromAddress, to: config.recipients[0], subject: "s", html: "<p>h</p>", text: "t", date: new Date(), headers: {}, tags: {} })
       .catch((e: unknown) => e);
-    expect(err).toMatchObject({ code: "SES_SENDER_NOT_VERIFIED" });
-    const views = [String(err), JSON.stringify(err), inspect(err, { depth: 10, showHidden: true }), inspect(config, { depth: 10, showHidden: true })].join("\n");
+    await provider.close();
+    await other.close();
+    expect(err).toMatchObject({ code: "SENDGRID_UNAUTHORIZED", httpStatus: 401, definitelyNotSent: true });
+    expect(log.text()).toContain('"code":"SES_SENDER_NOT_VERIFIED"');
+    const views = [String(err), JSON.stringify(err), inspect(err, { depth: 10, showHidden: true }), inspect(config, { depth: 10, showHidden: true }), inspect(provider, { depth: 10, showHidden: true }), log.text()].join("\n");
     expect(leaked(views)).toEqual([]);
     clients.destroy();
+  });
+
+  test("when a run sends through SendGrid with the canary key, the key reaches SendGrid's Authorization header and nowhere else", async () => {
+    const s = await setup({ useSes: "false" });
+    const log = captureLogger();
+    const emf: string[] = [];
+    const metrics = new EmfMetrics((l) => emf.push(l));
+    const config = new ParameterStoreConfig(s.ssm, { root: s.root, metrics });
+    const summary = await runDigest({
+      config,
+      feeds: new FeedFetcher(),
+      provider: (c, run) => dispatchProviderFor(c, { ses: () => { throw new Error("SES must not be used"); }, logger: log.logger, metrics, sendgridBaseUrl: sendgrid.url }, run),
+      logger: log.logger,
+      metrics,
+    });
+    metrics.flush();
+    expect(summary).toMatchObject({ sent: 1, exitCode: 0, recipients: [{ provider: "sendgrid" }] });
+    expect(sendgrid.acceptedFor(s.to)).toHaveLength(1); // only the canary key is accepted: it was sent
+    const loaded = await config.load();
+    const out = [...log.lines, ...emf, JSON.stringify(summary), inspect(summary, { depth: 10 }), inspect(loaded, { depth: 10, showHidden: true })].join("\n");
+    expect(leaked(out)).toEqual([]);
   });
 
   test("when a Secret is logged, serialised, interpolated or inspected, it shows [redacted]", () => {

@@ -170,6 +170,7 @@ describe("digest CLI", () => {
       outDir: "/tmp/o",
       logFormat: "pretty",
       maxSendRate: 2.5,
+      rollbackMinAttempts: 20,
     });
   });
 });

@@ -112,12 +112,12 @@ describe("runDigest against moto", () => {
     expect(summary).toMatchObject({ ok: false, exitCode: 2, reason: "config", error: { code: "CONFIG_MISSING", resource: `${u.root}/email/from_address` } });
   });
 
-  test("when use_ses is false (the seed's rollback) and no SendGrid provider exists yet, nothing goes through SES and the run fails", async () => {
+  test("when use_ses is false (the seed's rollback) and SendGrid is not configured, nothing goes through SES and the run fails with SENDGRID_NOT_CONFIGURED", async () => {
     const u = uniqueRoot();
     const s = await setup({ useSes: "false", to: u.to });
     const summary = await s.run();
     expect(summary).toMatchObject({ sent: 0, failed: 1, exitCode: 1 });
-    expect(summary.recipients[0]).toMatchObject({ provider: "sendgrid", error: { code: "DELIVERY_FAILED" } });
+    expect(summary.recipients[0]).toMatchObject({ status: "failed", provider: "sendgrid", error: { code: "SENDGRID_NOT_CONFIGURED" } });
     expect(await sentTo(u.to)).toHaveLength(0);
   });
 

@@ -2,10 +2,27 @@
  * Sends a batch of messages through one provider within its limits: at most
  * min(provider rate, ceiling) sends started per second (consecutive starts are at least
  * 1/rate apart on the injected clock), up to that many in flight, never more than the
- * 24-hour quota left, and exponential backoff with full jitter when the provider throttles.
+ * 24-hour quota left, and exponential backoff with full jitter when the provider throttles
+ * (at least as long as SendGrid's X-RateLimit-Reset asks).
+ *
+ * With a ledger, each recipient is claimed just before its send (so a concurrent run
+ * sees the claim), marked `sending` right before the request, and settled after it:
+ * sent, failed (certainly not sent: the next run retries) or unknown (ambiguous: never
+ * resent automatically).
  */
 import { METRICS } from "../contract";
-import { AwsServiceError, DeliveryError, DigestError, QuotaExceededError } from "../errors";
+import {
+  DeliveryError,
+  DigestError,
+  LedgerClaimLostError,
+  LedgerUnavailableError,
+  QuotaExceededError,
+  SendGridThrottledError,
+  isDefinitelyNotSent,
+  isThrottled,
+  providerOfError,
+} from "../errors";
+import type { ClaimToken, DeliveryClaims, SettleOutcome } from "../ledger";
 import type { Logger } from "../log";
 import type { Metrics } from "../metrics";
 import type { DeliveryProvider, DeliveryResult, DigestMessage, SendLimits } from "./provider";
@@ -19,6 +36,12 @@ export interface DispatchOptions {
   readonly baseBackoffMs?: number;
   /** @default 8000 */
   readonly maxBackoffMs?: number;
+  /** A provider asking to wait longer than this (429 X-RateLimit-Reset) fails the recipient instead. @default 60000 */
+  readonly maxRetryAfterMs?: number;
+  /** Most sends in flight at once. @default 64 (and at most the rate, rounded up) */
+  readonly maxConcurrency?: number;
+  /** Exactly-once claims for this digest. @default - none (no ledger) */
+  readonly ledger?: DeliveryClaims;
   readonly now?: () => number;
   readonly sleep?: (ms: number) => Promise<void>;
   readonly random?: () => number;
@@ -71,6 +94,7 @@ export async function dispatch(provider: DeliveryProvider, messages: readonly Di
   const maxAttempts = Math.min(Math.max(opts.maxAttempts ?? 4, 1), 10);
   const base = opts.baseBackoffMs ?? 250;
   const cap = opts.maxBackoffMs ?? 8000;
+  const maxRetryAfter = opts.maxRetryAfterMs ?? 60_000;
   const results: DeliveryResult[] = new Array(messages.length);
   if (messages.length === 0) return { results: [], rate: 0 };
 
@@ -93,7 +117,7 @@ export async function dispatch(provider: DeliveryProvider, messages: readonly Di
     opts.logger?.warn({ provider: provider.name, remaining24h: limits.remaining24h, recipients: messages.length }, "daily quota left is smaller than the recipient list; the rest are not sent");
   }
   const pacer = new Pacer(Number.isFinite(rate) ? 1000 / rate : 0, now, sleep);
-  const concurrency = Math.max(1, Math.min(Number.isFinite(rate) ? Math.ceil(rate) : 16, 64, allowed));
+  const concurrency = Math.max(1, Math.min(Number.isFinite(rate) ? Math.ceil(rate) : 16, opts.maxConcurrency ?? 64, allowed));
 
   let next = 0;
   const worker = async () => {
@@ -103,36 +127,115 @@ export async function dispatch(provider: DeliveryProvider, messages: readonly Di
     }
   };
 
-  const sendOne = async (m: DigestMessage): Promise<DeliveryResult> => {
-    const started = now();
+  const failed = (m: DigestMessage, error: DigestError, attempts: number, started: number, definitelyNotSent: boolean, name = provider.name): DeliveryResult => ({
+    status: "failed",
+    recipient: m.to,
+    provider: name,
+    error,
+    attempts,
+    latencyMs: now() - started,
+    definitelyNotSent,
+  });
+
+  /** Provider attempts for one claimed (or ledger-less) recipient. */
+  const attemptSend = async (m: DigestMessage, token: ClaimToken | undefined, started: number): Promise<DeliveryResult> => {
     let attempt = 0;
     try {
       await provider.prepare?.(m);
     } catch (err) {
       const error = err instanceof DigestError ? err : new DeliveryError(m.to, "could not prepare the message", true);
-      return { status: "failed", recipient: m.to, provider: provider.name, error, attempts: 0, latencyMs: now() - started, definitelyNotSent: true };
+      return failed(m, error, 0, started, true);
     }
     for (;;) {
       attempt++;
       await pacer.acquire();
+      if (token && attempt === 1) {
+        try {
+          await opts.ledger!.sending(token);
+        } catch (err) {
+          if (err instanceof LedgerClaimLostError) {
+            // Another run claimed it meanwhile (ours expired, or a racing claim won): it is theirs.
+            opts.logger?.warn({ recipient: m.to }, "ledger claim taken over by another run before sending; not sending");
+            return { status: "skipped", recipient: m.to, reason: "in_progress", attempts: 0, latencyMs: now() - started };
+          }
+          return failed(m, new LedgerUnavailableError(m.to, err instanceof DigestError ? err : new DeliveryError(m.to, "ledger write failed")), 0, started, true);
+        }
+      }
       const t0 = now();
       try {
         const receipt = await provider.send(m);
         opts.metrics?.observe(METRICS.deliveryLatencyMs, now() - t0);
-        return { status: "sent", recipient: m.to, provider: provider.name, messageId: receipt.messageId, attempts: attempt, latencyMs: now() - started };
+        return {
+          status: "sent",
+          recipient: m.to,
+          provider: receipt.provider ?? provider.name,
+          messageId: receipt.messageId,
+          attempts: attempt,
+          latencyMs: now() - started,
+          ...(receipt.fallbackFrom ? { fallbackFrom: receipt.fallbackFrom } : {}),
+        };
       } catch (err) {
         const error = err instanceof DigestError ? err : new DeliveryError(m.to, "unexpected provider failure");
-        const definitelyNotSent = error instanceof AwsServiceError ? error.definitelyNotSent : "definitelyNotSent" in error && error.definitelyNotSent === true;
-        const throttled = error.code === "AWS_THROTTLED";
-        if (throttled && attempt < maxAttempts) {
-          const backoff = Math.floor(random() * Math.min(cap, base * 2 ** (attempt - 1)));
-          opts.logger?.warn({ provider: provider.name, recipient: m.to, attempt, backoffMs: backoff }, "throttled; backing off");
+        const definitelyNotSent = isDefinitelyNotSent(error);
+        const name = providerOfError(error) ?? provider.name;
+        if (isThrottled(error) && attempt < maxAttempts) {
+          const asked = error instanceof SendGridThrottledError ? error.retryAfterMs : undefined;
+          if (asked !== undefined && asked > maxRetryAfter) {
+            opts.logger?.warn({ provider: name, recipient: m.to, retryAfterMs: asked }, "rate limited for longer than we wait; not sent");
+            return failed(m, error, attempt, started, true, name);
+          }
+          const backoff = Math.max(Math.floor(random() * Math.min(cap, base * 2 ** (attempt - 1))), asked ?? 0);
+          opts.logger?.warn({ provider: name, recipient: m.to, attempt, backoffMs: backoff }, "throttled; backing off");
           await sleep(backoff);
           continue;
         }
-        return { status: "failed", recipient: m.to, provider: provider.name, error, attempts: attempt, latencyMs: now() - started, definitelyNotSent };
+        return failed(m, error, attempt, started, definitelyNotSent, name);
       }
     }
+  };
+
+  const sendOne = async (m: DigestMessage): Promise<DeliveryResult> => {
+    const started = now();
+    const ledger = opts.ledger;
+    if (!ledger) return attemptSend(m, undefined, started);
+    let token: ClaimToken;
+    try {
+      const c = await ledger.claim(m.to);
+      if (c.kind === "skip") {
+        opts.logger?.info({ recipient: m.to, reason: c.reason, provider: c.item.provider, messageId: c.item.messageId }, "ledger: not sending");
+        return {
+          status: "skipped",
+          recipient: m.to,
+          reason: c.reason,
+          ...(c.item.provider ? { provider: c.item.provider } : {}),
+          ...(c.item.messageId ? { messageId: c.item.messageId } : {}),
+          attempts: 0,
+          latencyMs: now() - started,
+        };
+      }
+      token = c.token;
+    } catch (err) {
+      const error = new LedgerUnavailableError(m.to, err instanceof DigestError ? err : new DeliveryError(m.to, "ledger claim failed"));
+      opts.logger?.error({ recipient: m.to, err: error }, "ledger claim failed; not sending (exactly-once first)");
+      return failed(m, error, 0, started, true);
+    }
+    const result = await attemptSend(m, token, started);
+    if (result.status === "skipped") return result;
+    const outcome: SettleOutcome =
+      result.status === "sent"
+        ? { state: "sent", provider: result.provider, messageId: result.messageId }
+        : { state: result.status === "failed" && result.definitelyNotSent ? "failed" : "unknown", provider: result.provider, errorCode: result.status === "failed" ? result.error.code : "UNKNOWN" };
+    try {
+      await ledger.settle(token, outcome);
+    } catch (err) {
+      const code = err instanceof DigestError ? err.code : "LEDGER_UNAVAILABLE";
+      opts.logger?.error(
+        { recipient: m.to, state: outcome.state, err },
+        code === "LEDGER_CLAIM_LOST" ? "ledger claim was taken over during the send; the recipient may get the digest twice" : "could not record the outcome in the ledger",
+      );
+      return { ...result, ledgerError: code } as DeliveryResult;
+    }
+    return result;
   };
 
   await Promise.all(Array.from({ length: concurrency }, worker));

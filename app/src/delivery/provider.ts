@@ -1,7 +1,8 @@
 /**
  * The delivery layer's seam. A provider sends one message to one recipient; the
- * dispatcher (dispatch.ts) paces a batch within the provider's limits. Issue #5 plugs a
- * SendGrid provider and a router (itself a provider) in here without touching the digest.
+ * dispatcher (dispatch.ts) paces a batch within the provider's limits and keeps the
+ * delivery ledger. SES, SendGrid and the migration router (itself a provider that picks
+ * one of the two per recipient) all sit behind this interface.
  */
 import type { DigestError } from "../errors";
 
@@ -31,6 +32,10 @@ export interface SendLimits {
 
 export interface SendReceipt {
   readonly messageId: string;
+  /** The provider that actually accepted it, when a router picked one. @default - the provider called */
+  readonly provider?: string;
+  /** Set when this provider was a fallback after another certainly rejected the message. */
+  readonly fallbackFrom?: string;
 }
 
 /** A way to deliver one message. `send` throws a {@link DigestError} on failure. */
@@ -45,10 +50,25 @@ export interface DeliveryProvider {
    */
   prepare?(message: DigestMessage): Promise<void>;
   send(message: DigestMessage): Promise<SendReceipt>;
+  /** Releases sockets and finishes background work (e.g. recording a rollback). */
+  close?(): Promise<void>;
 }
 
+/** Why the dispatcher did not try a recipient: the ledger says it is handled or held. */
+export type SkipReason = "already_sent" | "unknown" | "in_progress";
+
 export type DeliveryResult =
-  | { readonly status: "sent"; readonly recipient: string; readonly provider: string; readonly messageId: string; readonly attempts: number; readonly latencyMs: number }
+  | {
+      readonly status: "sent";
+      readonly recipient: string;
+      readonly provider: string;
+      readonly messageId: string;
+      readonly attempts: number;
+      readonly latencyMs: number;
+      readonly fallbackFrom?: string;
+      /** Set when the ledger could not record the outcome (the item stays in_progress). */
+      readonly ledgerError?: string;
+    }
   | {
       readonly status: "failed";
       readonly recipient: string;
@@ -56,6 +76,17 @@ export type DeliveryResult =
       readonly error: DigestError;
       readonly attempts: number;
       readonly latencyMs: number;
-      /** True when the provider certainly did not accept it (safe to retry elsewhere). */
+      /** True when the provider certainly did not accept it (safe to retry elsewhere); false: outcome unknown. */
       readonly definitelyNotSent: boolean;
+      readonly ledgerError?: string;
+    }
+  | {
+      /** Not tried: the ledger says another run sent it, left it unknown, or holds a live claim. */
+      readonly status: "skipped";
+      readonly recipient: string;
+      readonly reason: SkipReason;
+      readonly provider?: string;
+      readonly messageId?: string;
+      readonly attempts: 0;
+      readonly latencyMs: number;
     };

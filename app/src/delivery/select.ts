@@ -1,41 +1,63 @@
 /**
- * Picks the provider for a run from the config. Until the migration router (#5) exists,
- * SES is the only provider: with `use_ses` false (the seed's manual rollback) nothing is
- * sent through SES and every recipient fails with a clear code, rather than silently
- * ignoring the flag. #5 replaces this with the SendGrid provider and the sticky router.
+ * Builds the run's provider from the config: the migration router over SES and (when
+ * `sendgrid/api_key` holds a real key) SendGrid. See router.ts for the routing rules.
  */
 import type { SESClient } from "@aws-sdk/client-ses";
 import type { DigestConfig } from "../config";
-import { DeliveryError } from "../errors";
+import { METRICS } from "../contract";
 import type { Logger } from "../log";
+import type { Metrics } from "../metrics";
+import { FailureRateWindow, type FailureRateOptions, type RollbackStore } from "../rollback";
 import type { DeliveryProvider } from "./provider";
+import { MigrationRouter } from "./router";
+import { SendGridProvider } from "./sendgrid";
 import { SesProvider } from "./ses";
 
 export interface ProviderFactories {
   /** The current SES client (refreshed by SesClientCache). */
   readonly ses: () => SESClient | Promise<SESClient>;
   readonly logger?: Logger;
+  readonly metrics?: Metrics;
+  /** SendGrid API root (the loopback emulator in tests). @default "https://api.sendgrid.com" */
+  readonly sendgridBaseUrl?: string;
+  /** @default 15000 */
+  readonly sendgridTimeoutMs?: number;
+  /** Sends per second through SendGrid when it carries the whole run. @default 10 */
+  readonly sendgridMaxPerSecond?: number;
+  /** Where an automatic rollback is recorded. @default - logged and counted, not recorded */
+  readonly rollbackStore?: RollbackStore;
+  /** The failure-rate trip (window, rate, minimum attempts). */
+  readonly rollbackWindow?: FailureRateOptions;
+  readonly now?: () => number;
 }
 
-/** A provider that refuses every message (no usable provider for this config). */
-export class UnavailableProvider implements DeliveryProvider {
-  constructor(
-    readonly name: string,
-    private readonly reason: string,
-  ) {}
-  async limits() {
-    return { maxPerSecond: 100, remaining24h: Infinity };
-  }
-  async send(m: { to: string }): Promise<never> {
-    throw new DeliveryError(m.to, this.reason, true);
-  }
+/** What the run tells the provider about itself (for the rollback record). */
+export interface RunContext {
+  readonly runId?: string;
+  readonly digestDate?: string;
 }
 
-export function dispatchProviderFor(config: DigestConfig, f: ProviderFactories): DeliveryProvider {
-  if (!config.useSes) {
-    f.logger?.warn("use_ses is false and no SendGrid provider exists yet (#5); nothing will be sent");
-    return new UnavailableProvider("sendgrid", "use_ses is false and the SendGrid fallback is not available");
+export function dispatchProviderFor(config: DigestConfig, f: ProviderFactories, run: RunContext = {}): MigrationRouter {
+  const sendgrid: DeliveryProvider | undefined = config.sendgridApiKey
+    ? new SendGridProvider(config.sendgridApiKey, { baseUrl: f.sendgridBaseUrl, timeoutMs: f.sendgridTimeoutMs, maxPerSecond: f.sendgridMaxPerSecond, logger: f.logger, now: f.now })
+    : undefined;
+  if (config.sesRollback && config.useSes) {
+    f.logger?.warn({ rollback: config.sesRollback, sendgridConfigured: sendgrid !== undefined }, "the SES rollback is in force: not using SES (clear it with `digest rollback clear`)");
+    f.metrics?.count(METRICS.sesRollbackActive, 1);
   }
-  if (config.sesPercent < 100) f.logger?.warn({ sesPercent: config.sesPercent }, "ses_percent below 100 is honoured by the router (#5); sending all through SES");
-  return new SesProvider(f.ses, { configurationSet: config.configurationSet, logger: f.logger });
+  if (!config.useSes) f.logger?.info({ sendgridConfigured: sendgrid !== undefined }, "use_ses is false: sending through SendGrid");
+  return new MigrationRouter({
+    ses: new SesProvider(f.ses, { configurationSet: config.configurationSet, logger: f.logger }),
+    sendgrid,
+    useSes: config.useSes,
+    sesPercent: config.sesPercent,
+    rollback: config.sesRollback,
+    store: f.rollbackStore,
+    window: new FailureRateWindow({ now: f.now, ...f.rollbackWindow }),
+    runId: run.runId,
+    digestDate: run.digestDate,
+    logger: f.logger,
+    metrics: f.metrics,
+    now: f.now,
+  });
 }

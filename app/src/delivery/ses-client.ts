@@ -14,8 +14,16 @@ export type CredentialMode = "parameter-store" | "default-chain";
 export interface SesClientCacheOptions {
   /** Custom endpoint (moto). @default - the regional SES endpoint */
   readonly endpoint?: string;
-  /** SDK attempts per call (the SDK's own retry of throttles and 5xx). @default 3 */
+  /**
+   * SDK attempts per call. @default 1: the SDK would retry a SendRawEmail after a 5xx or a
+   * timeout, which may send the message twice; throttling is retried by the dispatcher and
+   * GetSendQuota by the provider instead.
+   */
   readonly maxAttempts?: number;
+  /** Connecting must finish within this. @default 5000 */
+  readonly connectionTimeoutMs?: number;
+  /** A request must be answered within this (an unanswered send becomes `unknown`). @default 30000 */
+  readonly requestTimeoutMs?: number;
   /** @default 3600000 */
   readonly ttlMs?: number;
   readonly now?: () => number;
@@ -54,7 +62,8 @@ export class SesClientCache {
     c?.client.destroy();
     const cfg: SESClientConfig = {
       region: config.region,
-      maxAttempts: this.opts.maxAttempts ?? 3,
+      maxAttempts: this.opts.maxAttempts ?? 1,
+      requestHandler: { connectionTimeout: this.opts.connectionTimeoutMs ?? 5000, requestTimeout: this.opts.requestTimeoutMs ?? 30_000, throwOnRequestTimeout: true },
       ...(this.opts.endpoint ? { endpoint: this.opts.endpoint } : {}),
       ...(config.credentials
         ? {

@@ -4,7 +4,7 @@
  * GetSendQuota. SES errors are mapped to coded, payload-free errors.
  */
 import { GetSendQuotaCommand, SendRawEmailCommand, type SESClient } from "@aws-sdk/client-ses";
-import { mapAwsError } from "../errors";
+import { DigestError, ProviderSetupError, mapAwsError } from "../errors";
 import type { Logger } from "../log";
 import { buildMime } from "../mime";
 import type { DeliveryProvider, DigestMessage, SendLimits, SendReceipt } from "./provider";
@@ -37,6 +37,18 @@ export class SesProvider implements DeliveryProvider {
   }
 
   async limits(): Promise<SendLimits> {
+    // The client makes one attempt per call (see SesClientCache); a read is safe to retry.
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.readQuota();
+      } catch (err) {
+        if (!(err instanceof DigestError) || !err.retryable || attempt >= 3) throw err;
+        await new Promise((r) => setTimeout(r, 200 * 2 ** (attempt - 1)));
+      }
+    }
+  }
+
+  private async readQuota(): Promise<SendLimits> {
     try {
       const q = await (await this.client()).send(new GetSendQuotaCommand({}));
       const max24 = q.Max24HourSend ?? -1;
@@ -61,8 +73,16 @@ export class SesProvider implements DeliveryProvider {
   async send(m: DigestMessage): Promise<SendReceipt> {
     const raw = this.built.get(m) ?? (await buildMime(m));
     this.built.delete(m);
+    // Getting the client may reload the config (Parameter Store): a failure there made no
+    // SES request, and the router must tell it from an SES answer.
+    let client: SESClient;
     try {
-      const out = await (await this.client()).send(
+      client = await this.client();
+    } catch (err) {
+      throw new ProviderSetupError(this.name, m.to, err instanceof DigestError ? err : mapAwsError(err, "ses:client", m.to));
+    }
+    try {
+      const out = await client.send(
         new SendRawEmailCommand({
           Source: m.from,
           Destinations: [m.to],

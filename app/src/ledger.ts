@@ -1,0 +1,332 @@
+/**
+ * The delivery ledger: one DynamoDB item per digest date (America/New_York) and recipient,
+ * moved through `in_progress` -> `sent` | `failed` | `unknown` with conditional updates, so
+ * a digest reaches each recipient once even when the scheduler starts the task twice or a
+ * task dies mid-run.
+ *
+ *   claim     absent | failed | (in_progress, lease expired, request never started) -> in_progress (ours)
+ *   sending   ours -> ours + sending_since (set just before the provider request)
+ *   settle    ours -> sent (provider, message id) | failed (definitely not sent) | unknown (ambiguous)
+ *
+ * A stale claim whose request had started (sending_since set) is not resent: it becomes
+ * `unknown` and is reported, like any ambiguous outcome. `failed` is retried by the next run.
+ */
+import { randomUUID } from "node:crypto";
+import {
+  GetItemCommand,
+  QueryCommand,
+  UpdateItemCommand,
+  type AttributeValue,
+  type DynamoDBClient,
+} from "@aws-sdk/client-dynamodb";
+import { LEDGER, type LedgerState } from "./contract";
+import { LedgerClaimLostError, mapAwsError } from "./errors";
+import { normalizeAddress } from "./delivery/rollout";
+import type { SkipReason } from "./delivery/provider";
+
+const A = LEDGER.attributes;
+
+/** One recipient's ledger item, read back. */
+export interface LedgerItem {
+  readonly digestDate: string;
+  /** Normalized (trimmed, lower-cased) address. */
+  readonly recipient: string;
+  readonly state: LedgerState;
+  readonly claimId?: string;
+  readonly runId?: string;
+  /** Epoch ms until which an in_progress claim is live. */
+  readonly leaseUntil?: number;
+  /** Epoch ms when the provider request was about to be written. */
+  readonly sendingSince?: number;
+  readonly provider?: string;
+  readonly messageId?: string;
+  readonly errorCode?: string;
+  readonly attempts?: number;
+  readonly updatedAt?: string;
+}
+
+/** A claim this run holds. */
+export interface ClaimToken {
+  readonly digestDate: string;
+  readonly recipient: string;
+  readonly claimId: string;
+}
+
+export type ClaimResult =
+  | { readonly kind: "claimed"; readonly token: ClaimToken; readonly previous?: "failed" | "stale" }
+  | { readonly kind: "skip"; readonly reason: SkipReason; readonly item: LedgerItem };
+
+export type SettleOutcome =
+  | { readonly state: "sent"; readonly provider: string; readonly messageId: string }
+  | { readonly state: "failed" | "unknown"; readonly provider?: string; readonly errorCode: string };
+
+/** What the dispatcher needs from the ledger for one digest. */
+export interface DeliveryClaims {
+  claim(recipient: string): Promise<ClaimResult>;
+  /** Marks the claim as about to send; throws LedgerClaimLostError when it is no longer ours. */
+  sending(token: ClaimToken): Promise<void>;
+  /** Records the outcome; throws LedgerClaimLostError when the claim is no longer ours. */
+  settle(token: ClaimToken, outcome: SettleOutcome): Promise<void>;
+}
+
+export interface DeliveryLedgerOptions {
+  /** How long a claim stays live without an outcome before another run may take it over. @default 600000 (10 min) */
+  readonly leaseMs?: number;
+  /** @default LEDGER.ttlDays */
+  readonly ttlDays?: number;
+  readonly now?: () => number;
+}
+
+export class DeliveryLedger {
+  readonly leaseMs: number;
+  private readonly ttlSeconds: number;
+  private readonly now: () => number;
+
+  constructor(
+    private readonly ddb: DynamoDBClient,
+    readonly tableName: string,
+    opts: DeliveryLedgerOptions = {},
+  ) {
+    this.leaseMs = opts.leaseMs ?? 600_000;
+    this.ttlSeconds = Math.round((opts.ttlDays ?? LEDGER.ttlDays) * 86_400);
+    this.now = opts.now ?? Date.now;
+  }
+
+  /** Claims for one digest, owned by `runId`. */
+  session(digestDate: string, runId: string): LedgerSession {
+    return new LedgerSession(this, digestDate, runId);
+  }
+
+  /** Every item of a digest date (consistent read), by normalized recipient. */
+  async items(digestDate: string): Promise<Map<string, LedgerItem>> {
+    const out = new Map<string, LedgerItem>();
+    let start: Record<string, AttributeValue> | undefined;
+    // Bounded: 1000 recipients of small items fit in one or two 1 MB pages.
+    for (let page = 0; page < 50; page++) {
+      let res;
+      try {
+        res = await this.ddb.send(
+          new QueryCommand({
+            TableName: this.tableName,
+            KeyConditionExpression: "#pk = :d",
+            ExpressionAttributeNames: { "#pk": LEDGER.partitionKey },
+            ExpressionAttributeValues: { ":d": { S: digestDate } },
+            ConsistentRead: true,
+            ExclusiveStartKey: start,
+          }),
+        );
+      } catch (err) {
+        throw mapAwsError(err, "dynamodb:Query", this.tableName);
+      }
+      for (const raw of res.Items ?? []) {
+        const item = fromAttributes(raw);
+        if (item) out.set(item.recipient, item);
+      }
+      start = res.LastEvaluatedKey;
+      if (!start) break;
+    }
+    return out;
+  }
+
+  /** One item (consistent read). */
+  async item(digestDate: string, recipient: string): Promise<LedgerItem | undefined> {
+    try {
+      const res = await this.ddb.send(new GetItemCommand({ TableName: this.tableName, Key: key(digestDate, recipient), ConsistentRead: true }));
+      return res.Item ? fromAttributes(res.Item) : undefined;
+    } catch (err) {
+      throw mapAwsError(err, "dynamodb:GetItem", this.tableName);
+    }
+  }
+
+  /**
+   * Operator decision after checking the mailbox/provider logs: an `unknown` (or `failed`)
+   * recipient becomes `failed`, so the next run sends it again. Resolves false when the
+   * item is in another state (nothing changed).
+   */
+  async markForResend(digestDate: string, recipient: string): Promise<boolean> {
+    const r = await this.update(digestDate, recipient, {
+      condition: "#st IN (:unknown, :failed)",
+      set: { [A.state]: { S: "failed" }, [A.errorCode]: { S: "OPERATOR_RESEND" } },
+      values: { ":unknown": { S: "unknown" }, ":failed": { S: "failed" } },
+    });
+    return r.ok;
+  }
+
+  /** @internal conditional UpdateItem; `ok: false` with the old item when the condition failed. */
+  async update(
+    digestDate: string,
+    recipient: string,
+    u: {
+      condition: string;
+      set: Record<string, AttributeValue>;
+      remove?: string[];
+      add?: Record<string, AttributeValue>;
+      values?: Record<string, AttributeValue>;
+    },
+  ): Promise<{ ok: true } | { ok: false; old?: LedgerItem }> {
+    const names: Record<string, string> = { "#st": A.state, "#claim": A.claimId, "#lease": A.leaseUntil, "#sending": A.sendingSince };
+    const values: Record<string, AttributeValue> = { ...u.values };
+    const nowMs = this.now();
+    const set = { ...u.set, [A.updatedAt]: { S: new Date(nowMs).toISOString() }, [LEDGER.ttlAttribute]: { N: String(Math.floor(nowMs / 1000) + this.ttlSeconds) } };
+    const sets: string[] = [];
+    let i = 0;
+    for (const [attr, value] of Object.entries(set)) {
+      const n = `#a${i}`;
+      const v = `:v${i++}`;
+      names[n] = attr;
+      values[v] = value;
+      sets.push(`${n} = ${v}`);
+    }
+    for (const [attr, value] of Object.entries(u.add ?? {})) {
+      const n = `#a${i}`;
+      const v = `:v${i++}`;
+      names[n] = attr;
+      values[v] = value;
+      values[":zero"] = { N: "0" };
+      sets.push(`${n} = if_not_exists(${n}, :zero) + ${v}`);
+    }
+    const removes = (u.remove ?? []).map((attr) => {
+      const n = `#a${i++}`;
+      names[n] = attr;
+      return n;
+    });
+    const expr = `SET ${sets.join(", ")}${removes.length ? ` REMOVE ${removes.join(", ")}` : ""}`;
+    // Only names the expressions use may be sent.
+    const used = `${expr} ${u.condition}`;
+    for (const n of Object.keys(names)) if (!used.includes(n)) delete names[n];
+    try {
+      await this.ddb.send(
+        new UpdateItemCommand({
+          TableName: this.tableName,
+          Key: key(digestDate, recipient),
+          ConditionExpression: u.condition,
+          UpdateExpression: expr,
+          ExpressionAttributeNames: names,
+          ExpressionAttributeValues: values,
+          ReturnValuesOnConditionCheckFailure: "ALL_OLD",
+        }),
+      );
+      return { ok: true };
+    } catch (err) {
+      if ((err as { name?: unknown })?.name === "ConditionalCheckFailedException") {
+        const old = (err as { Item?: Record<string, AttributeValue> }).Item;
+        return { ok: false, old: old ? fromAttributes(old) : await this.item(digestDate, recipient) };
+      }
+      throw mapAwsError(err, "dynamodb:UpdateItem", this.tableName);
+    }
+  }
+
+  /** @internal */
+  get clock(): () => number {
+    return this.now;
+  }
+}
+
+/** The claims of one run for one digest date. */
+export class LedgerSession implements DeliveryClaims {
+  /** Claim ids this session created (to tell our in_progress items from another run's). */
+  readonly claimIds = new Set<string>();
+
+  constructor(
+    readonly ledger: DeliveryLedger,
+    readonly digestDate: string,
+    readonly runId: string,
+  ) {}
+
+  async claim(address: string): Promise<ClaimResult> {
+    const recipient = normalizeAddress(address);
+    const now = () => this.ledger.clock();
+    // Bounded: each retry follows a concurrent change of the same item.
+    for (let round = 0; round < 5; round++) {
+      const claimId = `${this.runId}/${randomUUID().slice(0, 8)}`;
+      const t = now();
+      const r = await this.ledger.update(this.digestDate, recipient, {
+        condition: "attribute_not_exists(#st) OR #st = :failed OR (#st = :ip AND #lease < :now AND attribute_not_exists(#sending))",
+        set: {
+          [A.state]: { S: "in_progress" },
+          [A.claimId]: { S: claimId },
+          [A.runId]: { S: this.runId },
+          [A.leaseUntil]: { N: String(t + this.ledger.leaseMs) },
+        },
+        add: { [A.attempts]: { N: "1" } },
+        remove: [A.sendingSince, A.messageId, A.provider, A.errorCode],
+        values: { ":failed": { S: "failed" }, ":ip": { S: "in_progress" }, ":now": { N: String(t) } },
+      });
+      if (r.ok) {
+        this.claimIds.add(claimId);
+        return { kind: "claimed", token: { digestDate: this.digestDate, recipient, claimId } };
+      }
+      const old = r.old;
+      if (!old) continue; // deleted meanwhile (TTL): try again
+      if (old.state === "sent") return { kind: "skip", reason: "already_sent", item: old };
+      if (old.state === "unknown") return { kind: "skip", reason: "unknown", item: old };
+      if (old.state === "in_progress") {
+        if ((old.leaseUntil ?? 0) >= now()) return { kind: "skip", reason: "in_progress", item: old };
+        if (old.sendingSince !== undefined) {
+          // The claimant died (or stalled) after starting its request: ambiguous, not resent.
+          const c = await this.ledger.update(this.digestDate, recipient, {
+            condition: "#st = :ip AND #claim = :theirs AND #lease < :now",
+            set: { [A.state]: { S: "unknown" }, [A.errorCode]: { S: "LEDGER_STALE_SENDING" } },
+            remove: [A.leaseUntil],
+            values: { ":ip": { S: "in_progress" }, ":theirs": { S: old.claimId ?? "" }, ":now": { N: String(now()) } },
+          });
+          if (c.ok) return { kind: "skip", reason: "unknown", item: { ...old, state: "unknown", errorCode: "LEDGER_STALE_SENDING" } };
+        }
+      }
+      // failed/stale changed under us: look again.
+    }
+    const item = await this.ledger.item(this.digestDate, recipient);
+    return { kind: "skip", reason: "in_progress", item: item ?? { digestDate: this.digestDate, recipient, state: "in_progress" } };
+  }
+
+  async sending(token: ClaimToken): Promise<void> {
+    const t = this.ledger.clock();
+    const r = await this.ledger.update(token.digestDate, token.recipient, {
+      condition: "#st = :ip AND #claim = :me",
+      set: { [A.sendingSince]: { N: String(t) }, [A.leaseUntil]: { N: String(t + this.ledger.leaseMs) } },
+      values: { ":ip": { S: "in_progress" }, ":me": { S: token.claimId } },
+    });
+    if (!r.ok) throw new LedgerClaimLostError(token.recipient);
+  }
+
+  async settle(token: ClaimToken, outcome: SettleOutcome): Promise<void> {
+    const set: Record<string, AttributeValue> = { [A.state]: { S: outcome.state } };
+    if (outcome.provider) set[A.provider] = { S: outcome.provider };
+    if (outcome.state === "sent") set[A.messageId] = { S: outcome.messageId };
+    else set[A.errorCode] = { S: outcome.errorCode };
+    const r = await this.ledger.update(token.digestDate, token.recipient, {
+      condition: "#st = :ip AND #claim = :me",
+      set,
+      remove: outcome.state === "failed" ? [A.leaseUntil, A.sendingSince] : [A.leaseUntil],
+      values: { ":ip": { S: "in_progress" }, ":me": { S: token.claimId } },
+    });
+    if (!r.ok) throw new LedgerClaimLostError(token.recipient);
+  }
+}
+
+function key(digestDate: string, recipient: string): Record<string, AttributeValue> {
+  return { [LEDGER.partitionKey]: { S: digestDate }, [LEDGER.sortKey]: { S: normalizeAddress(recipient) } };
+}
+
+function fromAttributes(raw: Record<string, AttributeValue>): LedgerItem | undefined {
+  const s = (k: string) => raw[k]?.S;
+  const n = (k: string) => (raw[k]?.N !== undefined ? Number(raw[k].N) : undefined);
+  const state = s(A.state);
+  const digestDate = s(LEDGER.partitionKey);
+  const recipient = s(LEDGER.sortKey);
+  if (!digestDate || !recipient || !(LEDGER.states as readonly string[]).includes(state ?? "")) return undefined;
+  return {
+    digestDate,
+    recipient,
+    state: state as LedgerState,
+    claimId: s(A.claimId),
+    runId: s(A.runId),
+    leaseUntil: n(A.leaseUntil),
+    sendingSince: n(A.sendingSince),
+    provider: s(A.provider),
+    messageId: s(A.messageId),
+    errorCode: s(A.errorCode),
+    attempts: n(A.attempts),
+    updatedAt: s(A.updatedAt),
+  };
+}

@@ -1,0 +1,178 @@
+import { main } from "../../app/src/cli";
+import { inSesShare } from "../../app/src/delivery/rollout";
+import { DeliveryLedger } from "../../app/src/ledger";
+import { digestDate } from "../../app/src/render";
+import { startFeedServer, type FeedServer } from "../../scripts/lib/feed-server";
+import { startSendGridServer, type SendGridServer } from "../../scripts/lib/sendgrid-server";
+import { motoSentMessages } from "../support/moto";
+import { createLedgerTable, dynamoClient, migrationStack, motoUrl, uniqueRoot } from "../support/app-fixtures";
+
+const ids = (n: number, prefix: string) => Array.from({ length: n }, (_, i) => `${prefix}-${i}@example.net`);
+
+/** How many times each address got the digest, through moto SES and the SendGrid emulator together. */
+async function deliveries(sendgrid: SendGridServer, recipients: string[]): Promise<Record<string, number>> {
+  const ses = await motoSentMessages(motoUrl());
+  return Object.fromEntries(recipients.map((r) => [r, ses.filter((m) => (m.destinations ?? []).includes(r)).length + sendgrid.acceptedFor(r).length]));
+}
+
+describe("exactly once per recipient per digest (ledger in moto DynamoDB)", () => {
+  let feeds: FeedServer;
+  let sendgrid: SendGridServer;
+  let table: string;
+  const savedEnv = { ...process.env };
+  beforeAll(async () => {
+    feeds = await startFeedServer();
+    sendgrid = await startSendGridServer();
+    table = await createLedgerTable(dynamoClient());
+    Object.assign(process.env, { AWS_ACCESS_KEY_ID: "testing", AWS_SECRET_ACCESS_KEY: "testing" });
+  });
+  afterAll(async () => {
+    process.env = savedEnv;
+    await feeds.close();
+    await sendgrid.close();
+  });
+  afterEach(() => sendgrid.clearFaults());
+  const stack = (o: Partial<Parameters<typeof migrationStack>[0]> = {}) => migrationStack({ feedsUrl: feeds.url, sendgridUrl: sendgrid.url, table, ...o });
+  const today = () => digestDate(new Date());
+  const sendgridRequests = (recipients: string[]) => sendgrid.requests.filter((r) => r.to !== undefined && recipients.includes(r.to)).length;
+
+  test("when the run is repeated for the same digest, the rerun makes zero provider calls and reports the ledger's sent state", async () => {
+    const recipients = ids(6, `rerun-${uniqueRoot().id}`);
+    const s = await stack({ values: { sesPercent: "50" }, recipients });
+    const first = await s.run();
+    expect(first.summary).toMatchObject({ ok: true, sent: 6, exitCode: 0, ledger: { table, states: { sent: 6 } } });
+    const sesBefore = s.ses.calls.length;
+    const sgBefore = sendgridRequests(recipients);
+
+    const second = await s.run();
+    expect(s.ses.calls.length).toBe(sesBefore); // not even GetSendQuota
+    expect(sendgridRequests(recipients)).toBe(sgBefore);
+    expect(second.summary).toMatchObject({ ok: true, sent: 0, skipped: 6, messageIds: [], exitCode: 0, ledger: { states: { sent: 6 } } });
+    expect(second.summary.recipients.map((r) => r.skipReason)).toEqual(Array(6).fill("already_sent"));
+    // The earlier message ids are reported from the ledger.
+    expect(second.summary.recipients.map((r) => r.messageId).sort()).toEqual([...first.summary.messageIds].sort());
+    expect(Object.values(await deliveries(sendgrid, recipients))).toEqual(Array(6).fill(1));
+  });
+
+  test("when two runs for the same digest start at once, every recipient gets exactly one message across SES and SendGrid", async () => {
+    const recipients = ids(24, `dup-${uniqueRoot().id}`);
+    const s = await stack({ values: { sesPercent: "50" }, recipients });
+    expect(recipients.filter((r) => inSesShare(r, 50)).length).toBeGreaterThan(0);
+    const [a, b] = await Promise.all([s.run(), s.run()]);
+    expect(a.summary.sent + b.summary.sent).toBe(24);
+    for (const x of [a, b]) expect(x.summary).toMatchObject({ ok: true, exitCode: 0, ledger: { states: { sent: 24 } } });
+    expect(Object.values(await deliveries(sendgrid, recipients))).toEqual(Array(24).fill(1));
+    // Each run skipped what the other held or had sent.
+    expect(a.summary.skipped + b.summary.skipped).toBe(24);
+  });
+
+  test("when an earlier run's claim is stale and it never started the send, the next run takes it over and sends", async () => {
+    const s = await stack();
+    const to = s.recipients[0];
+    const dead = new DeliveryLedger(dynamoClient(), table, { leaseMs: 60_000, now: () => Date.now() - 120_000 }).session(today(), "dead-run");
+    expect(await dead.claim(to)).toMatchObject({ kind: "claimed" });
+
+    const { summary } = await s.run();
+    expect(summary).toMatchObject({ ok: true, sent: 1, exitCode: 0, recipients: [{ status: "sent", ledgerState: "sent" }] });
+    const item = await new DeliveryLedger(dynamoClient(), table).item(today(), to);
+    expect(item).toMatchObject({ state: "sent", attempts: 2, runId: summary.runId });
+    expect((await deliveries(sendgrid, [to]))[to]).toBe(1);
+  });
+
+  test("when an earlier run's claim is stale after it started the send, it becomes unknown and is not resent", async () => {
+    const s = await stack();
+    const to = s.recipients[0];
+    const dead = new DeliveryLedger(dynamoClient(), table, { leaseMs: 60_000, now: () => Date.now() - 120_000 }).session(today(), "dead-run");
+    const c = await dead.claim(to);
+    if (c.kind !== "claimed") throw new Error("expected a claim");
+    await dead.sending(c.token);
+
+    const { summary } = await s.run();
+    expect(summary).toMatchObject({ ok: false, sent: 0, exitCode: 1, ledger: { states: { unknown: 1 } }, recipients: [{ status: "skipped", skipReason: "unknown", ledgerState: "unknown" }] });
+    expect(s.sesSends()).toBe(0);
+    expect((await deliveries(sendgrid, [to]))[to]).toBe(0);
+  });
+
+  test("when another run holds a live claim, the run does not send, waits a bounded time, and reports in_progress with exit 1", async () => {
+    const s = await stack();
+    const to = s.recipients[0];
+    const live = new DeliveryLedger(dynamoClient(), table, { leaseMs: 600_000 }).session(today(), "live-run");
+    await live.claim(to);
+    const t0 = Date.now();
+    const { summary, log } = await s.run({ ledgerSettleMs: 300, ledgerPollMs: 50 });
+    expect(Date.now() - t0).toBeLessThan(5000);
+    expect(summary).toMatchObject({ ok: false, exitCode: 1, ledger: { states: { in_progress: 1 } }, recipients: [{ status: "skipped", skipReason: "in_progress" }] });
+    expect(log.text()).toContain("another run still holds");
+    expect((await deliveries(sendgrid, [to]))[to]).toBe(0);
+  });
+
+  test("when SendGrid takes the message but never answers, the recipient ends unknown, is reported, and a rerun does not resend it", async () => {
+    const recipients = ids(3, `amb-${uniqueRoot().id}`);
+    const s = await stack({ values: { useSes: "false" }, recipients, factories: { sendgridTimeoutMs: 400 } });
+    sendgrid.inject({ to: recipients[1], times: 1, fault: { kind: "accept-then-hang" } });
+    const first = await s.run();
+    expect(first.summary).toMatchObject({ ok: false, sent: 2, unknown: 1, exitCode: 1, ledger: { states: { sent: 2, unknown: 1 } } });
+    expect(first.summary.recipients[1]).toMatchObject({ status: "unknown", ledgerState: "unknown", error: { code: "SENDGRID_TIMEOUT" } });
+    expect(first.emf[0]).toMatchObject({ EmailsUnknown: 1, DigestSucceeded: 0 });
+    expect(first.log.text()).toContain("outcome unknown");
+
+    const requestsBefore = sendgridRequests(recipients);
+    const second = await s.run();
+    expect(sendgridRequests(recipients)).toBe(requestsBefore);
+    expect(second.summary).toMatchObject({ ok: false, exitCode: 1, ledger: { states: { sent: 2, unknown: 1 } } });
+    expect(await deliveries(sendgrid, recipients)).toEqual(Object.fromEntries(recipients.map((r) => [r, 1])));
+
+    // An operator decides to resend it; the next run does, once.
+    const lines: string[] = [];
+    const env = { AWS_REGION: "us-east-1", AWS_ENDPOINT_URL: motoUrl(), VIBE_LEDGER_TABLE: table, VIBE_LOG_FORMAT: "json" };
+    expect(await main(["ledger", "resend", "--date", today(), "--recipient", recipients[1]], env, { writeLine: (l) => void lines.push(l), isTTY: false })).toBe(0);
+    const third = await s.run();
+    expect(third.summary).toMatchObject({ ok: true, sent: 1, exitCode: 0, ledger: { states: { sent: 3 } } });
+    expect(sendgrid.acceptedFor(recipients[1])).toHaveLength(2);
+  });
+
+  test("when a recipient certainly failed, the next run retries it and only it", async () => {
+    const recipients = ids(3, `retry-${uniqueRoot().id}`);
+    const s = await stack({ values: { useSes: "false" }, recipients });
+    sendgrid.inject({ to: recipients[2], times: 1, fault: { kind: "status", status: 400 } });
+    const first = await s.run();
+    expect(first.summary).toMatchObject({ ok: false, sent: 2, failed: 1, exitCode: 1, ledger: { states: { sent: 2, failed: 1 } } });
+    const before = sendgridRequests(recipients);
+    const second = await s.run();
+    expect(sendgridRequests(recipients)).toBe(before + 1);
+    expect(second.summary).toMatchObject({ ok: true, sent: 1, skipped: 2, exitCode: 0, ledger: { states: { sent: 3 } } });
+    const item = await new DeliveryLedger(dynamoClient(), table).item(today(), recipients[2]);
+    expect(item).toMatchObject({ state: "sent", provider: "sendgrid", attempts: 2 });
+  });
+
+  test("when the ledger table does not exist, nobody is sent and every recipient fails with LEDGER_UNAVAILABLE", async () => {
+    const s = await stack({ table: `missing-${uniqueRoot().id}` });
+    const t0 = Date.now();
+    const { summary } = await s.run({ ledgerSettleMs: 20_000 });
+    expect(Date.now() - t0).toBeLessThan(5000); // an unreadable ledger is not waited for
+    expect(summary).toMatchObject({ ok: false, exitCode: 1, ledger: { readError: "AWS_ERROR" }, recipients: [{ status: "failed", error: { code: "LEDGER_UNAVAILABLE", causeCode: "AWS_ERROR" } }] });
+    expect(s.sesSends()).toBe(0);
+    expect(sendgrid.acceptedFor(s.recipients[0])).toHaveLength(0);
+  });
+
+  test("when no ledger is configured, the run warns that exactly-once is not guaranteed and still sends", async () => {
+    const s = await stack({ table: undefined });
+    const { summary, log } = await s.run();
+    expect(summary).toMatchObject({ ok: true, sent: 1, ledger: null });
+    expect(log.text()).toContain("exactly-once delivery is NOT guaranteed");
+  });
+
+  test("when `digest ledger status` is run, it prints the digest's states and exits 1 while any is not sent", async () => {
+    const recipients = ids(2, `status-${uniqueRoot().id}`);
+    const ownTable = await createLedgerTable(dynamoClient()); // only this digest's items
+    const s = await stack({ values: { useSes: "false" }, recipients, table: ownTable });
+    sendgrid.inject({ to: recipients[0], times: 1, fault: { kind: "status", status: 403 } });
+    await s.run();
+    const lines: string[] = [];
+    const env = { AWS_REGION: "us-east-1", AWS_ENDPOINT_URL: motoUrl(), VIBE_LEDGER_TABLE: ownTable, VIBE_LOG_FORMAT: "json" };
+    expect(await main(["ledger", "status"], env, { writeLine: (l) => void lines.push(l), isTTY: false })).toBe(1);
+    const out = JSON.parse(lines.at(-1)!);
+    expect(out).toMatchObject({ msg: "ledger status", digestDate: today(), states: { sent: 1, failed: 1 }, ok: false });
+    expect(out.recipients).toEqual(expect.arrayContaining([expect.objectContaining({ recipient: recipients[0], state: "failed", errorCode: "SENDGRID_FORBIDDEN" })]));
+  });
+});

@@ -1,0 +1,328 @@
+import { GetParameterCommand, GetParametersByPathCommand, SSMClient } from "@aws-sdk/client-ssm";
+import { mockClient } from "aws-sdk-client-mock";
+import { simpleParser } from "mailparser";
+import { main } from "../../app/src/cli";
+import { ParameterStoreConfig } from "../../app/src/config";
+import { ROLLBACK_CLEARED } from "../../app/src/contract";
+import { dispatch } from "../../app/src/delivery/dispatch";
+import type { DeliveryProvider, DigestMessage } from "../../app/src/delivery/provider";
+import { inSesShare, normalizeAddress, rolloutBucket } from "../../app/src/delivery/rollout";
+import { MigrationRouter } from "../../app/src/delivery/router";
+import { SesProvider } from "../../app/src/delivery/ses";
+import { mapAwsError } from "../../app/src/errors";
+import { FeedFetcher } from "../../app/src/feeds";
+import { EmfMetrics } from "../../app/src/metrics";
+import { FailureRateWindow, parseRollbackValue, RollbackStore } from "../../app/src/rollback";
+import { runDigest } from "../../app/src/run";
+import { startFeedServer, type FeedServer } from "../../scripts/lib/feed-server";
+import { startSendGridServer, type SendGridServer } from "../../scripts/lib/sendgrid-server";
+import { motoSentMessages } from "../support/moto";
+import { captureLogger, migrationStack, motoUrl, ssmClient, TEST_CREDENTIALS, uniqueRoot, verifySender, sesClient } from "../support/app-fixtures";
+
+const ids = (n: number, prefix = "reader") => Array.from({ length: n }, (_, i) => `${prefix}-${i}@example.net`);
+
+async function sesSentTo(address: string): Promise<number> {
+  return (await motoSentMessages(motoUrl())).filter((m) => (m.destinations ?? []).includes(address)).length;
+}
+
+describe("sticky rollout", () => {
+  const recipients = ids(10_000, "user");
+
+  test.each([1, 5, 10, 25, 50, 75, 90, 99])("when ses_percent is %i, the SES share of 10,000 recipients is within one percentage point", (pct) => {
+    const share = (recipients.filter((r) => inSesShare(r, pct)).length / recipients.length) * 100;
+    expect(Math.abs(share - pct)).toBeLessThanOrEqual(1);
+  });
+
+  test("when computed again, every recipient lands in the same bucket, and known addresses keep their known buckets", () => {
+    const first = recipients.map(rolloutBucket);
+    const again = recipients.map(rolloutBucket);
+    expect(again).toEqual(first);
+    // Golden values: a change of the hash would silently move people between providers.
+    expect(["user-0@example.net", "user-1@example.net", "reader@example.com"].map(rolloutBucket)).toEqual([5, 46, 45]);
+  });
+
+  test("when the share is raised, everyone already on SES stays on SES", () => {
+    for (const [lo, hi] of [[10, 50], [50, 100], [0, 1]]) {
+      expect(recipients.filter((r) => inSesShare(r, lo)).every((r) => inSesShare(r, hi))).toBe(true);
+    }
+  });
+
+  test("when an address differs only in case or surrounding spaces, it lands in the same bucket", () => {
+    expect(rolloutBucket("  Reader@Example.NET ")).toBe(rolloutBucket("reader@example.net"));
+    expect(normalizeAddress(" A@B.C ")).toBe("a@b.c");
+  });
+
+  test.each([0, 100])("when ses_percent is %i, the share is exactly that", (pct) => {
+    expect(recipients.filter((r) => inSesShare(r, pct)).length).toBe(pct === 0 ? 0 : 10_000);
+  });
+});
+
+describe("failure-rate window", () => {
+  const clock = () => {
+    let t = 0;
+    return { now: () => t, advance: (ms: number) => void (t += ms) };
+  };
+
+  test("when 1 of 20 SES outcomes failed (exactly 5%), it does not trip; the next failure (2 of 21, 9.5%) trips", () => {
+    const c = clock();
+    const w = new FailureRateWindow({ now: c.now, minAttempts: 20 });
+    for (let i = 0; i < 19; i++) expect(w.record(true).exceeded).toBe(false);
+    expect(w.record(false)).toMatchObject({ attempts: 20, failures: 1, rate: 0.05, exceeded: false });
+    expect(w.record(false)).toMatchObject({ attempts: 21, failures: 2, exceeded: true });
+  });
+
+  test("when 5 of 100 failed, it does not trip; the 6th failure does", () => {
+    const w = new FailureRateWindow({ minAttempts: 20, now: () => 0 });
+    for (let i = 0; i < 95; i++) w.record(true);
+    for (let i = 0; i < 5; i++) expect(w.record(false).exceeded).toBe(false);
+    expect(w.record(false).exceeded).toBe(true);
+  });
+
+  test("when fewer outcomes than the minimum are in the window, even all failing does not trip", () => {
+    const w = new FailureRateWindow({ minAttempts: 20, now: () => 0 });
+    for (let i = 0; i < 19; i++) expect(w.record(false).exceeded).toBe(false);
+    expect(w.record(false).exceeded).toBe(true);
+  });
+
+  test("when failures are older than 10 minutes, they leave the window", () => {
+    const c = clock();
+    const w = new FailureRateWindow({ now: c.now, minAttempts: 5 });
+    for (let i = 0; i < 4; i++) w.record(false);
+    c.advance(10 * 60_000);
+    for (let i = 0; i < 5; i++) expect(w.record(true).exceeded).toBe(false);
+    expect(w.state()).toMatchObject({ attempts: 5, failures: 0 });
+  });
+
+  test.each([
+    [ROLLBACK_CLEARED, false],
+    ["unset", false],
+    ['{"state":"rolled_back","at":"2026-11-28T12:00:00Z","reason":"ses-failure-rate","detail":"x"}', true],
+    ["rolled_back", true],
+  ])("when email/ses_rollback holds %p, a rollback in force is %p", (value, inForce) => {
+    expect(parseRollbackValue(value) !== undefined).toBe(inForce);
+  });
+});
+
+/** A provider that records calls and fails the addresses `fail` picks. */
+function fakeProvider(name: string, fail: (m: DigestMessage) => Error | undefined = () => undefined) {
+  const calls: string[] = [];
+  const provider: DeliveryProvider = {
+    name,
+    limits: async () => ({ maxPerSecond: 1000, remaining24h: Infinity }),
+    send: async (m) => {
+      calls.push(m.to);
+      const e = fail(m);
+      if (e) throw e;
+      return { messageId: `${name}-${m.to}` };
+    },
+  };
+  return { provider, calls };
+}
+
+const msg = (to: string): DigestMessage => ({ from: "digest@example.com", to, subject: "s", html: "<p>h</p>", text: "t", date: new Date(), headers: {}, tags: {} });
+const sdkError = (name: string, status: number, message = "x") => Object.assign(new Error(message), { name, $metadata: { httpStatusCode: status, requestId: `req-${name}` } });
+
+describe("MigrationRouter with stand-in providers", () => {
+  test("when SES has failed 1 of 20 sends, it keeps SES; when the 21st fails too, it stops using SES, records the rollback and counts it", async () => {
+    const u = uniqueRoot();
+    const store = new RollbackStore(ssmClient(), u.root);
+    const bad = new Set(["r-7@example.net", "r-20@example.net"]);
+    const ses = fakeProvider("ses", (m) => (bad.has(m.to) ? mapAwsError(sdkError("MessageRejected", 400, "Address blacklisted."), "ses:SendRawEmail", m.to) : undefined));
+    const sg = fakeProvider("sendgrid");
+    const emf: string[] = [];
+    const metrics = new EmfMetrics((l) => emf.push(l));
+    const router = new MigrationRouter({ ses: ses.provider, sendgrid: sg.provider, useSes: true, sesPercent: 100, store, metrics, runId: "run-x", digestDate: "2026-11-28" });
+    const recipients = ids(30, "r");
+    const out = await dispatch(router, recipients.map(msg), { maxConcurrency: 1 });
+    await router.close();
+    metrics.flush();
+    expect(out.results.every((r) => r.status === "sent")).toBe(true);
+    // 21 SES outcomes (2 failed) trip it: 9 recipients left go straight to SendGrid.
+    expect(ses.calls).toHaveLength(21);
+    expect(sg.calls).toEqual(["r-7@example.net", "r-20@example.net", ...recipients.slice(21)]);
+    expect(router.triggered).toMatchObject({ reason: "ses-failure-rate", detail: "2 of 21 SES sends failed in 10 min (9.5% > 5%)", runId: "run-x", digestDate: "2026-11-28" });
+    expect(await store.read()).toMatchObject({ state: "rolled_back", reason: "ses-failure-rate" });
+    expect(JSON.parse(emf[0])).toMatchObject({ SesRollback: 1, SesFallbacks: 2 });
+  });
+
+  test.each([
+    ["AccountSendingPausedException", "Sending paused for this account."],
+    ["MessageRejected", "Sending suspended for this account. For more information, please check the inbox of the email address associated with your AWS account."],
+  ])("when SES answers %s (%s), the first answer trips the rollback and the recipient goes through SendGrid", async (name, text) => {
+    const u = uniqueRoot();
+    const store = new RollbackStore(ssmClient(), u.root);
+    const ses = fakeProvider("ses", (m) => mapAwsError(sdkError(name, 400, text), "ses:SendRawEmail", m.to));
+    const sg = fakeProvider("sendgrid");
+    const router = new MigrationRouter({ ses: ses.provider, sendgrid: sg.provider, useSes: true, sesPercent: 100, store });
+    const out = await dispatch(router, ids(3, "p").map(msg), { maxConcurrency: 1 });
+    await router.close();
+    expect(ses.calls).toHaveLength(1);
+    expect(sg.calls).toHaveLength(3);
+    expect(out.results[0]).toMatchObject({ status: "sent", provider: "sendgrid", fallbackFrom: "ses" });
+    expect(await store.read()).toMatchObject({ reason: "ses-sending-paused", code: "SES_SENDING_PAUSED" });
+  });
+
+  test("when Parameter Store denies access while the SES client reloads its config, the rollback trips with reason parameter-store and no SES request is made", async () => {
+    const u = uniqueRoot();
+    const store = new RollbackStore(ssmClient(), u.root);
+    const ses = new SesProvider(() => {
+      throw mapAwsError(sdkError("AccessDeniedException", 400, "not authorized"), "ssm:GetParametersByPath", "/vibecoding");
+    });
+    const sg = fakeProvider("sendgrid");
+    const router = new MigrationRouter({ ses, sendgrid: sg.provider, useSes: true, sesPercent: 100, store });
+    const receipt = await router.send(msg("ps@example.net"));
+    await router.close();
+    expect(receipt).toMatchObject({ provider: "sendgrid", fallbackFrom: "ses" });
+    expect(router.triggered).toMatchObject({ reason: "parameter-store", code: "AWS_ACCESS_DENIED" });
+    expect(await store.read()).toMatchObject({ reason: "parameter-store" });
+  });
+
+  test("when SES times out (ambiguous), the recipient is not sent through SendGrid and the outcome stays unknown", async () => {
+    const ses = fakeProvider("ses", (m) => mapAwsError(sdkError("TimeoutError", 0, "socket hang up"), "ses:SendRawEmail", m.to));
+    const sg = fakeProvider("sendgrid");
+    const router = new MigrationRouter({ ses: ses.provider, sendgrid: sg.provider, useSes: true, sesPercent: 100 });
+    const out = await dispatch(router, [msg("t@example.net")]);
+    expect(out.results[0]).toMatchObject({ status: "failed", definitelyNotSent: false, provider: "ses" });
+    expect(sg.calls).toHaveLength(0);
+  });
+});
+
+describe("migration routing against moto and the SendGrid emulator", () => {
+  let feeds: FeedServer;
+  let sendgrid: SendGridServer;
+  const savedEnv = { ...process.env };
+  beforeAll(async () => {
+    feeds = await startFeedServer();
+    sendgrid = await startSendGridServer();
+    Object.assign(process.env, { AWS_ACCESS_KEY_ID: "testing", AWS_SECRET_ACCESS_KEY: "testing" });
+  });
+  afterAll(async () => {
+    process.env = savedEnv;
+    await feeds.close();
+    await sendgrid.close();
+  });
+  const stack = (o: Partial<Parameters<typeof migrationStack>[0]> = {}) => migrationStack({ feedsUrl: feeds.url, sendgridUrl: sendgrid.url, ...o });
+
+  test("when use_ses is false, the run makes zero SES calls and SendGrid delivers to everyone", async () => {
+    const s = await stack({ values: { useSes: "false" }, recipients: ids(3, `off-${uniqueRoot().id}`) });
+    const { summary } = await s.run();
+    expect(summary).toMatchObject({ ok: true, sent: 3, exitCode: 0, routes: { ses: 0, sendgrid: 3, fallback: 0 } });
+    expect(s.ses.calls).toEqual([]);
+    for (const r of s.recipients) expect(sendgrid.acceptedFor(r)).toHaveLength(1);
+  });
+
+  test("when USE_SES_EMAIL=false overrides use_ses=true, the run makes zero SES calls", async () => {
+    const s = await stack({ values: { useSes: "true" }, useSesOverride: false, recipients: ids(2, `env-${uniqueRoot().id}`) });
+    const { summary } = await s.run();
+    expect(summary).toMatchObject({ sent: 2, exitCode: 0 });
+    expect(s.ses.calls).toEqual([]);
+  });
+
+  test("when ses_percent is 30, each recipient goes to the provider of its bucket, the same in a second run", async () => {
+    const id = uniqueRoot().id;
+    const recipients = ids(20, `pct-${id}`);
+    const s = await stack({ values: { sesPercent: "30" }, recipients });
+    const first = await s.run();
+    const second = await s.run();
+    const expected = recipients.map((r) => (inSesShare(r, 30) ? "ses" : "sendgrid"));
+    expect(first.summary.recipients.map((r) => r.provider)).toEqual(expected);
+    expect(second.summary.recipients.map((r) => r.provider)).toEqual(expected);
+    for (const r of recipients) {
+      expect(await sesSentTo(r)).toBe(inSesShare(r, 30) ? 2 : 0);
+      expect(sendgrid.acceptedFor(r)).toHaveLength(inSesShare(r, 30) ? 0 : 2);
+    }
+  });
+
+  test("when SES rejects the sender, each recipient falls back to SendGrid in the same run (below the rollback minimum)", async () => {
+    const s = await stack({ verify: false, recipients: ids(3, `fb-${uniqueRoot().id}`) });
+    const { summary, emf, log } = await s.run();
+    expect(summary).toMatchObject({ ok: true, sent: 3, routes: { ses: 0, sendgrid: 3, fallback: 3 }, rollback: { inForce: false } });
+    expect(summary.recipients.every((r) => r.provider === "sendgrid" && r.fallbackFrom === "ses")).toBe(true);
+    expect(s.sesSends()).toBe(3);
+    expect(emf[0]).toMatchObject({ SesFallbacks: 3 });
+    expect(log.text()).toContain('"code":"SES_SENDER_NOT_VERIFIED"');
+    const mail = sendgrid.acceptedFor(s.recipients[0])[0];
+    expect(mail.content.map((c) => c.type)).toEqual(["text/plain", "text/html"]);
+    expect(mail.subject).toMatch(/^🧠 Daily Vibe Coding Digest – /);
+  });
+
+  test("when SES rejects the sender and SendGrid is not configured, the recipient fails (no fallback) with SES's error", async () => {
+    const s = await stack({ verify: false, values: { sendgridApiKey: "unset" } });
+    const { summary } = await s.run();
+    expect(summary).toMatchObject({ ok: false, failed: 1, exitCode: 1, recipients: [{ status: "failed", provider: "ses", error: { code: "SES_SENDER_NOT_VERIFIED" } }] });
+    expect(sendgrid.acceptedFor(s.recipients[0])).toHaveLength(0);
+  });
+
+  test("when the SES failure rate crosses the threshold, the rollback fires, persists to the next run, and clearing it brings SES back", async () => {
+    const recipients = ids(8, `rb-${uniqueRoot().id}`);
+    const s = await stack({ verify: false, recipients, factories: { rollbackWindow: { minAttempts: 5 } } });
+
+    // Run 1: SES rejects every send (sender not verified); at 5 outcomes the rate is 100%.
+    const one = await s.run({ dispatch: { maxConcurrency: 1 } });
+    expect(s.sesSends()).toBe(5);
+    expect(one.summary).toMatchObject({ ok: true, sent: 8, routes: { ses: 0, sendgrid: 8, fallback: 5 }, rollback: { inForce: false, triggered: { reason: "ses-failure-rate", detail: "5 of 5 SES sends failed in 10 min (100% > 5%)" } } });
+    expect(one.emf[0]).toMatchObject({ SesRollback: 1 });
+    expect(one.log.text()).toContain("SES rollback triggered");
+    const stored = await s.store.read();
+    expect(stored).toMatchObject({ state: "rolled_back", reason: "ses-failure-rate", runId: one.summary.runId });
+    expect(JSON.stringify(stored)).not.toContain("@"); // no addresses in the record
+
+    // Run 2: SES is fixed, but the rollback is in force: no SES call at all.
+    await verifySender(sesClient(), s.from);
+    const before = s.ses.calls.length;
+    const two = await s.run();
+    expect(s.ses.calls.length).toBe(before);
+    expect(two.summary).toMatchObject({ ok: true, sent: 8, routes: { ses: 0, sendgrid: 8 }, rollback: { inForce: true } });
+    expect(two.emf[0]).toMatchObject({ SesRollbackActive: 1 });
+
+    // The operator looks, then clears it.
+    const env = { VIBE_PARAMETER_ROOT: s.root, AWS_REGION: "us-east-1", AWS_ENDPOINT_URL: motoUrl(), VIBE_LOG_FORMAT: "json" };
+    const lines: string[] = [];
+    const io = { writeLine: (l: string) => void lines.push(l), isTTY: false };
+    expect(await main(["rollback", "status"], env, io)).toBe(0);
+    expect(JSON.parse(lines.at(-1)!)).toMatchObject({ msg: "rollback status", inForce: true, rollback: { reason: "ses-failure-rate" }, parameter: `${s.root}/email/ses_rollback` });
+    expect(await main(["rollback", "clear"], env, io)).toBe(0);
+    expect(JSON.parse(lines.at(-1)!)).toMatchObject({ msg: "rollback cleared", wasInForce: true });
+    expect((await s.ssm.send(new GetParameterCommand({ Name: `${s.root}/email/ses_rollback` }))).Parameter?.Value).toBe(ROLLBACK_CLEARED);
+
+    // Run 3: SES again.
+    const three = await s.run();
+    expect(three.summary).toMatchObject({ ok: true, sent: 8, routes: { ses: 8, sendgrid: 0 }, rollback: { inForce: false } });
+    for (const r of recipients) expect(await sesSentTo(r)).toBe(1);
+    const raw = (await motoSentMessages(motoUrl())).find((m) => (m.destinations ?? []).includes(recipients[0]))!;
+    expect((await simpleParser(raw.raw_data)).subject).toMatch(/^🧠 Daily Vibe Coding Digest/);
+  });
+
+  test("when a rollback is in force and SendGrid is not configured, nobody is sent (SES_ROLLED_BACK) and SES is not called", async () => {
+    const s = await stack({ values: { sendgridApiKey: "unset" } });
+    await s.store.record({ state: "rolled_back", at: new Date().toISOString(), reason: "ses-failure-rate", detail: "test" });
+    const { summary } = await s.run();
+    expect(summary).toMatchObject({ ok: false, exitCode: 1, recipients: [{ status: "failed", error: { code: "SES_ROLLED_BACK" } }] });
+    expect(s.ses.calls).toEqual([]);
+  });
+
+  test("when loading the config is denied by Parameter Store, the run exits 2, counts SesRollback and records the rollback", async () => {
+    const u = uniqueRoot();
+    const ssm = new SSMClient({ region: "us-east-1", credentials: TEST_CREDENTIALS });
+    const mock = mockClient(ssm);
+    mock.on(GetParametersByPathCommand).rejects(Object.assign(new Error("not authorized"), { name: "AccessDeniedException", $metadata: { httpStatusCode: 400, requestId: "r-2" } }));
+    const store = new RollbackStore(ssmClient(), u.root);
+    const emf: string[] = [];
+    const metrics = new EmfMetrics((l) => emf.push(l));
+    const summary = await runDigest({
+      config: new ParameterStoreConfig(ssm, { root: u.root }),
+      feeds: new FeedFetcher(),
+      provider: () => {
+        throw new Error("unreached");
+      },
+      logger: captureLogger().logger,
+      metrics,
+      rollbackStore: store,
+    });
+    metrics.flush();
+    mock.restore();
+    expect(summary).toMatchObject({ exitCode: 2, rollback: { triggered: { reason: "parameter-store", code: "AWS_ACCESS_DENIED" } } });
+    expect(JSON.parse(emf[0])).toMatchObject({ SesRollback: 1, ParameterStoreAccessDenied: 1 });
+    expect(await store.read()).toMatchObject({ reason: "parameter-store" });
+  });
+});
