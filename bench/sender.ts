@@ -9,6 +9,10 @@
  *    fetched concurrently vs one at a time (baseline), each feed answering after 100 ms.
  * 3. Send rate achieved against a configured MaxSendRate (GetSendQuota's answer rewritten,
  *    since moto always says 1/s) and against a lower VIBE_MAX_SEND_RATE ceiling.
+ * 4. Migration (#5): SES share of 10,000 recipient ids per ses_percent; where the automatic
+ *    rollback trips for SES failure rates around the 5% bound; a 50-recipient run with the
+ *    DynamoDB ledger vs without (time, DynamoDB calls per recipient), and the rerun's
+ *    provider calls.
  */
 import { randomUUID } from "node:crypto";
 import fs from "node:fs";
@@ -25,6 +29,14 @@ import { createLogger } from "../app/src/log";
 import { runDigest } from "../app/src/run";
 import { startFeedServer, SAMPLE_FEEDS_DIR, type FeedRoute } from "../scripts/lib/feed-server";
 import { startMoto } from "../scripts/lib/moto";
+import { CreateTableCommand, DynamoDBClient } from "@aws-sdk/client-dynamodb";
+import { LEDGER } from "../app/src/contract";
+import type { DeliveryProvider } from "../app/src/delivery/provider";
+import { inSesShare } from "../app/src/delivery/rollout";
+import { MigrationRouter } from "../app/src/delivery/router";
+import { DeliveryLedger } from "../app/src/ledger";
+import { FailureRateWindow } from "../app/src/rollback";
+import { startSendGridServer } from "../scripts/lib/sendgrid-server";
 
 const CREDS = { accessKeyId: "bench", secretAccessKey: "bench" };
 const REGION = "us-east-1";
@@ -119,12 +131,99 @@ async function main(): Promise<void> {
       );
       client.destroy();
     }
+    await migration(moto.url, feeds.url);
     ssm.destroy();
     ses.destroy();
   } finally {
     await feeds.close();
     await moto.stop();
   }
+}
+
+/** Section 4: rollout shares, rollback trip points, ledger overhead. */
+async function migration(motoUrl: string, feedsUrl: string): Promise<void> {
+  const ids = Array.from({ length: 10_000 }, (_, i) => `user-${i}@example.net`);
+  const shares = [1, 5, 10, 25, 50, 75, 90, 99].map((p) => ({ p, got: (ids.filter((r) => inSesShare(r, p)).length / 100) }));
+  console.log(`rollout over 10,000 ids (target -> SES share %): ${shares.map((x) => `${x.p}->${x.got.toFixed(2)}`).join(", ")}; max deviation ${Math.max(...shares.map((x) => Math.abs(x.got - x.p))).toFixed(2)} pp`);
+
+  // Where does the rollback trip? SES failing every k-th send (rate 1/k), 200 sends, min 20 attempts.
+  for (const rate of [0.04, 0.05, 0.0526, 0.0625, 0.1, 1]) {
+    const every = Math.round(1 / rate);
+    let n = 0;
+    const ses: DeliveryProvider = {
+      name: "ses",
+      limits: async () => ({ maxPerSecond: 1e6, remaining24h: Infinity }),
+      send: async (m) => {
+        n++;
+        if (n % every === 0) throw Object.assign(new Error("x"), { code: "SES_MESSAGE_REJECTED", definitelyNotSent: true });
+        return { messageId: m.to };
+      },
+    };
+    const sg: DeliveryProvider = { name: "sendgrid", limits: async () => ({ maxPerSecond: 1e6, remaining24h: Infinity }), send: async (m) => ({ messageId: m.to }) };
+    const router = new MigrationRouter({ ses, sendgrid: sg, useSes: true, sesPercent: 100, window: new FailureRateWindow({ minAttempts: 20 }) });
+    for (let i = 0; i < 200 && !router.triggered; i++) await router.send({ from: "a@b.co", to: `r${i}@x.org`, subject: "s", html: "h", text: "t", date: new Date(), headers: {}, tags: {} }).catch(() => undefined);
+    console.log(`rollback with SES failing 1 in ${every} (${(100 / every).toFixed(2)}%): ${router.triggered ? `trips after ${n} SES sends: ${router.triggered.detail}` : `does not trip in ${n} sends`}`);
+  }
+
+  // Ledger overhead and rerun cost, 50 recipients, half SES (moto) half SendGrid (emulator).
+  const sendgrid = await startSendGridServer();
+  const ddb = new DynamoDBClient({ region: REGION, endpoint: motoUrl, credentials: CREDS, maxAttempts: 2 });
+  let ddbCalls = 0;
+  ddb.middlewareStack.add((next) => async (args) => {
+    ddbCalls++;
+    return next(args);
+  }, { step: "initialize", name: "bench-ddb" });
+  const table = `bench-ledger-${randomUUID().slice(0, 8)}`;
+  await ddb.send(new CreateTableCommand({ TableName: table, BillingMode: "PAY_PER_REQUEST", AttributeDefinitions: [{ AttributeName: LEDGER.partitionKey, AttributeType: "S" }, { AttributeName: LEDGER.sortKey, AttributeType: "S" }], KeySchema: [{ AttributeName: LEDGER.partitionKey, KeyType: "HASH" }, { AttributeName: LEDGER.sortKey, KeyType: "RANGE" }] }));
+  const ssm = new SSMClient({ region: REGION, endpoint: motoUrl, credentials: CREDS, maxAttempts: 2 });
+  const ses = new SESClient({ region: REGION, endpoint: motoUrl, credentials: CREDS, maxAttempts: 1 });
+  let sesCalls = 0;
+  ses.middlewareStack.add((next, ctx) => async (args) => {
+    sesCalls++;
+    const out = await next(args);
+    if (ctx.commandName === "GetSendQuotaCommand") Object.assign(out.output as object, { MaxSendRate: 50, Max24HourSend: 1e6, SentLast24Hours: 0 });
+    return out;
+  }, { step: "initialize", name: "bench-ses" });
+  const setupRoot = async () => {
+    const root = `/bench-mig-${randomUUID()}`;
+    const from = `digest-${randomUUID().slice(0, 6)}@bench.example.com`;
+    const put = (p: string, v: string, t: "String" | "StringList" | "SecureString" = "String") => ssm.send(new PutParameterCommand({ Name: `${root}/${p}`, Value: v, Type: t }));
+    const to = Array.from({ length: 50 }, (_, i) => `m${i}-${randomUUID().slice(0, 6)}@bench.example.org`);
+    await Promise.all([
+      put("aws/region", REGION), put("email/from_address", from), put("email/to_address", to.join(","), "StringList"), put("email/use_ses", "true"), put("email/ses_percent", "50"),
+      put("aws/access_key_id", "unset", "SecureString"), put("aws/secret_access_key", "unset", "SecureString"), put("sendgrid/api_key", "SG.bench", "SecureString"),
+      put("digest/feeds", JSON.stringify([{ url: `${feedsUrl}/f0.rss`, name: "F0" }])),
+    ]);
+    await ses.send(new VerifyEmailIdentityCommand({ EmailAddress: from }));
+    return root;
+  };
+  const runWith = async (root: string, withLedger: boolean) => {
+    const t0 = performance.now();
+    const summary = await runDigest({
+      config: new ParameterStoreConfig(ssm, { root }),
+      feeds: new FeedFetcher(),
+      provider: (c, run) => dispatchProviderFor(c, { ses: () => ses, sendgridBaseUrl: sendgrid.url, sendgridMaxPerSecond: 50 }, run),
+      logger: silent,
+      ...(withLedger ? { ledger: new DeliveryLedger(ddb, table) } : {}),
+    }, { dispatch: { ceilingPerSecond: 50 } });
+    return { ms: performance.now() - t0, summary };
+  };
+  await runWith(await setupRoot(), false); // warm-up
+  const plain = await runWith(await setupRoot(), false);
+  const ledgerRoot = await setupRoot();
+  const d0 = ddbCalls;
+  const withLedger = await runWith(ledgerRoot, true);
+  const perRecipient = (ddbCalls - d0) / 50;
+  const s0 = sesCalls;
+  const g0 = sendgrid.requests.length;
+  const d1 = ddbCalls;
+  const rerun = await runWith(ledgerRoot, true);
+  console.log(`50 recipients (half SES, half SendGrid, 50/s): without ledger ${plain.ms.toFixed(0)} ms (sent ${plain.summary.sent}), with ledger ${withLedger.ms.toFixed(0)} ms (sent ${withLedger.summary.sent}) -> ${(withLedger.ms / plain.ms).toFixed(2)}x; DynamoDB calls per recipient ${perRecipient.toFixed(2)}`);
+  console.log(`rerun of the same digest: ${rerun.ms.toFixed(0)} ms, SES calls ${sesCalls - s0}, SendGrid requests ${sendgrid.requests.length - g0}, DynamoDB calls ${ddbCalls - d1}, skipped ${rerun.summary.skipped}, exit ${rerun.summary.exitCode}`);
+  await sendgrid.close();
+  ddb.destroy();
+  ssm.destroy();
+  ses.destroy();
 }
 
 main().then(
