@@ -206,9 +206,9 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv, io: 
   const ledger = ddb && settings.ledgerTable ? new DeliveryLedger(ddb, settings.ledgerTable) : undefined;
   const rollbackStore = new RollbackStore(ssm, settings.root);
   const config = new ParameterStoreConfig(ssm, { root: settings.root, ttlSeconds: settings.ttlSeconds, overrides: settings.overrides, metrics });
-  if (settings.endpoint && !settings.sendgridBaseUrl && !dryRun) {
-    logger.warn({ env: ENV.sendgridBaseUrl }, "AWS_ENDPOINT_URL points at an emulator but SendGrid is the real API: set VIBE_SENDGRID_BASE_URL to the local emulator");
-  }
+  // With AWS emulated (AWS_ENDPOINT_URL), a SendGrid key must never reach the real API:
+  // SendGrid is used only when VIBE_SENDGRID_BASE_URL says where (the loopback emulator).
+  const sendgridDisabled = settings.endpoint && !settings.sendgridBaseUrl ? `AWS_ENDPOINT_URL is set and ${ENV.sendgridBaseUrl} is not` : undefined;
   const outDir = out ?? settings.outDir ?? (command === "preview" || dryRun ? ".local/out" : undefined);
 
   // ECS stops a task with SIGTERM (then SIGKILL after the stop timeout): keep the metrics
@@ -239,6 +239,7 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv, io: 
               logger,
               metrics,
               sendgridBaseUrl: settings.sendgridBaseUrl,
+              sendgridDisabled,
               rollbackStore,
               rollbackWindow: { minAttempts: settings.rollbackMinAttempts },
             },

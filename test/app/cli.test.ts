@@ -4,7 +4,8 @@ import path from "node:path";
 import { simpleParser } from "mailparser";
 import { main, readEnv } from "../../app/src/cli";
 import { startFeedServer, type FeedServer } from "../../scripts/lib/feed-server";
-import { feedsJson, motoUrl, putParameters, sesClient, ssmClient, uniqueRoot, verifySender } from "../support/app-fixtures";
+import { startSendGridServer } from "../../scripts/lib/sendgrid-server";
+import { createLedgerTable, dynamoClient, feedsJson, motoUrl, putParameters, sesClient, ssmClient, uniqueRoot, verifySender } from "../support/app-fixtures";
 
 const ROOT_DIR = path.resolve(__dirname, "..", "..");
 const TSX = path.join(ROOT_DIR, "node_modules", ".bin", "tsx");
@@ -126,7 +127,8 @@ describe("digest CLI", () => {
       stdio: ["ignore", "pipe", "ignore"],
     });
     let out = "";
-    const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
+    // "close", not "exit": stdout may still hold the last line when the process has exited.
+    const exited = new Promise<number | null>((resolve) => child.once("close", (code) => resolve(code)));
     const timer = setTimeout(() => child.kill("SIGKILL"), 30_000);
     await new Promise<void>((resolve) => {
       child.stdout!.on("data", (d: Buffer) => {
@@ -143,7 +145,44 @@ describe("digest CLI", () => {
     expect(lastLine(out)).toMatchObject({ msg: "run summary", reason: "interrupted", exitCode: 143 });
   });
 
-  test.each([[["send"]], [["run", "--bogus"]], [["preview", "--dry-run"]]])("when the arguments are %j, it exits 64", async (args) => {
+  test("when VIBE_LEDGER_TABLE is set, the run's last line carries the old fields plus the ledger's states, and a rerun sends nothing", async () => {
+    const s = await stack();
+    const table = await createLedgerTable(dynamoClient());
+    const env = { ...s.env, AWS_ACCESS_KEY_ID: "testing", AWS_SECRET_ACCESS_KEY: "testing", VIBE_LOG_FORMAT: "json", VIBE_LEDGER_TABLE: table };
+    const run = async () => {
+      const lines: string[] = [];
+      const code = await main(["run"], env, { writeLine: (l) => void lines.push(l), isTTY: false });
+      return { code, summary: JSON.parse(lines.at(-1)!) };
+    };
+    const first = await run();
+    expect(first.code).toBe(0);
+    expect(first.summary).toMatchObject({ msg: "run summary", ok: true, sent: 1, failed: 0, unknown: 0, messageIds: [expect.any(String)], files: { eml: expect.any(String) }, ledger: { table, states: { sent: 1 } }, routes: { ses: 1, sendgrid: 0 }, rollback: { inForce: false } });
+    const second = await run();
+    expect(second.code).toBe(0);
+    expect(second.summary).toMatchObject({ sent: 0, skipped: 1, messageIds: [], ledger: { states: { sent: 1 } } });
+  });
+
+  test("when AWS is emulated and VIBE_SENDGRID_BASE_URL is unset, a SendGrid key is not used (the real API is never reached)", async () => {
+    const s = await stack();
+    await putParameters(ssmClient(), s.root, { from: s.from, to: s.to, feeds: feedsJson(feeds.url, { "/vibe-blog.rss": "Vibe" }), useSes: "false", sendgridApiKey: "SG.cli-test" });
+    const sendgrid = await startSendGridServer();
+    try {
+      const env = { ...s.env, AWS_ACCESS_KEY_ID: "testing", AWS_SECRET_ACCESS_KEY: "testing", VIBE_LOG_FORMAT: "json" };
+      const lines: string[] = [];
+      expect(await main(["run"], env, { writeLine: (l) => void lines.push(l), isTTY: false })).toBe(1);
+      expect(JSON.parse(lines.at(-1)!)).toMatchObject({ recipients: [{ status: "failed", error: { code: "SENDGRID_NOT_CONFIGURED" } }] });
+      expect(lines.join("\n")).toContain("SendGrid has a key but is not used in this run");
+
+      lines.length = 0;
+      expect(await main(["run"], { ...env, VIBE_SENDGRID_BASE_URL: sendgrid.url }, { writeLine: (l) => void lines.push(l), isTTY: false })).toBe(0);
+      expect(JSON.parse(lines.at(-1)!)).toMatchObject({ sent: 1, recipients: [{ provider: "sendgrid" }] });
+      expect(sendgrid.acceptedFor(s.to)).toHaveLength(1);
+    } finally {
+      await sendgrid.close();
+    }
+  });
+
+  test.each([[["send"]], [["run", "--bogus"]], [["preview", "--dry-run"]], [["rollback"]], [["rollback", "reset"]], [["ledger", "resend", "--date", "2026-11-28"]], [["ledger", "status", "--date", "yesterday"]], [["run", "--date", "2026-11-28"]]])("when the arguments are %j, it exits 64", async (args) => {
     const lines: string[] = [];
     expect(await main(args, {}, { writeLine: (l) => void lines.push(l), isTTY: false })).toBe(64);
   });
@@ -152,13 +191,17 @@ describe("digest CLI", () => {
     [{ USE_SES_EMAIL: "yes" }, "USE_SES_EMAIL"],
     [{ VIBE_CONFIG_TTL_SECONDS: "-1" }, "VIBE_CONFIG_TTL_SECONDS"],
     [{ VIBE_LOG_FORMAT: "xml" }, "VIBE_LOG_FORMAT"],
+    [{ VIBE_LEDGER_TABLE: "a b" }, "VIBE_LEDGER_TABLE"],
+    [{ VIBE_SENDGRID_BASE_URL: "ftp://127.0.0.1" }, "VIBE_SENDGRID_BASE_URL"],
+    [{ VIBE_SENDGRID_BASE_URL: "http://user:pw@127.0.0.1" }, "VIBE_SENDGRID_BASE_URL"],
+    [{ VIBE_ROLLBACK_MIN_ATTEMPTS: "0" }, "VIBE_ROLLBACK_MIN_ATTEMPTS"],
   ])("when the environment has %j, it fails naming %s", (env, name) => {
     expect(() => readEnv(env, false)).toThrow(expect.objectContaining({ code: "CONFIG_INVALID", parameter: name }));
   });
 
   test("when the environment is read, it maps every variable", () => {
     const e = readEnv(
-      { VIBE_PARAMETER_ROOT: "/x", AWS_REGION: "eu-west-1", AWS_ENDPOINT_URL: "http://127.0.0.1:1", USE_SES_EMAIL: "FALSE", EMAIL_TO: "a@example.com, b@example.com", VIBE_CONFIG_TTL_SECONDS: "30", VIBE_OUT_DIR: "/tmp/o", VIBE_MAX_SEND_RATE: "2.5" },
+      { VIBE_PARAMETER_ROOT: "/x", AWS_REGION: "eu-west-1", AWS_ENDPOINT_URL: "http://127.0.0.1:1", USE_SES_EMAIL: "FALSE", EMAIL_TO: "a@example.com, b@example.com", VIBE_CONFIG_TTL_SECONDS: "30", VIBE_OUT_DIR: "/tmp/o", VIBE_MAX_SEND_RATE: "2.5", VIBE_LEDGER_TABLE: "vibe-ledger", VIBE_SENDGRID_BASE_URL: "http://127.0.0.1:2", VIBE_ROLLBACK_MIN_ATTEMPTS: "10" },
       true,
     );
     expect(e).toEqual({
@@ -170,7 +213,9 @@ describe("digest CLI", () => {
       outDir: "/tmp/o",
       logFormat: "pretty",
       maxSendRate: 2.5,
-      rollbackMinAttempts: 20,
+      ledgerTable: "vibe-ledger",
+      sendgridBaseUrl: "http://127.0.0.1:2",
+      rollbackMinAttempts: 10,
     });
   });
 });

@@ -24,6 +24,11 @@ export interface ProviderFactories {
   readonly sendgridTimeoutMs?: number;
   /** Sends per second through SendGrid when it carries the whole run. @default 10 */
   readonly sendgridMaxPerSecond?: number;
+  /**
+   * Why SendGrid must not be used even with a key (e.g. AWS is emulated and no local
+   * SendGrid URL is set: the real API must not be reached). @default - SendGrid is used when keyed
+   */
+  readonly sendgridDisabled?: string;
   /** Where an automatic rollback is recorded. @default - logged and counted, not recorded */
   readonly rollbackStore?: RollbackStore;
   /** The failure-rate trip (window, rate, minimum attempts). */
@@ -38,7 +43,8 @@ export interface RunContext {
 }
 
 export function dispatchProviderFor(config: DigestConfig, f: ProviderFactories, run: RunContext = {}): MigrationRouter {
-  const sendgrid: DeliveryProvider | undefined = config.sendgridApiKey
+  if (config.sendgridApiKey && f.sendgridDisabled) f.logger?.warn({ reason: f.sendgridDisabled }, "SendGrid has a key but is not used in this run");
+  const sendgrid: DeliveryProvider | undefined = config.sendgridApiKey && !f.sendgridDisabled
     ? new SendGridProvider(config.sendgridApiKey, { baseUrl: f.sendgridBaseUrl, timeoutMs: f.sendgridTimeoutMs, maxPerSecond: f.sendgridMaxPerSecond, logger: f.logger, now: f.now })
     : undefined;
   if (config.sesRollback && config.useSes) {
