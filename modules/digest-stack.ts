@@ -8,6 +8,7 @@ import { LocalBackend, S3Backend, TerraformOutput, TerraformStack } from "cdktf"
 import { AwsProvider, type AwsProviderEndpoints } from "@cdktf/provider-aws/lib/provider";
 import { ENV } from "../app/src/contract";
 import { CustomerManagedKey } from "./customer-managed-key";
+import { DeliveryLedger } from "./delivery-ledger";
 import { ConfigError } from "./errors";
 import { Monitoring } from "./monitoring";
 import { Network } from "./network";
@@ -38,6 +39,8 @@ export const STACK_OUTPUTS = {
   taskDefinitionArn: "task_definition_arn",
   alarmTopicArn: "alarm_topic_arn",
   vpcId: "vpc_id",
+  ledgerTable: "ledger_table",
+  runtimeParameterNames: "runtime_parameter_names",
 } as const;
 
 /** Where the sender writes rendered mail inside the container (the only writable path). */
@@ -52,6 +55,7 @@ export class DigestStack extends TerraformStack {
   readonly network: Network;
   readonly task: ScheduledTask;
   readonly monitoring: Monitoring;
+  readonly ledger: DeliveryLedger;
 
   constructor(scope: Construct, props: DigestStackProps) {
     const { stage } = props;
@@ -113,6 +117,15 @@ export class DigestStack extends TerraformStack {
       },
     });
 
+    // Exactly-once delivery: the sender claims (date, recipient) items with conditional writes.
+    this.ledger = new DeliveryLedger(this, "ledger", {
+      tableName: `${prefix}-delivery-ledger`,
+      encryptionKey: key,
+      region: stage.region,
+      // On moto the stage is reset, never destroyed; real stages refuse deletion.
+      deletionProtection: stage.target.kind === "aws",
+    });
+
     this.network = new Network(this, "network", {
       namePrefix: prefix,
       region: stage.region,
@@ -137,6 +150,7 @@ export class DigestStack extends TerraformStack {
         [ENV.region]: stage.region,
         [ENV.outDir]: CONTAINER_OUT_DIR,
         [ENV.logFormat]: "json",
+        [ENV.ledgerTable]: this.ledger.outputs.tableName,
       },
     });
 
@@ -156,6 +170,8 @@ export class DigestStack extends TerraformStack {
     this.sender.grantSend(this.taskRole);
     this.parameters.grantRead(this.taskRole);
     this.monitoring.grantPutMetrics(this.taskRole);
+    this.parameters.grantWriteRuntime(this.taskRole);
+    this.ledger.grantReadWrite(this.taskRole);
 
     const out = (id: string, value: unknown, description: string): void => {
       new TerraformOutput(this, id, { value, description });
@@ -173,6 +189,8 @@ export class DigestStack extends TerraformStack {
     out(STACK_OUTPUTS.taskDefinitionArn, this.task.outputs.taskDefinitionArn, "Task definition the schedule runs");
     out(STACK_OUTPUTS.alarmTopicArn, this.monitoring.topic.arn, "SNS topic of the alarms");
     out(STACK_OUTPUTS.vpcId, this.network.outputs.vpcId, "The digest's VPC");
+    out(STACK_OUTPUTS.ledgerTable, this.ledger.outputs.tableName, "DynamoDB delivery ledger (the sender's VIBE_LEDGER_TABLE)");
+    out(STACK_OUTPUTS.runtimeParameterNames, this.parameters.outputs.runtimeParameterNames, "Parameters the sender writes (e.g. the SES rollback flag)");
   }
 }
 

@@ -84,6 +84,8 @@ export const ALARMS = {
   noSuccess: "no-successful-digest",
   quota: "ses-quota-close",
   latency: "delivery-latency-degraded",
+  sesRollback: "ses-rollback-triggered",
+  emailsUnknown: "emails-outcome-unknown",
 } as const;
 
 /** CloudWatch alarms, their encrypted SNS topic and the cost anomaly monitor. */
@@ -155,6 +157,15 @@ export class Monitoring extends Construct {
           returnData: true,
         },
       ],
+    });
+
+    this.alarm(ALARMS.sesRollback, "The sender rolled SES back to SendGrid (clear it with `digest rollback clear` once fixed)", {
+      namespace: ns, metricName: METRICS.sesRollback, statistic: "Sum", period: 300, evaluationPeriods: 1,
+      comparisonOperator: "GreaterThanOrEqualToThreshold", threshold: 1, treatMissingData: "notBreaching",
+    });
+    this.alarm(ALARMS.emailsUnknown, "A send's outcome is unknown: the ledger will not resend it, check SES for the message", {
+      namespace: ns, metricName: METRICS.emailsUnknown, statistic: "Sum", period: 300, evaluationPeriods: 1,
+      comparisonOperator: "GreaterThanOrEqualToThreshold", threshold: 1, treatMissingData: "notBreaching",
     });
 
     if (props.task) this.watchTask(props.task);

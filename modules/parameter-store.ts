@@ -13,9 +13,13 @@ import { SsmParameter } from "@cdktf/provider-aws/lib/ssm-parameter";
 import {
   DEFAULT_PARAMETER_ROOT,
   PARAMETERS,
+  ROLLBACK_CLEARED,
+  RUNTIME_PARAMETERS,
   SECRET_PLACEHOLDER,
   parameterName,
+  runtimeParameterName,
   type ParameterKey,
+  type RuntimeParameterKey,
 } from "../app/src/contract";
 import { CustomerManagedKey } from "./customer-managed-key";
 import { ConfigError } from "./errors";
@@ -35,6 +39,9 @@ export const SECRET_PARAMETER_KEYS = (Object.keys(PARAMETERS) as ParameterKey[])
 export const PLAIN_PARAMETER_KEYS = (Object.keys(PARAMETERS) as ParameterKey[]).filter(
   (k): k is PlainParameterKey => !PARAMETERS[k].secret,
 );
+
+/** What Terraform writes into each parameter the sender owns, on create only. */
+export const RUNTIME_PARAMETER_INITIAL_VALUES: Record<RuntimeParameterKey, string> = { sesRollback: ROLLBACK_CLEARED };
 
 /** Props for {@link ParameterStore}. */
 export interface ParameterStoreProps {
@@ -73,6 +80,13 @@ export interface ParameterStoreProps {
    * @default - none (only granted readers may decrypt)
    */
   readonly deployerPrincipalArns?: readonly string[];
+  /**
+   * Declare the parameters the sender writes (RUNTIME_PARAMETERS, e.g. the SES rollback
+   * flag) with their initial value; Terraform ignores later changes of their value, so a
+   * deploy never undoes what the sender recorded.
+   * @default true
+   */
+  readonly runtimeParameters?: boolean;
 }
 
 /** Typed attributes of a {@link ParameterStore}. */
@@ -83,6 +97,8 @@ export interface ParameterStoreOutputs {
   readonly keyId: string;
   /** Full names of every declared parameter, by contract key. */
   readonly parameterNames: Partial<Record<ParameterKey, string>>;
+  /** Full names of the declared runtime parameters (written by the sender). */
+  readonly runtimeParameterNames: Partial<Record<RuntimeParameterKey, string>>;
 }
 
 /** The /vibecoding parameter hierarchy under a customer-managed, rotating KMS key. */
@@ -91,6 +107,8 @@ export class ParameterStore extends Construct {
   readonly cmk?: CustomerManagedKey;
   /** Every declared parameter by contract key. */
   readonly parameters: Partial<Record<ParameterKey, SsmParameter>> = {};
+  /** The parameters the sender writes, by contract key. */
+  readonly runtimeParameters: Partial<Record<RuntimeParameterKey, SsmParameter>> = {};
   readonly outputs: ParameterStoreOutputs;
   private readonly root: string;
   private readonly region?: string;
@@ -158,6 +176,20 @@ export class ParameterStore extends Construct {
       });
     }
 
+    if (props.runtimeParameters ?? true) {
+      for (const key of Object.keys(RUNTIME_PARAMETERS) as RuntimeParameterKey[]) {
+        const spec = RUNTIME_PARAMETERS[key];
+        this.runtimeParameters[key] = new SsmParameter(this, `runtime-${spec.path.replace(/[^A-Za-z0-9]+/g, "-")}`, {
+          name: runtimeParameterName(root, key),
+          type: spec.type,
+          tier: "Standard",
+          value: RUNTIME_PARAMETER_INITIAL_VALUES[key],
+          description: `vibe-digest ${spec.path} (written by the sender; Terraform sets only the initial value)`,
+          lifecycle: { ignoreChanges: ["value"] },
+        });
+      }
+    }
+
     const parameterNames: Partial<Record<ParameterKey, string>> = {};
     for (const [k, p] of Object.entries(this.parameters) as [ParameterKey, SsmParameter][]) parameterNames[k] = p.name;
     this.outputs = {
@@ -165,7 +197,18 @@ export class ParameterStore extends Construct {
       keyArn: this.cmk?.arn ?? AWS_MANAGED_SSM_KEY,
       keyId: this.cmk?.keyId ?? AWS_MANAGED_SSM_KEY,
       parameterNames,
+      runtimeParameterNames: Object.fromEntries(Object.entries(this.runtimeParameters).map(([k, p]) => [k, p.name])),
     };
+  }
+
+  /**
+   * Lets `grantee` (the sender) write the runtime parameters: ssm:PutParameter on exactly
+   * those names. They are plain Strings, so no key use is involved.
+   */
+  grantWriteRuntime(grantee: IGrantee): void {
+    const arns = Object.values(this.runtimeParameters).map((p) => p.arn);
+    if (arns.length === 0) throw new ConfigError("VALUE_INVALID", this.node.path, "runtimeParameters", "declared before granting writes to them");
+    grantee.addToPrincipalPolicy({ sid: "WriteRuntimeParameters", actions: ["ssm:PutParameter"], resources: arns });
   }
 
   /** The main resource: the CMK that protects the hierarchy (undefined with useAwsManagedKey). */

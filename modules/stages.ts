@@ -106,9 +106,37 @@ export const DEFAULT_LOCAL_FEED_BASE_URL = "http://127.0.0.1:5056";
  * the emulator, so no call can leak to real AWS.
  */
 export const STACK_SERVICES = [
-  "ce", "cloudwatch", "ec2", "ecr", "ecs", "events", "iam", "kms", "logs", "route53",
+  "ce", "cloudwatch", "dynamodb", "ec2", "ecr", "ecs", "events", "iam", "kms", "logs", "route53",
   "scheduler", "ses", "sesv2", "sns", "sqs", "ssm", "sts",
 ] as const;
+
+/**
+ * The provider endpoint each resource type talks to. A test checks that every type the
+ * stack declares is listed and its service is in STACK_SERVICES, so a new construct cannot
+ * send the local stage to real AWS.
+ */
+export function serviceOfResourceType(type: string): StackService | undefined {
+  const rules: [RegExp, StackService][] = [
+    [/^aws_ce_/, "ce"],
+    [/^aws_cloudwatch_metric_alarm$/, "cloudwatch"],
+    [/^aws_cloudwatch_log_/, "logs"],
+    [/^aws_cloudwatch_event_/, "events"],
+    [/^aws_dynamodb_/, "dynamodb"],
+    [/^aws_(vpc|vpc_endpoint|subnet|route|route_table|route_table_association|security_group|vpc_security_group_(ingress|egress)_rule|default_security_group|flow_log|eip|nat_gateway|internet_gateway)$/, "ec2"],
+    [/^aws_ecr_/, "ecr"],
+    [/^aws_ecs_/, "ecs"],
+    [/^aws_iam_/, "iam"],
+    [/^aws_kms_/, "kms"],
+    [/^aws_route53_/, "route53"],
+    [/^aws_scheduler_/, "scheduler"],
+    [/^aws_ses_/, "ses"],
+    [/^aws_sesv2_/, "sesv2"],
+    [/^aws_sns_/, "sns"],
+    [/^aws_sqs_/, "sqs"],
+    [/^aws_ssm_/, "ssm"],
+  ];
+  return rules.find(([re]) => re.test(type))?.[1];
+}
 export type StackService = (typeof STACK_SERVICES)[number];
 
 /** The sample feeds in scripts/sample-feeds, served by the local feed server. */

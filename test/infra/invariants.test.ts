@@ -18,7 +18,12 @@ const BAD: Record<string, TfJson> = {
   "iam-policy-from-document": { resource: { aws_iam_role_policy: { p: { role: "r", policy: '{"Version":"2012-10-17","Statement":[]}' } } } },
   "iam-no-managed-policy": { resource: { aws_iam_role_policy_attachment: { a: { role: "r", policy_arn: "arn:aws:iam::aws:policy/AdministratorAccess" } } } },
   "kms-rotation": { resource: { aws_kms_key: { k: { enable_key_rotation: false } } } },
-  "encrypted-with-our-key": { resource: { aws_sns_topic: { t: { name: "t", kms_master_key_id: "alias/aws/sns" } } } },
+  "encrypted-with-our-key": {
+    resource: {
+      aws_sns_topic: { t: { name: "t", kms_master_key_id: "alias/aws/sns" } },
+      aws_dynamodb_table: { d: { name: "d", server_side_encryption: { enabled: false } } },
+    },
+  },
   "log-retention-a-year": { resource: { aws_cloudwatch_log_group: { l: { name: "/x", kms_key_id: KEY, retention_in_days: 30 } } } },
   "secure-strings-write-only": { resource: { aws_ssm_parameter: { p: { name: "/x", type: "SecureString", value: "would-be-in-state" } } } },
   "no-public-ingress": { resource: { aws_vpc_security_group_ingress_rule: { r: { security_group_id: "sg", cidr_ipv4: "0.0.0.0/0", ip_protocol: "tcp", from_port: 443, to_port: 443 } } } },

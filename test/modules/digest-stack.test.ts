@@ -6,7 +6,7 @@ import { EMULATOR_GAPS, omittedResourceTypes, ALL_EMULATOR_GAPS } from "../../mo
 import { buildApp, synthesizeApp } from "../../modules/app";
 import { STACK_OUTPUTS } from "../../modules/digest-stack";
 import { ConfigError } from "../../modules/errors";
-import { STACK_SERVICES, localStage, prodStage } from "../../modules/stages";
+import { STACK_SERVICES, localStage, prodStage, serviceOfResourceType } from "../../modules/stages";
 import { DigestStack } from "../../modules/digest-stack";
 import { resources, statementsOf, type TfJson } from "../support/tf-json";
 
@@ -68,6 +68,13 @@ describe("DigestStack", () => {
         { url: "http://127.0.0.1:4600/agents-journal.atom", name: "Agents Journal" },
         { url: "http://127.0.0.1:4600/release-notes.json", name: "Editor Release Notes" },
       ]);
+    });
+
+    test("when synthesized, every resource type's service has an endpoint at moto (nothing can reach real AWS)", () => {
+      const types = [...Object.keys(local.resource!), ...Object.keys(prod.resource!)];
+      const unmapped = types.filter((t) => !serviceOfResourceType(t) || !(STACK_SERVICES as readonly string[]).includes(serviceOfResourceType(t)!));
+      expect(unmapped).toEqual([]);
+      expect(Object.keys(provider.endpoints[0])).toEqual(expect.arrayContaining(types.map((t) => serviceOfResourceType(t)!)));
     });
 
     test("when the moto URL is not loopback, it throws URL_INVALID", () => {
@@ -154,11 +161,12 @@ describe("DigestStack", () => {
     expect(actions).toEqual(expected);
   });
 
-  test("when synthesized, the task role's statements are the seed's three needs plus quota and metrics, by sid", () => {
+  test("when synthesized, the task role's statements are the seed's three needs plus quota, metrics, rollback flag and ledger, by sid", () => {
     const role = resources(local, "aws_iam_role").find((r) => r.props.name === "vibe-digest-local-task")!;
     const policy = resources(local, "aws_iam_role_policy").find((p) => p.props.role === `\${${role.address}.id}`)!;
     expect(statementsOf(local, policy.props.policy).map((s) => s.sid)).toEqual([
       "SendDigestEmail", "ReadSendQuota", "ReadDigestParameters", "DecryptDigestParametersViaSsm", "PutDigestMetrics",
+      "WriteRuntimeParameters", "DeliveryLedgerReadWrite", "DeliveryLedgerKeyViaDynamoDb",
     ]);
   });
 

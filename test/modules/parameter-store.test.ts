@@ -1,6 +1,6 @@
 import { Testing } from "cdktf";
 import type { Construct } from "constructs";
-import { PARAMETERS, SECRET_PLACEHOLDER, type ParameterKey } from "../../app/src/contract";
+import { PARAMETERS, ROLLBACK_CLEARED, RUNTIME_PARAMETERS, SECRET_PLACEHOLDER, type ParameterKey } from "../../app/src/contract";
 import { ConfigError } from "../../modules/errors";
 import { ParameterStore, type ParameterStoreProps } from "../../modules/parameter-store";
 import { TaskRole } from "../../modules/task-role";
@@ -81,7 +81,25 @@ describe("ParameterStore", () => {
 
   test("when an optional plain parameter is not given, it is not declared", () => {
     expect(resources(json, "aws_ssm_parameter").map((p) => p.props.name)).not.toContain("/vibecoding/email/configuration_set");
-    expect(resources(json, "aws_ssm_parameter")).toHaveLength(SECRET_KEYS.length + PLAIN_KEYS.length);
+    expect(resources(json, "aws_ssm_parameter")).toHaveLength(SECRET_KEYS.length + PLAIN_KEYS.length + Object.keys(RUNTIME_PARAMETERS).length);
+  });
+
+  test("when synthesized, the SES rollback flag starts cleared and Terraform ignores later changes of its value", () => {
+    const p = parameterNamed(json, "/vibecoding/email/ses_rollback");
+    expect(p.props).toMatchObject({ type: "String", value: ROLLBACK_CLEARED, lifecycle: { ignore_changes: ["value"] } });
+  });
+
+  test("when the sender is granted runtime writes, it may PutParameter on exactly the rollback flag", () => {
+    const j = JSON.parse(
+      Testing.synthScope((scope: Construct) => {
+        const store = new ParameterStore(scope, "parameters", { namePrefix: "vibe-digest-test", values: VALUES });
+        store.grantWriteRuntime(new TaskRole(scope, "role", { roleName: "vibe-digest-test-task" }));
+      }),
+    ) as TfJson;
+    const st = statementsOf(j, onlyResource(j, "aws_iam_role_policy").props.policy);
+    expect(st).toEqual([
+      { sid: "WriteRuntimeParameters", effect: "Allow", actions: ["ssm:PutParameter"], resources: [ref(parameterNamed(j, "/vibecoding/email/ses_rollback"), "arn")] },
+    ]);
   });
 
   test("when a custom path is given, every parameter lives under it", () => {

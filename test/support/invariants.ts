@@ -121,7 +121,7 @@ export const INVARIANTS: readonly Invariant[] = [
   },
   {
     id: "encrypted-with-our-key",
-    description: "Every log group, topic, queue and repository is encrypted with a CMK of this stack",
+    description: "Every log group, topic, queue, repository and table is encrypted with a CMK of this stack",
     check: (json) => [
       ...each(json, "aws_cloudwatch_log_group").filter(([, p]) => !KMS_REF.test(String(p.kms_key_id ?? ""))).map(([a]) => v("encrypted-with-our-key", a, "kms_key_id is not our CMK")),
       ...each(json, "aws_sns_topic").filter(([, p]) => !KMS_REF.test(String(p.kms_master_key_id ?? ""))).map(([a]) => v("encrypted-with-our-key", a, "kms_master_key_id is not our CMK")),
@@ -132,6 +132,9 @@ export const INVARIANTS: readonly Invariant[] = [
           return enc?.encryption_type !== "KMS" || !KMS_REF.test(String(enc?.kms_key ?? ""));
         })
         .map(([a]) => v("encrypted-with-our-key", a, "encryption_configuration is not KMS with our CMK")),
+      ...each(json, "aws_dynamodb_table")
+        .filter(([, p]) => p.server_side_encryption?.enabled !== true || !KMS_REF.test(String(p.server_side_encryption?.kms_key_arn ?? "")))
+        .map(([a]) => v("encrypted-with-our-key", a, "server_side_encryption is not our CMK")),
     ],
   },
   {
