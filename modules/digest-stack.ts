@@ -113,6 +113,7 @@ export class DigestStack extends TerraformStack {
         useSes: String(stage.useSes),
         sesPercent: String(stage.sesPercent),
         feeds: JSON.stringify(stage.feeds),
+        ...(stage.unsubscribeUrl ? { unsubscribeUrl: stage.unsubscribeUrl } : {}),
         ...(this.sender.outputs.configurationSetName ? { configurationSet: this.sender.outputs.configurationSetName } : {}),
       },
     });

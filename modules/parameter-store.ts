@@ -302,6 +302,9 @@ function validateValues(scope: Construct, values: Partial<Record<string, string>
     assertIntegerInRange(scope, "PERCENT_OUT_OF_RANGE", "values.sesPercent", Number(values.sesPercent), 0, 100);
   }
   if (values.feeds !== undefined) validateFeeds(scope, values.feeds);
+  if (values.unsubscribeUrl !== undefined && !/^(https:\/\/[^\s]+|mailto:[^\s@]+@[^\s@]+)$/.test(values.unsubscribeUrl)) {
+    throw new ConfigError("URL_INVALID", scope.node.path, "values.unsubscribeUrl", "an https URL or a mailto: address");
+  }
 }
 
 /** The feeds parameter is a JSON array of {url, name}. */

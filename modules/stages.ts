@@ -80,6 +80,8 @@ export interface StageConfig {
   readonly useSes: boolean;
   /** Share of recipients routed to SES, 0..100, sticky per recipient. */
   readonly sesPercent: number;
+  /** List-Unsubscribe target (https URL or mailto:). @default - no List-Unsubscribe header */
+  readonly unsubscribeUrl?: string;
   /** Where alarms and the cost-anomaly report are mailed. */
   readonly alarmEmail: string;
   readonly network: {
@@ -209,6 +211,7 @@ export function devStage(): StageConfig {
     dmarcPolicy: "none",
     fromAddress: "digest@dev.vibedigest.example.com",
     toAddresses: ["dev-readers@vibedigest.example.com"],
+    unsubscribeUrl: "mailto:unsubscribe@dev.vibedigest.example.com",
     feeds: prodFeeds(),
     useSes: true,
     sesPercent: 100,
@@ -248,6 +251,7 @@ export function prodStage(): StageConfig {
     dmarcPolicy: "quarantine",
     fromAddress: "digest@vibedigest.example.com",
     toAddresses: ["readers@vibedigest.example.com"],
+    unsubscribeUrl: "mailto:unsubscribe@vibedigest.example.com",
     feeds: prodFeeds(),
     useSes: true,
     // The seed's gradual migration: start with a share of recipients on SES.

@@ -121,6 +121,10 @@ describe("DigestStack", () => {
       for (const p of secure) expect(p.props).not.toHaveProperty("value");
     });
 
+    test("when synthesized, the unsubscribe parameter is a mailto in the stage's domain", () => {
+      expect(paramValue(json, "email/unsubscribe_url")).toMatch(/^mailto:unsubscribe@(dev\.)?vibedigest\.example\.com$/);
+    });
+
     test("when synthesized, the configuration_set parameter names the stage's configuration set", () => {
       expect(paramValue(json, "email/configuration_set")).toBe(`vibe-digest-${name}-digest`);
     });

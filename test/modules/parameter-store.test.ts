@@ -231,6 +231,7 @@ describe("ParameterStore", () => {
     ["a feed without a name", { values: { ...VALUES, feeds: '[{"url":"https://a.example.com/x.rss"}]' } }, "FEEDS_INVALID"],
     ["an ftp feed", { values: { ...VALUES, feeds: '[{"url":"ftp://a.example.com/x","name":"x"}]' } }, "URL_INVALID"],
     ["a bad region value", { values: { ...VALUES, awsRegion: "useast1" } }, "REGION_INVALID"],
+    ["an http unsubscribe URL", { values: { ...VALUES, unsubscribeUrl: "http://example.com/u" } }, "URL_INVALID"],
     ["an empty value", { values: { ...VALUES, useSes: "" } }, "VALUE_INVALID"],
     ["a missing required from address", { values: { ...VALUES, fromAddress: undefined } }, "VALUE_INVALID"],
     ["an unknown parameter key", { values: { ...VALUES, nope: "x" } as never }, "VALUE_INVALID"],
