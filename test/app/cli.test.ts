@@ -121,7 +121,9 @@ describe("digest CLI", () => {
   test("when the task is stopped with SIGTERM mid-run, it exits 143 and its last line says so", async () => {
     const u = uniqueRoot();
     await putParameters(ssmClient(), u.root, { from: u.from, to: u.to, feeds: feedsJson(feeds.url, { "/slow.rss": "Slow" }) });
-    const child = spawn(TSX, ["app/src/cli.ts", "run"], {
+    // One process, as in the container (node bundle.js): the tsx CLI would be a second
+    // process relaying the signal, and under load it sometimes exits before the CLI writes.
+    const child = spawn(process.execPath, ["--import", "tsx", "app/src/cli.ts", "run"], {
       cwd: ROOT_DIR,
       env: { PATH: process.env.PATH ?? "", AWS_ACCESS_KEY_ID: "testing", AWS_SECRET_ACCESS_KEY: "testing", VIBE_LOG_FORMAT: "json", VIBE_PARAMETER_ROOT: u.root, AWS_REGION: "us-east-1", AWS_ENDPOINT_URL: motoUrl() },
       stdio: ["ignore", "pipe", "ignore"],
@@ -137,7 +139,6 @@ describe("digest CLI", () => {
       });
       void exited.then(() => resolve());
     });
-    // tsx relays the signal to the node process that runs the CLI.
     child.kill("SIGTERM");
     const code = await exited;
     clearTimeout(timer);
