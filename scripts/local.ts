@@ -2,8 +2,9 @@
  * `npm run local`: the whole job on the local default, with no AWS account and no
  * internet. Starts moto on loopback, synthesizes and applies the `local` stage with
  * terraform, puts demo secrets through the operator path (not Terraform), serves the
- * bundled sample feeds on loopback, runs the sender once, prints the SES message id and
- * the rendered files, and stops everything it started (by PID / handle).
+ * bundled sample feeds and a SendGrid v3 emulator (the migration fallback) on loopback,
+ * runs the sender once, prints the SES message id and the rendered files, and stops
+ * everything it started (by PID / handle).
  */
 import { spawn } from "node:child_process";
 import { randomUUID } from "node:crypto";
@@ -12,9 +13,11 @@ import path from "node:path";
 import { CreateAccessKeyCommand, CreateUserCommand, IAMClient } from "@aws-sdk/client-iam";
 import { SSMClient } from "@aws-sdk/client-ssm";
 import { DEFAULT_PARAMETER_ROOT } from "../app/src/contract";
+import { STACK_OUTPUTS } from "../modules/digest-stack";
 import { startFeedServer, type FeedServer } from "./lib/feed-server";
 import { motoSentMessages, startMoto, type MotoServer } from "./lib/moto";
 import { putSecret } from "./lib/secrets";
+import { startSendGridServer, type SendGridServer } from "./lib/sendgrid-server";
 import { PROJECT_ROOT, TERRAFORM_CLI_CONFIG, terraform } from "./lib/terraform";
 
 export const LOCAL_STACK = "vibe-digest-local";
@@ -46,7 +49,7 @@ export interface LocalRunOptions {
   /** Progress lines go here. @default console.log */
   readonly log?: (line: string) => void;
   /** Called while moto is still up, e.g. for a test to read what moto recorded. */
-  readonly inspect?: (ctx: { motoUrl: string; demoSecrets: string[] }) => Promise<void>;
+  readonly inspect?: (ctx: { motoUrl: string; sendgridUrl: string; demoSecrets: string[]; ledgerTable: string }) => Promise<void>;
 }
 
 type Step = <T>(name: string, fn: () => Promise<T>) => Promise<T>;
@@ -117,6 +120,7 @@ export async function runLocal(opts: LocalRunOptions = {}): Promise<LocalRunResu
 
   let moto: MotoServer | undefined;
   let feeds: FeedServer | undefined;
+  let sendgrid: SendGridServer | undefined;
   try {
     moto = await step("start moto on loopback", () => startMoto());
     const motoUrl = moto.url;
@@ -124,7 +128,15 @@ export async function runLocal(opts: LocalRunOptions = {}): Promise<LocalRunResu
     feeds = await step("serve the sample feeds on loopback", () => startFeedServer());
     log(`      feeds ${feeds.url}`);
 
-    const awsEnv = { ...process.env, ...EMULATOR_CREDENTIALS, AWS_REGION: REGION, AWS_ENDPOINT_URL: motoUrl, AWS_EC2_METADATA_DISABLED: "true" };
+    const awsEnv = {
+      ...process.env,
+      ...EMULATOR_CREDENTIALS,
+      AWS_REGION: REGION,
+      AWS_ENDPOINT_URL: motoUrl,
+      AWS_EC2_METADATA_DISABLED: "true",
+      // node 20 is what this machine has; the SDK's end-of-support notice is known (DESIGN.md).
+      AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: "true",
+    };
     await step("synthesize the local stage", async () => {
       // moto starts empty, so any earlier state is stale: begin from a clean folder.
       fs.rmSync(workDir, { recursive: true, force: true });
@@ -137,10 +149,14 @@ export async function runLocal(opts: LocalRunOptions = {}): Promise<LocalRunResu
       });
     });
 
-    await step("terraform init + apply (local stage -> moto)", async () => {
+    const outputs = await step("terraform init + apply (local stage -> moto)", async () => {
       await terraform(["init", "-input=false", "-no-color"], { cwd: stackDir });
       await terraform(["apply", "-auto-approve", "-input=false", "-no-color"], { cwd: stackDir, timeoutMs: 300_000 });
+      const out = await terraform(["output", "-json"], { cwd: stackDir });
+      return JSON.parse(out.stdout) as Record<string, { value: unknown }>;
     });
+    const ledgerTable = String(outputs[STACK_OUTPUTS.ledgerTable]?.value ?? "");
+    if (!ledgerTable) throw new Error(`the local stage has no ${STACK_OUTPUTS.ledgerTable} output`);
 
     const demoSecrets: string[] = [];
     await step("put demo secrets (operator command, not Terraform)", async () => {
@@ -157,6 +173,9 @@ export async function runLocal(opts: LocalRunOptions = {}): Promise<LocalRunResu
       demoSecrets.push(AccessKey!.SecretAccessKey!, sendgridDemo);
       ssm.destroy();
       iam.destroy();
+      // The fallback provider, emulated on loopback: it accepts only the demo key.
+      sendgrid = await startSendGridServer({ apiKeys: [sendgridDemo] });
+      log(`      sendgrid emulator ${sendgrid.url}`);
     });
 
     const senderOutput = await step("run the sender once", () =>
@@ -165,6 +184,8 @@ export async function runLocal(opts: LocalRunOptions = {}): Promise<LocalRunResu
         VIBE_PARAMETER_ROOT: DEFAULT_PARAMETER_ROOT,
         VIBE_OUT_DIR: mailDir,
         VIBE_LOG_FORMAT: "json",
+        VIBE_LEDGER_TABLE: ledgerTable,
+        VIBE_SENDGRID_BASE_URL: sendgrid!.url,
       }),
     );
     const summary = lastJsonLine(senderOutput);
@@ -172,18 +193,21 @@ export async function runLocal(opts: LocalRunOptions = {}): Promise<LocalRunResu
     await step("read back what moto recorded", async () => {
       const recorded = await motoSentMessages(motoUrl);
       log(`      moto's SES holds ${recorded.length} raw message(s)`);
-      if (opts.inspect) await opts.inspect({ motoUrl, demoSecrets });
+      if (opts.inspect) await opts.inspect({ motoUrl, sendgridUrl: sendgrid!.url, demoSecrets, ledgerTable });
     });
 
     const totalMs = Math.round(performance.now() - started);
     log("");
     log(`sent ${summary.sent}, failed ${summary.failed}`);
+    const ledger = summary.ledger as { table: string; states: Record<string, number> } | null | undefined;
+    if (ledger) log(`ledger ${ledger.table}: ${Object.entries(ledger.states).map(([k, v]) => `${k}=${v}`).join(" ")}`);
     for (const id of summary.messageIds ?? []) log(`SES message id: ${id}`);
     if (summary.files?.eml) log(`rendered email: ${summary.files.eml}`);
     if (summary.files?.html) log(`rendered html:  ${summary.files.html}`);
     log(`total ${(totalMs / 1000).toFixed(1)} s`);
     return { summary, workDir, stackDir, senderOutput, stepMs, totalMs };
   } finally {
+    await sendgrid?.close();
     await feeds?.close();
     await moto?.stop();
   }

@@ -5,6 +5,7 @@
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import net from "node:net";
+import { CreateUserCommand, IAMClient } from "@aws-sdk/client-iam";
 
 export interface MotoServer {
   readonly url: string;
@@ -95,9 +96,34 @@ export interface MotoSentMessage {
   readonly raw_data: string;
 }
 
-/** Every raw message moto's SES has accepted so far (all regions). */
+/**
+ * Every raw message moto's SES has accepted so far (all regions).
+ *
+ * moto 5.2.1 quirk: IAM GetUser without a name (the Terraform provider's account-id
+ * lookup) tracks a phantom "default_user" whose group lookup raises, and from then on
+ * /moto-api/data.json answers 500. Creating a real user of that name lets the lookup
+ * succeed, so on a 500 we do that once and ask again.
+ */
 export async function motoSentMessages(url: string): Promise<MotoSentMessage[]> {
-  const res = await fetch(`${url}/moto-api/data.json`, { signal: AbortSignal.timeout(10_000) });
-  const data = (await res.json()) as { ses?: { RawMessage?: MotoSentMessage[] } };
-  return data.ses?.RawMessage ?? [];
+  for (let attempt = 0; attempt < 2; attempt++) {
+    const res = await fetch(`${url}/moto-api/data.json`, { signal: AbortSignal.timeout(10_000) });
+    if (res.ok) {
+      const data = (await res.json()) as { ses?: { RawMessage?: MotoSentMessage[] } };
+      return data.ses?.RawMessage ?? [];
+    }
+    await res.arrayBuffer();
+    if (attempt === 0) await createPhantomIamUser(url);
+  }
+  throw new Error(`${url}/moto-api/data.json keeps failing; moto's state has a model it cannot serialize`);
+}
+
+async function createPhantomIamUser(url: string): Promise<void> {
+  const iam = new IAMClient({ region: "us-east-1", endpoint: url, credentials: { accessKeyId: "test", secretAccessKey: "test" }, maxAttempts: 1 });
+  try {
+    await iam.send(new CreateUserCommand({ UserName: "default_user" }));
+  } catch (err) {
+    if ((err as Error).name !== "EntityAlreadyExistsException") throw err;
+  } finally {
+    iam.destroy();
+  }
 }

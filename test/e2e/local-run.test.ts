@@ -7,6 +7,8 @@ import fs from "node:fs";
 import path from "node:path";
 import { randomUUID } from "node:crypto";
 import { simpleParser, type ParsedMail } from "mailparser";
+import { DynamoDBClient, ScanCommand, type AttributeValue } from "@aws-sdk/client-dynamodb";
+import { LEDGER } from "../../app/src/contract";
 import { motoSentMessages, type MotoSentMessage } from "../support/moto";
 import { runLocal, type LocalRunResult } from "../../scripts/local";
 
@@ -26,6 +28,7 @@ describe("npm run local (end to end on moto)", () => {
   let result: LocalRunResult;
   let recorded: MotoSentMessage[] = [];
   let demoSecrets: string[] = [];
+  let ledgerItems: Record<string, AttributeValue>[] = [];
   let mail: ParsedMail;
   const lines: string[] = [];
 
@@ -37,6 +40,10 @@ describe("npm run local (end to end on moto)", () => {
       inspect: async (ctx) => {
         recorded = await motoSentMessages(ctx.motoUrl);
         demoSecrets = ctx.demoSecrets;
+        const ddb = new DynamoDBClient({ region: "us-east-1", endpoint: ctx.motoUrl, credentials: { accessKeyId: "test", secretAccessKey: "test" } });
+        const out = await ddb.send(new ScanCommand({ TableName: ctx.ledgerTable, Limit: 100 }));
+        ledgerItems = out.Items ?? [];
+        ddb.destroy();
       },
     });
     expect(recorded).toHaveLength(1);
@@ -52,6 +59,16 @@ describe("npm run local (end to end on moto)", () => {
     expect(result.summary.failed).toBe(0);
     expect(result.summary.messageIds).toHaveLength(1);
     expect(lines).toContain(`SES message id: ${result.summary.messageIds[0]}`);
+  });
+
+  test("when the ledger is read back, the recipient is recorded as sent through SES with that message id", () => {
+    expect(ledgerItems).toHaveLength(1);
+    const item = ledgerItems[0];
+    expect(item[LEDGER.partitionKey].S).toBe(result.summary.digestDate);
+    expect(item[LEDGER.sortKey].S).toBe("reader@example.com");
+    expect(item[LEDGER.attributes.state].S).toBe("sent");
+    expect(item[LEDGER.attributes.provider].S).toBe("ses");
+    expect(item[LEDGER.attributes.messageId].S).toBe(result.summary.messageIds[0]);
   });
 
   test("when the message is parsed, it is from the verified sender to the configured recipient", () => {
