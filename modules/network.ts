@@ -2,7 +2,8 @@
  * A private network for the digest task: two private subnets in two AZs, no internet
  * gateway or NAT unless `allowInternetEgress`, flow logs to an encrypted log group, the
  * default security group emptied, and interface endpoints (ssm, email, logs, ecr.api,
- * ecr.dkr, monitoring) plus the s3 gateway endpoint, so the task reaches AWS privately.
+ * ecr.dkr, monitoring) plus the s3 and dynamodb gateway endpoints, so the task reaches
+ * AWS privately.
  */
 import { Construct } from "constructs";
 import { Fn } from "cdktf";
@@ -28,6 +29,8 @@ import { assertName } from "./validate";
 
 /** Interface endpoints the task needs (service name suffixes). `email` is the SES API. */
 export const INTERFACE_ENDPOINTS = ["ssm", "email", "logs", "ecr.api", "ecr.dkr", "monitoring"] as const;
+/** Gateway endpoints the task needs: s3 (ECR image layers) and dynamodb (the delivery ledger). */
+export const GATEWAY_ENDPOINTS = ["s3", "dynamodb"] as const;
 
 /** Props for {@link Network}. */
 export interface NetworkProps {
@@ -134,20 +137,23 @@ export class Network extends Construct {
         ...name(`endpoint-${service}`),
       });
     }
-    const s3 = new VpcEndpoint(this, "endpoint-s3", {
-      vpcId: this.vpc.id,
-      serviceName: `com.amazonaws.${props.region}.s3`,
-      vpcEndpointType: "Gateway",
-      routeTableIds: [privateRoutes.id],
-      ...name("endpoint-s3"),
-    });
-    this.endpoints.s3 = s3;
-    // ECR keeps image layers in S3: the task reaches them through the gateway endpoint.
-    new VpcSecurityGroupEgressRule(this, "task-out-443-to-s3", {
-      securityGroupId: this.taskSecurityGroup.id,
-      prefixListId: s3.prefixListId,
-      ipProtocol: "tcp", fromPort: 443, toPort: 443,
-    });
+    // Gateway endpoints: s3 because ECR keeps image layers there, dynamodb for the delivery
+    // ledger. Each gets a route in the private table and task egress to its prefix list.
+    for (const service of GATEWAY_ENDPOINTS) {
+      const endpoint = new VpcEndpoint(this, `endpoint-${service}`, {
+        vpcId: this.vpc.id,
+        serviceName: `com.amazonaws.${props.region}.${service}`,
+        vpcEndpointType: "Gateway",
+        routeTableIds: [privateRoutes.id],
+        ...name(`endpoint-${service}`),
+      });
+      this.endpoints[service] = endpoint;
+      new VpcSecurityGroupEgressRule(this, `task-out-443-to-${service}`, {
+        securityGroupId: this.taskSecurityGroup.id,
+        prefixListId: endpoint.prefixListId,
+        ipProtocol: "tcp", fromPort: 443, toPort: 443,
+      });
+    }
 
     const flowLogs = new EncryptedLogGroup(this, "flow-logs", {
       logGroupName: `/${props.namePrefix}/vpc-flow-logs`,

@@ -1,4 +1,4 @@
-import { INTERFACE_ENDPOINTS, Network, type NetworkProps } from "../../modules/network";
+import { GATEWAY_ENDPOINTS, INTERFACE_ENDPOINTS, Network, type NetworkProps } from "../../modules/network";
 import { synthWith, thrownBy, type Fixture } from "../support/construct-fixtures";
 import { onlyResource, ref, resources, statementBySid, statementsOf, type TfJson } from "../support/tf-json";
 
@@ -39,10 +39,15 @@ describe("Network", () => {
     expect(ep.props.security_group_ids).toEqual([ref(sg("vd-endpoints"), "id")]);
   });
 
-  test("when synthesized, S3 is a gateway endpoint on the private route table", () => {
-    const s3 = resources(json, "aws_vpc_endpoint").find((e) => e.props.service_name === "com.amazonaws.us-east-1.s3")!;
-    expect(s3.props.vpc_endpoint_type).toBe("Gateway");
-    expect(s3.props.route_table_ids).toEqual([ref(onlyResource(json, "aws_route_table"), "id")]);
+  test.each(GATEWAY_ENDPOINTS)("when synthesized, %s is a gateway endpoint on the private route table that the task may reach", (svc) => {
+    const endpoints = resources(json, "aws_vpc_endpoint");
+    const ep = endpoints.find((e) => e.props.service_name === `com.amazonaws.us-east-1.${svc}`)!;
+    expect(ep.props.vpc_endpoint_type).toBe("Gateway");
+    expect(ep.props.route_table_ids).toEqual([ref(onlyResource(json, "aws_route_table"), "id")]);
+    const egress = resources(json, "aws_vpc_security_group_egress_rule").map((r) => r.props);
+    expect(egress).toContainEqual(
+      expect.objectContaining({ security_group_id: ref(sg("vd-task"), "id"), prefix_list_id: ref(ep, "prefix_list_id"), from_port: 443, to_port: 443 }),
+    );
   });
 
   test("when synthesized, the endpoints admit 443 only from the task's security group", () => {
@@ -52,9 +57,9 @@ describe("Network", () => {
     ]);
   });
 
-  test("by default, the task may send HTTPS only to the endpoints and to S3's prefix list", () => {
+  test("by default, the task may send HTTPS only to the endpoints and to the S3 and DynamoDB prefix lists", () => {
     const egress = resources(json, "aws_vpc_security_group_egress_rule").map((r) => r.props);
-    expect(egress).toHaveLength(2);
+    expect(egress).toHaveLength(3);
     for (const e of egress) expect(e).toMatchObject({ security_group_id: ref(sg("vd-task"), "id"), from_port: 443, to_port: 443 });
     expect(egress.some((e) => e.cidr_ipv4)).toBe(false);
   });
