@@ -191,8 +191,8 @@ export function localStage(opts: LocalStageOptions = {}): StageConfig {
 }
 
 /**
- * `dev`: real AWS, its own account and state, the seed's migration start (10% on SES,
- * SendGrid reachable through the opt-in NAT).
+ * `dev`: real AWS, its own state, everything on SES (no SendGrid, so no internet egress):
+ * the target state that prod migrates towards.
  */
 export function devStage(): StageConfig {
   return {
