@@ -58,6 +58,9 @@ export interface ScheduledTaskProps {
   readonly memoryMiB?: number;
   /** Log retention in days (>= 365). @default 365 */
   readonly logRetentionDays?: number;
+  /** Arguments to the image's entry point (`node /app/digest.cjs`, see app/Dockerfile).
+   *  @default ["run"] (one digest run) */
+  readonly command?: string[];
   /** uid:gid the container runs as (never root). @default "10001:10001" */
   readonly user?: string;
   /** Images kept in the repository. @default 30 */
@@ -109,6 +112,10 @@ export class ScheduledTask extends Construct {
     const user = props.user ?? "10001:10001";
     if (!/^\d+(:\d+)?$/.test(user) || /^0(:|$)/.test(user)) {
       throw new ConfigError("VALUE_INVALID", this.node.path, "user", "a numeric uid[:gid] other than 0 (root)");
+    }
+    const command = props.command ?? ["run"];
+    if (command.length === 0 || command.some((a) => a.trim() === "")) {
+      throw new ConfigError("VALUE_INVALID", this.node.path, "command", "one or more non-empty arguments");
     }
     const environment = props.environment ?? {};
     for (const name of Object.keys(environment)) {
@@ -172,6 +179,8 @@ export class ScheduledTask extends Construct {
           readonlyRootFilesystem: true,
           privileged: false,
           user,
+          // The image's ENTRYPOINT is the sender; this says which command the schedule runs.
+          command,
           linuxParameters: { initProcessEnabled: true, capabilities: { drop: ["ALL"] } },
           // The only writable place: rendered mail and temp files.
           mountPoints: [{ sourceVolume: "tmp", containerPath: "/tmp", readOnly: false }],

@@ -94,7 +94,14 @@ export interface StageConfig {
     readonly expression: string;
     readonly timezone: string;
   };
-  /** Image tag of the sender in the stage's ECR repository (tags are immutable). */
+  /**
+   * Image tag of the sender in the stage's ECR repository (tags are immutable). For a real
+   * stage it is the tag `npm run image:publish` printed: the git sha of the last commit
+   * that changed what goes into the image (app/, the lock file, the bundler, the
+   * Dockerfile), so publishing an unchanged sender yields the same tag, this value stays as
+   * it is, and a deploy leaves the task definition alone. Changing it is a reviewed edit;
+   * the next deploy then registers a new task definition revision, and only then.
+   */
   readonly imageTag: string;
   /** Features left out because the target cannot apply them (see emulator-gaps.ts). */
   readonly omit: readonly EmulatorGap[];
@@ -179,12 +186,16 @@ export function localStage(opts: LocalStageOptions = {}): StageConfig {
     dmarcPolicy: "quarantine",
     fromAddress: "digest@vibedigest.example.com",
     toAddresses: ["reader@example.com"],
+    // An https target, so the local run sends both List-Unsubscribe and the RFC 8058
+    // one-click List-Unsubscribe-Post header (never fetched: it is only a header value).
+    unsubscribeUrl: "https://vibedigest.example.com/unsubscribe",
     feeds: sampleFeeds(opts.feedBaseUrl ?? DEFAULT_LOCAL_FEED_BASE_URL),
     useSes: true,
     sesPercent: 100,
     alarmEmail: "alarms@vibedigest.example.com",
     network: { cidr: "10.42.0.0/16", allowInternetEgress: false },
     schedule: DAILY_7AM,
+    // What the container e2e test tags its locally built image with (never pushed).
     imageTag: "local",
     omit: ALL_EMULATOR_GAPS,
   };

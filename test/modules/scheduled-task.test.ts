@@ -62,6 +62,11 @@ describe("ScheduledTask", () => {
     expect(container.mountPoints).toEqual([{ sourceVolume: "tmp", containerPath: "/tmp", readOnly: false }]);
   });
 
+  test("when synthesized, the container runs the sender's `run` command through the image's entry point", () => {
+    expect(container.command).toEqual(["run"]);
+    expect(container).not.toHaveProperty("entryPoint");
+  });
+
   test("when synthesized, the image is the repository's at the given immutable tag", () => {
     expect(container.image).toBe(`${ref(onlyResource(json, "aws_ecr_repository"), "repository_url")}:2026.11.28`);
   });
@@ -137,6 +142,7 @@ describe("ScheduledTask", () => {
     ["an event age under a minute", "SCHEDULE_INVALID", { maxEventAgeSeconds: 30 }],
     ["a bad schedule expression", "SCHEDULE_INVALID", { scheduleExpression: "0 7 * * *" }],
     ["no subnets", "NETWORK_INVALID", { subnetIds: [] }],
+    ["an empty command", "VALUE_INVALID", { command: [] }],
     ["a 30-day log retention", "VALUE_INVALID", { logRetentionDays: 30 }],
   ])("when given %s, it throws %s", (_what, code, props) => {
     expect(thrownBy((f) => build(f, props as Partial<ScheduledTaskProps>)).code).toBe(code);
