@@ -166,7 +166,26 @@ export const METRICS = {
   sesFallbacks: "SesFallbacks",
   /** Recipients whose send outcome is ambiguous (ledger state `unknown`; never resent). */
   emailsUnknown: "EmailsUnknown",
+  /**
+   * SES send attempts (one per recipient handed to SES, whatever the outcome). The
+   * denominator of the stack's SES failure-rate alarm; SendGrid sends never count here.
+   */
+  sesAttempts: "SesAttempts",
+  /**
+   * SES send attempts that failed (rejected, throttled past retries, errored), counted even
+   * when SendGrid then delivered the message. The numerator of the SES failure-rate alarm.
+   */
+  sesFailures: "SesFailures",
 } as const;
+
+/**
+ * The one dimension set every metric above is emitted with (EMF `Dimensions: [METRIC_DIMENSIONS]`)
+ * and that the stack's alarms on {@link METRICS.namespace} select. Empty: a metric is
+ * identified by namespace and name only, so two stages deployed to one account and region
+ * would feed each other's alarms. Adding a name here (e.g. "Stage") means the sender emits
+ * it as a property of every EMF line and the alarms pass its value: both read this list.
+ */
+export const METRIC_DIMENSIONS: readonly string[] = [];
 
 /** Subject prefix kept from the SendGrid-era app. */
 export const SUBJECT_PREFIX = "🧠 Daily Vibe Coding Digest";
