@@ -9,7 +9,7 @@ import { Construct } from "constructs";
 import { DynamodbTable } from "@cdktf/provider-aws/lib/dynamodb-table";
 import { LEDGER } from "../app/src/contract";
 import { arnParts, type IGrantee, type PolicyStatement } from "./policy";
-import { assertRegion, configFail } from "./validate";
+import { assertLedgerTableName, assertRegion, configFail } from "./validate";
 
 /** The key that encrypts the table. A {@link CustomerManagedKey} fits (it takes key-policy statements). */
 export interface LedgerEncryptionKey {
@@ -47,8 +47,6 @@ export interface DeliveryLedgerOutputs {
  *  (spelled out: the invariants allow no wildcard action). */
 export const LEDGER_KEY_ACTIONS = ["kms:Decrypt", "kms:DescribeKey", "kms:Encrypt", "kms:GenerateDataKey", "kms:ReEncryptFrom", "kms:ReEncryptTo"] as const;
 
-const TABLE_NAME = /^[A-Za-z0-9_.-]{3,255}$/;
-
 /** The delivery ledger table. */
 export class DeliveryLedger extends Construct {
   readonly table: DynamodbTable;
@@ -58,7 +56,8 @@ export class DeliveryLedger extends Construct {
 
   constructor(scope: Construct, id: string, props: DeliveryLedgerProps) {
     super(scope, id);
-    if (!TABLE_NAME.test(props.tableName)) configFail(this, "NAME_INVALID", "tableName", "3-255 letters, digits, '_', '-' or '.'");
+    // The same rule as the sender's VIBE_LEDGER_TABLE check (app/src/validation.ts).
+    assertLedgerTableName(this, "tableName", props.tableName);
     if (props.region !== undefined) assertRegion(this, "region", props.region);
     if (!props.encryptionKey?.arn) configFail(this, "VALUE_INVALID", "encryptionKey", "a KMS key (the stack's customer-managed key)");
     this.key = props.encryptionKey;

@@ -4,6 +4,19 @@
  */
 import { Token } from "cdktf";
 import type { IConstruct } from "constructs";
+import {
+  isAwsRegion,
+  isEmailAddress,
+  isLedgerTableName,
+  parseEmailAddress,
+  parseFeedList,
+  parseFlag,
+  parsePercent,
+  parseRecipientList,
+  parseUnsubscribeTarget,
+  LEDGER_TABLE_NAME_EXPECTED,
+  type Checked,
+} from "../app/src/validation";
 import { ConfigError, type ConfigErrorCode } from "./errors";
 
 function fail(scope: IConstruct, code: ConfigErrorCode, subject: string, bound: string): never {
@@ -11,10 +24,9 @@ function fail(scope: IConstruct, code: ConfigErrorCode, subject: string, bound: 
 }
 
 const PARAMETER_ROOT = /^\/[A-Za-z0-9_.-]+(\/[A-Za-z0-9_.-]+)*$/;
-// Deliberately simple: one @, a dotted domain with a 2+ letter TLD, no spaces.
-const EMAIL = /^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@([A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}$/;
+// Email addresses and regions follow the sender's rules (app/src/validation.ts), so the
+// stack never writes a value the sender then rejects.
 const DOMAIN = /^([A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}$/;
-const REGION = /^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d$/;
 const NAME = /^[A-Za-z0-9][A-Za-z0-9_-]{0,47}$/;
 
 export function assertParameterRoot(scope: IConstruct, subject: string, value: string): void {
@@ -26,7 +38,7 @@ export function assertParameterRoot(scope: IConstruct, subject: string, value: s
 
 export function assertEmail(scope: IConstruct, subject: string, value: string): void {
   if (Token.isUnresolved(value)) return;
-  if (!EMAIL.test(value) || value.length > 254) fail(scope, "EMAIL_ADDRESS_INVALID", subject, "an email address like name@example.com");
+  if (!isEmailAddress(value)) fail(scope, "EMAIL_ADDRESS_INVALID", subject, "an email address like name@example.com");
 }
 
 export function assertDomain(scope: IConstruct, subject: string, value: string): void {
@@ -36,7 +48,53 @@ export function assertDomain(scope: IConstruct, subject: string, value: string):
 
 export function assertRegion(scope: IConstruct, subject: string, value: string): void {
   if (Token.isUnresolved(value)) return;
-  if (!REGION.test(value)) fail(scope, "REGION_INVALID", subject, "an AWS region like us-east-1");
+  if (!isAwsRegion(value)) fail(scope, "REGION_INVALID", subject, "an AWS region like us-east-1");
+}
+
+/** A DynamoDB table name, as the sender checks VIBE_LEDGER_TABLE. */
+export function assertLedgerTableName(scope: IConstruct, subject: string, value: string): void {
+  if (Token.isUnresolved(value)) return;
+  if (!isLedgerTableName(value)) fail(scope, "NAME_INVALID", subject, LEDGER_TABLE_NAME_EXPECTED);
+}
+
+/*
+ * Parameter values the sender parses (validation.ts): each check below accepts exactly
+ * what the sender accepts when it loads that parameter.
+ */
+function assertChecked(scope: IConstruct, code: ConfigErrorCode, subject: string, value: string, parse: (v: string) => Checked<unknown>): void {
+  if (Token.isUnresolved(value)) return;
+  const r = parse(value);
+  if (!r.ok) fail(scope, code, subject, r.expected);
+}
+
+/** `email/from_address`: one address. */
+export function assertEmailParameter(scope: IConstruct, subject: string, value: string): void {
+  assertChecked(scope, "EMAIL_ADDRESS_INVALID", subject, value, parseEmailAddress);
+}
+
+/** `email/to_address`: comma-separated addresses. */
+export function assertRecipientList(scope: IConstruct, subject: string, value: string): void {
+  assertChecked(scope, "EMAIL_ADDRESS_INVALID", subject, value, parseRecipientList);
+}
+
+/** `digest/feeds`: a JSON array of {url, name} or comma-separated URLs. */
+export function assertFeedList(scope: IConstruct, subject: string, value: string): void {
+  assertChecked(scope, "FEEDS_INVALID", subject, value, parseFeedList);
+}
+
+/** `email/use_ses`: true or false (or an unset value: the sender uses true). */
+export function assertFlagParameter(scope: IConstruct, subject: string, value: string): void {
+  assertChecked(scope, "VALUE_INVALID", subject, value, parseFlag);
+}
+
+/** `email/ses_percent`: 0..100 (or an unset value: the sender uses 100). */
+export function assertPercentParameter(scope: IConstruct, subject: string, value: string): void {
+  assertChecked(scope, "PERCENT_OUT_OF_RANGE", subject, value, parsePercent);
+}
+
+/** `email/unsubscribe_url`: https URL or mailto: (or an unset value: no header). */
+export function assertUnsubscribeTarget(scope: IConstruct, subject: string, value: string): void {
+  assertChecked(scope, "URL_INVALID", subject, value, parseUnsubscribeTarget);
 }
 
 export function assertName(scope: IConstruct, subject: string, value: string): void {

@@ -30,6 +30,7 @@ import { EmfMetrics, type Metrics } from "./metrics";
 import { digestDate } from "./render";
 import { RollbackStore } from "./rollback";
 import { EXIT, runDigest, type RunSummary } from "./run";
+import { LEDGER_TABLE_NAME_EXPECTED, isLedgerTableName } from "./validation";
 
 export interface CliIo {
   /** Writes one line (without newline) to stdout synchronously. */
@@ -85,7 +86,7 @@ export function readEnv(env: NodeJS.ProcessEnv, isTTY: boolean): CliEnv {
   const logFormatRaw = get(ENV.logFormat)?.toLowerCase();
   if (logFormatRaw !== undefined && logFormatRaw !== "json" && logFormatRaw !== "pretty") throw new ConfigInvalidError(ENV.logFormat, '"json" or "pretty"');
   const ledgerTable = get(ENV.ledgerTable);
-  if (ledgerTable !== undefined && !/^[A-Za-z0-9_.-]{3,255}$/.test(ledgerTable)) throw new ConfigInvalidError(ENV.ledgerTable, "a DynamoDB table name (3-255 of A-Z a-z 0-9 _ . -)");
+  if (ledgerTable !== undefined && !isLedgerTableName(ledgerTable)) throw new ConfigInvalidError(ENV.ledgerTable, LEDGER_TABLE_NAME_EXPECTED);
   const sendgridBaseUrl = get(ENV.sendgridBaseUrl);
   if (sendgridBaseUrl !== undefined) {
     let u: URL | undefined;

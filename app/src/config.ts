@@ -11,12 +11,21 @@ import type { Metrics } from "./metrics";
 import { METRICS } from "./contract";
 import { parseRollbackValue } from "./rollback";
 import { Secret } from "./secret";
+import {
+  REGION_EXPECTED,
+  awsRegion,
+  isUnsetValue,
+  parseEmailAddress,
+  parseFeedList,
+  parseFlag,
+  parsePercent,
+  parseRecipientList,
+  parseUnsubscribeTarget,
+  type Checked,
+  type FeedSource,
+} from "./validation";
 
-/** One feed of the digest. */
-export interface FeedSource {
-  readonly url: string;
-  readonly name: string;
-}
+export type { FeedSource } from "./validation";
 
 /** A static access key pair from Parameter Store (the seed's credential mode). */
 export interface StaticCredentials {
@@ -67,20 +76,12 @@ export interface ParameterStoreConfigOptions {
   readonly metrics?: Metrics;
 }
 
-/** Values that mean "not set" in an optional parameter (SSM cannot store an empty string). */
-const UNSET_VALUES = new Set([SECRET_PLACEHOLDER, "none", "-", ""]);
-const isUnset = (v: string | undefined): boolean => v === undefined || UNSET_VALUES.has(v.trim().toLowerCase());
+/** Values that mean "not set" in an optional parameter (the stack applies the same rule: validation.ts). */
+const isUnset = isUnsetValue;
 
-const email = z.email();
-const region = z.string().regex(/^[a-z]{2}(-[a-z]+)+-\d{1,2}$/);
+// Email addresses, recipient and feed lists, region, percent and the unsubscribe target
+// follow validation.ts, which the stack's constructs apply too.
 const configurationSetName = z.string().regex(/^[A-Za-z0-9_-]{1,64}$/);
-const httpUrl = z.url({ protocol: /^https?$/ });
-const feedList = z
-  .array(z.object({ url: httpUrl, name: z.string().trim().min(1).max(200) }).strict())
-  .min(1)
-  .max(200);
-const unsubscribeTarget = z.union([z.url({ protocol: /^https$/ }), z.string().regex(/^mailto:[^\s@]+@[^\s@]+$/)]);
-const percent = z.string().regex(/^\d{1,3}$/).transform(Number).pipe(z.number().max(100));
 const secretToken = z.string().regex(/^\S{1,1024}$/);
 
 /** Loads {@link DigestConfig} from Parameter Store. */
@@ -178,28 +179,26 @@ export function parseConfig(root: string, values: ReadonlyMap<string, string>, o
     if (!r.success) throw new ConfigInvalidError(name(key), expected);
     return r.data;
   };
+  /** A shared rule's answer (validation.ts), or CONFIG_INVALID naming `parameter`. */
+  const valid = <T>(parameter: string, r: Checked<T>): T => {
+    if (!r.ok) throw new ConfigInvalidError(parameter, r.expected);
+    return r.value;
+  };
 
   // Region: parameter first, AWS_REGION as the fallback.
   const regionRaw = raw("awsRegion");
   let regionValue: string;
-  if (!isUnset(regionRaw)) regionValue = check("awsRegion", region, regionRaw!.trim(), "an AWS region such as us-east-1");
-  else if (overrides.fallbackRegion) regionValue = check("awsRegion", region, overrides.fallbackRegion, "an AWS region such as us-east-1");
+  if (!isUnset(regionRaw)) regionValue = check("awsRegion", awsRegion, regionRaw!.trim(), REGION_EXPECTED);
+  else if (overrides.fallbackRegion) regionValue = check("awsRegion", awsRegion, overrides.fallbackRegion, REGION_EXPECTED);
   else throw new ConfigMissingError(name("awsRegion"));
 
-  const fromAddress = check("fromAddress", email, required("fromAddress"), "one email address");
+  const fromAddress = valid(name("fromAddress"), parseEmailAddress(required("fromAddress")));
 
   let recipients: string[];
   if (overrides.recipients && overrides.recipients.length > 0) {
-    recipients = overrides.recipients.map((r) => r.trim());
-    if (!recipients.every((r) => email.safeParse(r).success)) throw new ConfigInvalidError("EMAIL_TO", "comma-separated email addresses");
+    recipients = valid("EMAIL_TO", parseRecipientList(overrides.recipients.join(",")));
   } else {
-    recipients = required("toAddress")
-      .split(",")
-      .map((r) => r.trim())
-      .filter((r) => r !== "");
-    if (recipients.length === 0 || recipients.length > 1000 || !recipients.every((r) => email.safeParse(r).success)) {
-      throw new ConfigInvalidError(name("toAddress"), "1 to 1000 comma-separated email addresses");
-    }
+    recipients = valid(name("toAddress"), parseRecipientList(required("toAddress")));
   }
   const seen = new Set<string>();
   recipients = recipients.filter((r) => {
@@ -209,16 +208,9 @@ export function parseConfig(root: string, values: ReadonlyMap<string, string>, o
     return true;
   });
 
-  let useSes = true;
-  const useSesRaw = raw("useSes");
-  if (overrides.useSes !== undefined) useSes = overrides.useSes;
-  else if (!isUnset(useSesRaw)) useSes = check("useSes", z.enum(["true", "false"]), useSesRaw!.trim().toLowerCase(), '"true" or "false"') === "true";
+  const useSes = overrides.useSes ?? valid(name("useSes"), parseFlag(raw("useSes"))) ?? true;
 
-  let sesPercent = 100;
-  const pctRaw = raw("sesPercent");
-  if (!isUnset(pctRaw)) {
-    sesPercent = check("sesPercent", percent, pctRaw!.trim(), "an integer from 0 to 100");
-  }
+  const sesPercent = valid(name("sesPercent"), parsePercent(raw("sesPercent"))) ?? 100;
 
   const csRaw = raw("configurationSet");
   const configurationSet = isUnset(csRaw)
@@ -243,10 +235,9 @@ export function parseConfig(root: string, values: ReadonlyMap<string, string>, o
     sendgridApiKey = new Secret(sgRaw!);
   }
 
-  const feeds = parseFeeds(name("feeds"), required("feeds"));
+  const feeds = valid(name("feeds"), parseFeedList(required("feeds")));
 
-  const unsubRaw = raw("unsubscribeUrl");
-  const unsubscribe = isUnset(unsubRaw) ? undefined : check("unsubscribeUrl", unsubscribeTarget, unsubRaw!.trim(), "an https URL or a mailto: address");
+  const unsubscribe = valid(name("unsubscribeUrl"), parseUnsubscribeTarget(raw("unsubscribeUrl")));
 
   const sesRollback = parseRollbackValue(values.get(runtimeParameterName(root, "sesRollback")));
 
@@ -264,34 +255,4 @@ export function parseConfig(root: string, values: ReadonlyMap<string, string>, o
     unsubscribe,
     ...(sesRollback ? { sesRollback } : {}),
   };
-}
-
-/** `digest/feeds`: a JSON array of {url, name}, or comma-separated URLs (named by host). */
-function parseFeeds(parameter: string, value: string): FeedSource[] {
-  const expected = 'a JSON array of {"url","name"} (http/https URLs) or comma-separated URLs';
-  let candidate: unknown;
-  if (value.startsWith("[")) {
-    try {
-      candidate = JSON.parse(value);
-    } catch {
-      throw new ConfigInvalidError(parameter, expected);
-    }
-  } else {
-    candidate = value
-      .split(",")
-      .map((u) => u.trim())
-      .filter((u) => u !== "")
-      .map((url) => {
-        let host = url;
-        try {
-          host = new URL(url).host;
-        } catch {
-          /* reported by the schema below */
-        }
-        return { url, name: host };
-      });
-  }
-  const r = feedList.safeParse(candidate);
-  if (!r.success) throw new ConfigInvalidError(parameter, expected);
-  return r.data;
 }

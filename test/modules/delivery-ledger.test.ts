@@ -1,3 +1,4 @@
+import { readEnv } from "../../app/src/cli";
 import { LEDGER } from "../../app/src/contract";
 import { DeliveryLedger, LEDGER_KEY_ACTIONS, type DeliveryLedgerProps } from "../../modules/delivery-ledger";
 import { TaskRole } from "../../modules/task-role";
@@ -61,4 +62,27 @@ describe("DeliveryLedger", () => {
   ])("when given %s, it throws %s", (_what, code, props) => {
     expect(thrownBy((f) => build(f, props as Partial<DeliveryLedgerProps>)).code).toBe(code);
   });
+
+  test.each(["vd-delivery-ledger", "a.b_c-1", "abc", "ab", "a/b", "a b", "tábla", "x".repeat(255), "x".repeat(256)])(
+    "when the table name is %p, the construct accepts it exactly when the sender's VIBE_LEDGER_TABLE check does",
+    (name) => {
+      const stackAccepts = (() => {
+        try {
+          synth({ tableName: name });
+          return true;
+        } catch {
+          return false;
+        }
+      })();
+      const senderAccepts = (() => {
+        try {
+          readEnv({ VIBE_LEDGER_TABLE: name }, false);
+          return true;
+        } catch {
+          return false;
+        }
+      })();
+      expect(stackAccepts).toBe(senderAccepts);
+    },
+  );
 });

@@ -1,6 +1,7 @@
 import { Testing } from "cdktf";
 import type { Construct } from "constructs";
-import { PARAMETERS, ROLLBACK_CLEARED, RUNTIME_PARAMETERS, SECRET_PLACEHOLDER, type ParameterKey } from "../../app/src/contract";
+import { parseConfig } from "../../app/src/config";
+import { PARAMETERS, ROLLBACK_CLEARED, RUNTIME_PARAMETERS, SECRET_PLACEHOLDER, parameterName, type ParameterKey } from "../../app/src/contract";
 import { ConfigError } from "../../modules/errors";
 import { ParameterStore, type ParameterStoreProps } from "../../modules/parameter-store";
 import { TaskRole } from "../../modules/task-role";
@@ -226,10 +227,10 @@ describe("ParameterStore", () => {
     ["ses_percent 101", { values: { ...VALUES, sesPercent: "101" } }, "PERCENT_OUT_OF_RANGE"],
     ["ses_percent -1", { values: { ...VALUES, sesPercent: "-1" } }, "PERCENT_OUT_OF_RANGE"],
     ["ses_percent 12.5", { values: { ...VALUES, sesPercent: "12.5" } }, "PERCENT_OUT_OF_RANGE"],
-    ["feeds that are not JSON", { values: { ...VALUES, feeds: "https://a.example.com/x.rss" } }, "FEEDS_INVALID"],
+    ["feeds that are neither JSON nor URLs", { values: { ...VALUES, feeds: "{not json" } }, "FEEDS_INVALID"],
     ["an empty feed list", { values: { ...VALUES, feeds: "[]" } }, "FEEDS_INVALID"],
     ["a feed without a name", { values: { ...VALUES, feeds: '[{"url":"https://a.example.com/x.rss"}]' } }, "FEEDS_INVALID"],
-    ["an ftp feed", { values: { ...VALUES, feeds: '[{"url":"ftp://a.example.com/x","name":"x"}]' } }, "URL_INVALID"],
+    ["an ftp feed", { values: { ...VALUES, feeds: '[{"url":"ftp://a.example.com/x","name":"x"}]' } }, "FEEDS_INVALID"],
     ["a bad region value", { values: { ...VALUES, awsRegion: "useast1" } }, "REGION_INVALID"],
     ["an http unsubscribe URL", { values: { ...VALUES, unsubscribeUrl: "http://example.com/u" } }, "URL_INVALID"],
     ["an empty value", { values: { ...VALUES, useSes: "" } }, "VALUE_INVALID"],
@@ -249,5 +250,77 @@ describe("ParameterStore", () => {
     expect(err).toBeInstanceOf(ConfigError);
     expect((err as ConfigError).code).toBe(code);
     expect((err as ConfigError).constructPath).toBe("stack/parameters");
+  });
+});
+
+/**
+ * The stack must never write a value the sender then refuses to load, nor refuse one the
+ * sender would load: for each value below, the construct accepts it exactly when the
+ * sender's parseConfig does. Left out: the empty string and values over 4096 characters
+ * (the sender's 1000-recipient and 200-feed bounds lie beyond that), which SSM cannot
+ * store, so the stack rejects them for that reason alone.
+ */
+describe("ParameterStore accepts exactly what the sender accepts", () => {
+  const long = `${"a".repeat(64)}@${"b".repeat(60)}.${"c".repeat(60)}.${"d".repeat(60)}.com`; // 255 characters
+  const feeds = (n: number, name = "F") => JSON.stringify(Array.from({ length: n }, (_, i) => ({ url: `https://feeds.example.com/${i}.rss`, name })));
+  type Key = keyof ParameterStoreProps["values"];
+  const rows = (key: Key, values: string[]): [Key, string][] => values.map((v) => [key, v]);
+  const CASES: [Key, string][] = [
+    ...rows("fromAddress", ["digest@vibedigest.example.com", "a.b@x.com", "a+tag@x.co", " padded@example.com ", "a..b@x.com", "a!b@x.com", "a/b@x.com", "a@b", "a@x.c", "no-at.example.com", "two@x.com,three@x.com", "unset", long]),
+    ...rows("toAddress", ["a@example.com", "a@example.com,b@example.org", " a@example.com , b@example.org ", "a@example.com,", "a@example.com,,b@example.org", "a@example.com,a..b@x.com", "a@example.com;b@example.org", "a!b@x.com", ","]),
+    ...rows("feeds", [
+      feeds(1),
+      feeds(3),
+      feeds(1, " "),
+      feeds(1, "x".repeat(201)),
+      "https://a.example.com/x.rss, http://b.example.org/atom",
+      "https://a.example.com/x.rss,",
+      "[]",
+      "[not json",
+      "{not json",
+      '[{"url":"ftp://a.example.com/x","name":"x"}]',
+      '[{"url":"javascript:alert(1)","name":"x"}]',
+      '[{"url":"https://user:pw@a.example.com/x","name":"x"}]',
+      '[{"url":"https://a.example.com/x"}]',
+      '[{"url":"https://a.example.com/x","name":"x","extra":1}]',
+      '{"url":"https://a.example.com/x","name":"x"}',
+    ]),
+    ...rows("awsRegion", ["us-east-1", "eu-central-2", "us-gov-west-1", "us-isob-east-1", "ap-southeast-10", "moon-base", "useast1", "mars-north-1x", "US-EAST-1", "us-east-1a"]),
+    ...rows("unsubscribeUrl", ["https://digest.example/unsubscribe", "mailto:leave@example.com", "none", "http://insecure.example/u", "javascript:alert(1)", "ftp://x.example/", "https://user:pw@digest.example/u", "https://[::", "mailto:nobody", "https://a b.example/"]),
+    ...rows("sesPercent", ["0", "25", "100", " 25 ", "007", "101", "-1", "12.5", "1e2", "ten", "none"]),
+    ...rows("useSes", ["true", "false", "TRUE", " false ", "yes", "1", "none"]),
+  ];
+
+  function stackAccepts(key: Key, value: string): boolean {
+    try {
+      synth({ values: { ...VALUES, [key]: value } });
+      return true;
+    } catch (e) {
+      if (!(e instanceof ConfigError)) throw e;
+      return false;
+    }
+  }
+
+  function senderAccepts(key: Key, value: string): boolean {
+    const values = new Map<string, string>();
+    for (const [k, v] of Object.entries({ ...VALUES, [key]: value })) if (v !== undefined) values.set(parameterName("/vibecoding", k as ParameterKey), v);
+    try {
+      parseConfig("/vibecoding", values);
+      return true;
+    } catch (e) {
+      if (!(e instanceof Error) || !["CONFIG_INVALID", "CONFIG_MISSING"].includes((e as { code?: string }).code ?? "")) throw e;
+      return false;
+    }
+  }
+
+  test.each(CASES.map(([k, v]) => [k, v.length > 80 ? `${v.slice(0, 60)}... (${v.length} chars)` : v, v] as const))("when %s is %p, the stack and the sender agree", (key, _shown, value) => {
+    expect(stackAccepts(key, value)).toBe(senderAccepts(key, value));
+  });
+
+  test("when the table is run, it has values both accept and values both reject for every parameter", () => {
+    for (const key of new Set(CASES.map(([k]) => k))) {
+      const verdicts = new Set(CASES.filter(([k]) => k === key).map(([k, v]) => senderAccepts(k, v)));
+      expect([key, [...verdicts].sort()]).toEqual([key, [false, true]]);
+    }
   });
 });
