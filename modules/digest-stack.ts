@@ -167,10 +167,10 @@ export class DigestStack extends TerraformStack {
       },
     });
 
-    // The task role's whole permission set, one grant per need.
+    // The task role's whole permission set, one grant per need. No cloudwatch:PutMetricData:
+    // the sender's metrics are EMF lines in its log stream (the execution role writes those).
     this.sender.grantSend(this.taskRole);
     this.parameters.grantRead(this.taskRole);
-    this.monitoring.grantPutMetrics(this.taskRole);
     this.parameters.grantWriteRuntime(this.taskRole);
     this.ledger.grantReadWrite(this.taskRole);
 

@@ -8,17 +8,18 @@ import { CloudwatchMetricAlarm, type CloudwatchMetricAlarmConfig } from "@cdktf/
 import { CloudwatchEventRule } from "@cdktf/provider-aws/lib/cloudwatch-event-rule";
 import { CeAnomalyMonitor } from "@cdktf/provider-aws/lib/ce-anomaly-monitor";
 import { CeAnomalySubscription } from "@cdktf/provider-aws/lib/ce-anomaly-subscription";
-import { METRICS } from "../app/src/contract";
+import { METRIC_DIMENSIONS, METRICS } from "../app/src/contract";
 import type { CustomerManagedKey } from "./customer-managed-key";
 import { EncryptedTopic } from "./encrypted-topic";
-import type { IGrantee } from "./policy";
+import { ConfigError } from "./errors";
 import { assertEmail, assertIntegerInRange, assertName, assertNumberInRange } from "./validate";
 
 /** Alarm thresholds; every default is the seed's value or AWS's guidance. */
 export interface AlarmThresholds {
   /** Alarm when more than this many sends fail in 5 minutes. @default 3 */
   readonly deliveryFailuresIn5Minutes: number;
-  /** Alarm when failed / (sent + failed) over 10 minutes exceeds this percent. @default 5 */
+  /** Alarm when SES failures / SES attempts over 10 minutes exceeds this percent (the seed's
+   *  rollback trigger; SendGrid sends and SendGrid rescues of SES failures do not count). @default 5 */
   readonly failureRatePercent: number;
   /** SES Reputation.BounceRate (fraction); must stay below AWS's 5% review level. @default 0.04 */
   readonly bounceRate: number;
@@ -28,10 +29,13 @@ export interface AlarmThresholds {
   readonly hoursWithoutSuccess: number;
   /** Alarm when this percent of the 24-hour SES quota is used. @default 80 */
   readonly sesQuotaUsedPercent: number;
-  /** Baseline of the average delivery time in ms (the seed's target: SES API < 2 s). @default 2000 */
-  readonly deliveryLatencyBaselineMs: number;
-  /** Alarm when delivery time is this percent above the baseline. @default 50 */
-  readonly deliveryLatencyDegradationPercent: number;
+  /**
+   * Width of the anomaly-detection band around the learned delivery-time baseline, in
+   * standard deviations: the alarm fires when the hourly average delivery time rises
+   * above the band's upper edge. CloudWatch learns the baseline from the metric's own
+   * history (about two weeks), so no fixed number of milliseconds is baked in. @default 2
+   */
+  readonly deliveryLatencyBandStdDevs: number;
   /** Cost anomaly report when an anomaly's impact reaches this percent. @default 20 */
   readonly costAnomalyPercent: number;
 }
@@ -43,8 +47,7 @@ export const DEFAULT_THRESHOLDS: AlarmThresholds = {
   complaintRate: 0.0008,
   hoursWithoutSuccess: 26,
   sesQuotaUsedPercent: 80,
-  deliveryLatencyBaselineMs: 2000,
-  deliveryLatencyDegradationPercent: 50,
+  deliveryLatencyBandStdDevs: 2,
   costAnomalyPercent: 20,
 };
 
@@ -68,6 +71,12 @@ export interface MonitoringProps {
   readonly task?: MonitoredTask;
   /** Declare the Cost Explorer anomaly monitor and its subscription. @default true */
   readonly costAnomalyMonitor?: boolean;
+  /**
+   * Value of each dimension in the contract's METRIC_DIMENSIONS, which every alarm on the
+   * digest's own metrics selects (keys must equal that list exactly).
+   * @default {} (METRIC_DIMENSIONS is empty: the metrics carry no dimensions)
+   */
+  readonly metricDimensions?: Readonly<Record<string, string>>;
 }
 
 /** Alarm names (suffixes after the prefix), stable for runbooks. */
@@ -113,20 +122,27 @@ export class Monitoring extends Construct {
     this.topic.subscribeEmail("alarm-email", props.alarmEmail);
 
     const ns = METRICS.namespace;
+    // Every alarm on the sender's own metrics selects the contract's dimension set, the one
+    // the sender's EMF lines declare; an alarm with other dimensions would never see data.
+    const dimensions = digestDimensions(this, props.metricDimensions ?? {});
+    const own = Object.keys(dimensions).length ? { dimensions } : {};
     this.alarm(ALARMS.deliveryFailures, `More than ${t.deliveryFailuresIn5Minutes} digest sends failed in 5 minutes`, {
-      namespace: ns, metricName: METRICS.failed, statistic: "Sum", period: 300, evaluationPeriods: 1,
+      namespace: ns, metricName: METRICS.failed, ...own, statistic: "Sum", period: 300, evaluationPeriods: 1,
       comparisonOperator: "GreaterThanThreshold", threshold: t.deliveryFailuresIn5Minutes, treatMissingData: "notBreaching",
     });
+    // SES attempts only: a send that SES rejected and SendGrid then delivered is an SES
+    // failure here. No SES attempt in the window (all on SendGrid, or no run) gives no data
+    // point, which does not breach; a window with attempts but no failure datapoint is 0%.
     this.alarm(ALARMS.failureRate, `SES failure rate above ${t.failureRatePercent}% over 10 minutes (seed rollback trigger)`, {
       evaluationPeriods: 1, comparisonOperator: "GreaterThanThreshold", threshold: t.failureRatePercent, treatMissingData: "notBreaching",
       metricQuery: [
-        { id: "failed", metric: { namespace: ns, metricName: METRICS.failed, stat: "Sum", period: 600 }, returnData: false },
-        { id: "sent", metric: { namespace: ns, metricName: METRICS.sent, stat: "Sum", period: 600 }, returnData: false },
-        { id: "rate", expression: "100 * failed / (sent + failed)", label: "Failure rate (%)", returnData: true },
+        { id: "failures", metric: { namespace: ns, metricName: METRICS.sesFailures, ...own, stat: "Sum", period: 600 }, returnData: false },
+        { id: "attempts", metric: { namespace: ns, metricName: METRICS.sesAttempts, ...own, stat: "Sum", period: 600 }, returnData: false },
+        { id: "rate", expression: "IF(attempts > 0, 100 * FILL(failures, 0) / attempts)", label: "SES failure rate (%)", returnData: true },
       ],
     });
     this.alarm(ALARMS.parameterStoreAccessDenied, "Parameter Store or its key denied the sender access", {
-      namespace: ns, metricName: METRICS.parameterStoreAccessDenied, statistic: "Sum", period: 300, evaluationPeriods: 1,
+      namespace: ns, metricName: METRICS.parameterStoreAccessDenied, ...own, statistic: "Sum", period: 300, evaluationPeriods: 1,
       comparisonOperator: "GreaterThanOrEqualToThreshold", threshold: 1, treatMissingData: "notBreaching",
     });
     this.alarm(ALARMS.bounceRate, `SES bounce rate at ${t.bounceRate * 100}% (AWS reviews at 5%)`, {
@@ -138,33 +154,31 @@ export class Monitoring extends Construct {
       comparisonOperator: "GreaterThanOrEqualToThreshold", threshold: t.complaintRate, treatMissingData: "notBreaching",
     });
     this.alarm(ALARMS.noSuccess, `No successful digest in ${t.hoursWithoutSuccess} hours`, {
-      namespace: ns, metricName: METRICS.digestSucceeded, statistic: "Sum", period: 3600,
+      namespace: ns, metricName: METRICS.digestSucceeded, ...own, statistic: "Sum", period: 3600,
       evaluationPeriods: t.hoursWithoutSuccess, datapointsToAlarm: t.hoursWithoutSuccess,
       comparisonOperator: "LessThanThreshold", threshold: 1, treatMissingData: "breaching",
     });
     this.alarm(ALARMS.quota, `Sending above ${t.sesQuotaUsedPercent}% of the 24-hour SES quota`, {
-      namespace: ns, metricName: METRICS.sesQuotaUsedPercent, statistic: "Maximum", period: 300, evaluationPeriods: 1,
+      namespace: ns, metricName: METRICS.sesQuotaUsedPercent, ...own, statistic: "Maximum", period: 300, evaluationPeriods: 1,
       comparisonOperator: "GreaterThanOrEqualToThreshold", threshold: t.sesQuotaUsedPercent, treatMissingData: "notBreaching",
     });
-    this.alarm(ALARMS.latency, `Delivery time more than ${t.deliveryLatencyDegradationPercent}% above its ${t.deliveryLatencyBaselineMs} ms baseline`, {
-      evaluationPeriods: 1, comparisonOperator: "GreaterThanThreshold", threshold: t.deliveryLatencyDegradationPercent, treatMissingData: "notBreaching",
+    // The baseline is learned by CloudWatch anomaly detection from the metric's history
+    // (the model is created with the alarm); the alarm compares each hour's average with the
+    // band's upper edge. Hours without sends have no data and do not breach.
+    this.alarm(ALARMS.latency, `Delivery time above its learned baseline (anomaly band of ${t.deliveryLatencyBandStdDevs} standard deviations)`, {
+      evaluationPeriods: 1, comparisonOperator: "GreaterThanUpperThreshold", thresholdMetricId: "baseline", treatMissingData: "notBreaching",
       metricQuery: [
-        { id: "latency", metric: { namespace: ns, metricName: METRICS.deliveryLatencyMs, stat: "Average", period: 300 }, returnData: false },
-        {
-          id: "degradation",
-          expression: `100 * (latency - ${t.deliveryLatencyBaselineMs}) / ${t.deliveryLatencyBaselineMs}`,
-          label: "Delivery time above baseline (%)",
-          returnData: true,
-        },
+        { id: "latency", metric: { namespace: ns, metricName: METRICS.deliveryLatencyMs, ...own, stat: "Average", period: 3600 }, label: "Delivery time (ms)", returnData: true },
+        { id: "baseline", expression: `ANOMALY_DETECTION_BAND(latency, ${t.deliveryLatencyBandStdDevs})`, label: "Expected delivery time (ms)", returnData: true },
       ],
     });
 
     this.alarm(ALARMS.sesRollback, "The sender rolled SES back to SendGrid (clear it with `digest rollback clear` once fixed)", {
-      namespace: ns, metricName: METRICS.sesRollback, statistic: "Sum", period: 300, evaluationPeriods: 1,
+      namespace: ns, metricName: METRICS.sesRollback, ...own, statistic: "Sum", period: 300, evaluationPeriods: 1,
       comparisonOperator: "GreaterThanOrEqualToThreshold", threshold: 1, treatMissingData: "notBreaching",
     });
     this.alarm(ALARMS.emailsUnknown, "A send's outcome is unknown: the ledger will not resend it, check SES for the message", {
-      namespace: ns, metricName: METRICS.emailsUnknown, statistic: "Sum", period: 300, evaluationPeriods: 1,
+      namespace: ns, metricName: METRICS.emailsUnknown, ...own, statistic: "Sum", period: 300, evaluationPeriods: 1,
       comparisonOperator: "GreaterThanOrEqualToThreshold", threshold: 1, treatMissingData: "notBreaching",
     });
 
@@ -190,19 +204,6 @@ export class Monitoring extends Construct {
 
   get resource(): EncryptedTopic {
     return this.topic;
-  }
-
-  /**
-   * Lets `grantee` publish the digest's metrics. PutMetricData has no resource-level
-   * permission, so the statement is pinned to our namespace by condition instead.
-   */
-  grantPutMetrics(grantee: IGrantee): void {
-    grantee.addToPrincipalPolicy({
-      sid: "PutDigestMetrics",
-      actions: ["cloudwatch:PutMetricData"],
-      resources: ["*"],
-      conditions: [{ test: "StringEquals", variable: "cloudwatch:namespace", values: [METRICS.namespace] }],
-    });
   }
 
   /** Task alarms: failed to start, exited non-zero, the schedule's target errors, dead letters. */
@@ -263,7 +264,17 @@ function validateThresholds(scope: Construct, t: AlarmThresholds): void {
   // period 1 h x N must stay within CloudWatch's 7-day evaluation window.
   assertIntegerInRange(scope, "THRESHOLD_INVALID", "thresholds.hoursWithoutSuccess", t.hoursWithoutSuccess, 25, 168);
   assertNumberInRange(scope, "THRESHOLD_INVALID", "thresholds.sesQuotaUsedPercent", t.sesQuotaUsedPercent, 1, 100);
-  assertIntegerInRange(scope, "THRESHOLD_INVALID", "thresholds.deliveryLatencyBaselineMs", t.deliveryLatencyBaselineMs, 1, 600_000);
-  assertNumberInRange(scope, "THRESHOLD_INVALID", "thresholds.deliveryLatencyDegradationPercent", t.deliveryLatencyDegradationPercent, 1, 1000);
+  // Narrower than 1 standard deviation alarms on noise; wider than 10 never fires.
+  assertNumberInRange(scope, "THRESHOLD_INVALID", "thresholds.deliveryLatencyBandStdDevs", t.deliveryLatencyBandStdDevs, 1, 10);
   assertNumberInRange(scope, "THRESHOLD_INVALID", "thresholds.costAnomalyPercent", t.costAnomalyPercent, 1, 1000);
+}
+
+/** The contract's dimension set with the given values; refuses missing or extra names. */
+function digestDimensions(scope: Construct, values: Readonly<Record<string, string>>): Record<string, string> {
+  const given = Object.keys(values).sort();
+  const expected = [...METRIC_DIMENSIONS].sort();
+  if (given.join("\n") !== expected.join("\n")) {
+    throw new ConfigError("VALUE_INVALID", scope.node.path, "metricDimensions", `exactly the contract's METRIC_DIMENSIONS (${expected.join(", ") || "none"})`);
+  }
+  return Object.fromEntries(expected.map((d) => [d, values[d]!]));
 }

@@ -165,13 +165,19 @@ describe("DigestStack", () => {
     expect(actions).toEqual(expected);
   });
 
-  test("when synthesized, the task role's statements are the seed's three needs plus quota, metrics, rollback flag and ledger, by sid", () => {
+  test("when synthesized, the task role's statements are the seed's three needs plus quota, rollback flag and ledger, by sid", () => {
     const role = resources(local, "aws_iam_role").find((r) => r.props.name === "vibe-digest-local-task")!;
     const policy = resources(local, "aws_iam_role_policy").find((p) => p.props.role === `\${${role.address}.id}`)!;
     expect(statementsOf(local, policy.props.policy).map((s) => s.sid)).toEqual([
-      "SendDigestEmail", "ReadSendQuota", "ReadDigestParameters", "DecryptDigestParametersViaSsm", "PutDigestMetrics",
+      "SendDigestEmail", "ReadSendQuota", "ReadDigestParameters", "DecryptDigestParametersViaSsm",
       "WriteRuntimeParameters", "DeliveryLedgerReadWrite", "DeliveryLedgerKeyViaDynamoDb",
     ]);
+  });
+
+  test.each(["local", "dev", "prod"] as const)("when the %s stage is synthesized, no role may call cloudwatch:PutMetricData (the sender emits EMF log lines)", (stage) => {
+    const json = { local, dev, prod }[stage];
+    const actions = Object.values(json.data?.aws_iam_policy_document ?? {}).flatMap((d) => ((d.statement ?? []) as { actions?: string[] }[]).flatMap((s) => s.actions ?? []));
+    expect(actions.filter((a) => /^cloudwatch:/i.test(a))).toEqual([]);
   });
 
   test.each([

@@ -1,14 +1,20 @@
-import { METRICS } from "../../app/src/contract";
+import { METRIC_DIMENSIONS, METRICS } from "../../app/src/contract";
+import { EmfMetrics } from "../../app/src/metrics";
 import { ALARMS, DEFAULT_THRESHOLDS, Monitoring, type MonitoringProps } from "../../modules/monitoring";
-import { TaskRole } from "../../modules/task-role";
 import { synthWith, thrownBy, type Fixture } from "../support/construct-fixtures";
 import { onlyResource, ref, resources, statementBySid, statementsOf, type Found, type TfJson } from "../support/tf-json";
 
 const TASK = { clusterArn: "arn:aws:ecs:us-east-1:111111111111:cluster/vd", scheduleGroupName: "vd", deadLetterQueueName: "vd-dlq" };
 
 function build(f: Fixture, props: Partial<MonitoringProps> = {}): void {
-  const m = new Monitoring(f.stack, "monitoring", { namePrefix: "vd", key: f.key, alarmEmail: "ops@example.com", task: TASK, ...props });
-  m.grantPutMetrics(new TaskRole(f.stack, "role", { roleName: "vd-task" }));
+  new Monitoring(f.stack, "monitoring", { namePrefix: "vd", key: f.key, alarmEmail: "ops@example.com", task: TASK, ...props });
+}
+
+interface Query {
+  id: string;
+  expression?: string;
+  return_data?: boolean;
+  metric?: { namespace: string; metric_name: string; stat: string; period: number; dimensions?: Record<string, string> };
 }
 const synth = (props: Partial<MonitoringProps> = {}): TfJson => synthWith((f) => build(f, props));
 
@@ -59,11 +65,21 @@ describe("Monitoring", () => {
     });
   });
 
-  test("when defaults apply, the failure rate is metric math over 10 minutes above 5%", () => {
+  test("when defaults apply, the failure rate is SES failures over SES attempts in 10 minutes, above 5%", () => {
     const a = alarm(ALARMS.failureRate).props;
-    expect(a.threshold).toBe(5);
-    expect(a.metric_query.find((q: { return_data?: boolean }) => q.return_data).expression).toBe("100 * failed / (sent + failed)");
-    expect(a.metric_query.filter((q: { metric?: { period: number } }) => q.metric).map((q: { metric: { period: number } }) => q.metric.period)).toEqual([600, 600]);
+    const queries = a.metric_query as Query[];
+    expect(a).toMatchObject({ threshold: 5, comparison_operator: "GreaterThanThreshold", treat_missing_data: "notBreaching" });
+    // Only SES's own counters: EmailsSent/EmailsFailed include SendGrid and its rescues of SES failures.
+    expect(queries.filter((q) => q.metric).map((q) => [q.id, q.metric!.metric_name, q.metric!.stat, q.metric!.period])).toEqual([
+      ["failures", METRICS.sesFailures, "Sum", 600],
+      ["attempts", METRICS.sesAttempts, "Sum", 600],
+    ]);
+    expect(JSON.stringify(queries)).not.toMatch(new RegExp(`"(${METRICS.sent}|${METRICS.failed})"`));
+  });
+
+  test("when there were no SES attempts, the failure-rate expression yields no data point (not breaching) instead of dividing by zero", () => {
+    const rate = (alarm(ALARMS.failureRate).props.metric_query as Query[]).find((q) => q.return_data)!;
+    expect(rate.expression).toBe("IF(attempts > 0, 100 * FILL(failures, 0) / attempts)");
   });
 
   test("when defaults apply, bounce and complaint rates alarm below AWS's review levels", () => {
@@ -88,10 +104,42 @@ describe("Monitoring", () => {
     expect(alarm(ALARMS.quota).props).toMatchObject({ metric_name: METRICS.sesQuotaUsedPercent, threshold: 80 });
   });
 
-  test("when delivery time is more than 50% above its 2000 ms baseline, the metric-math alarm fires", () => {
+  test("when delivery time rises above its learned anomaly band, the alarm fires (no fixed millisecond baseline)", () => {
     const a = alarm(ALARMS.latency).props;
-    expect(a.threshold).toBe(50);
-    expect(a.metric_query.find((q: { return_data?: boolean }) => q.return_data).expression).toBe("100 * (latency - 2000) / 2000");
+    const queries = a.metric_query as Query[];
+    expect(a).toMatchObject({ comparison_operator: "GreaterThanUpperThreshold", threshold_metric_id: "baseline", treat_missing_data: "notBreaching" });
+    expect(a).not.toHaveProperty("threshold");
+    expect(queries.find((q) => q.id === "latency")!.metric).toMatchObject({ metric_name: METRICS.deliveryLatencyMs, stat: "Average", period: 3600 });
+    expect(queries.find((q) => q.id === "baseline")!.expression).toBe(`ANOMALY_DETECTION_BAND(latency, ${DEFAULT_THRESHOLDS.deliveryLatencyBandStdDevs})`);
+    expect(JSON.stringify(queries)).not.toContain("2000");
+  });
+
+  test("when the band width is given, the anomaly band uses it", () => {
+    const j = synth({ thresholds: { deliveryLatencyBandStdDevs: 3 } });
+    const a = resources(j, "aws_cloudwatch_metric_alarm").find((r) => r.props.alarm_name === `vd-${ALARMS.latency}`)!.props;
+    expect((a.metric_query as Query[]).find((q) => q.id === "baseline")!.expression).toBe("ANOMALY_DETECTION_BAND(latency, 3)");
+  });
+
+  test("when synthesized, every alarm on the digest's metrics selects exactly the contract's dimension set", () => {
+    const own = resources(json, "aws_cloudwatch_metric_alarm").flatMap((a) => [
+      ...(a.props.namespace === METRICS.namespace ? [a.props.dimensions as Record<string, string> | undefined] : []),
+      ...((a.props.metric_query ?? []) as Query[]).filter((q) => q.metric?.namespace === METRICS.namespace).map((q) => q.metric!.dimensions),
+    ]);
+    expect(own.length).toBeGreaterThanOrEqual(9);
+    for (const d of own) expect(Object.keys(d ?? {}).sort()).toEqual([...METRIC_DIMENSIONS].sort());
+  });
+
+  test("when the sender writes an EMF line, it declares the contract's dimension set (the one the alarms select)", () => {
+    const emf = new EmfMetrics(() => undefined, { now: () => 0 });
+    emf.count(METRICS.sesAttempts);
+    const doc = emf.document() as { _aws: { CloudWatchMetrics: { Namespace: string; Dimensions: string[][] }[] } };
+    expect(doc._aws.CloudWatchMetrics[0]!.Namespace).toBe(METRICS.namespace);
+    expect(doc._aws.CloudWatchMetrics[0]!.Dimensions).toEqual([[...METRIC_DIMENSIONS]]);
+  });
+
+  test("when metric dimensions other than the contract's are given, it throws VALUE_INVALID naming metricDimensions", () => {
+    const err = thrownBy((f) => build(f, { metricDimensions: { Stage: "prod", ...Object.fromEntries(METRIC_DIMENSIONS.map((d) => [d, "x"])) } }));
+    expect(err).toMatchObject({ code: "VALUE_INVALID", subject: "metricDimensions" });
   });
 
   test("when the task stops with a non-zero exit or fails to start, event-rule matches raise alarms", () => {
@@ -124,10 +172,9 @@ describe("Monitoring", () => {
     expect(sub.threshold_expression.dimension).toEqual({ key: "ANOMALY_TOTAL_IMPACT_PERCENTAGE", match_options: ["GREATER_THAN_OR_EQUAL"], values: ["20"] });
   });
 
-  test("when granted, metrics may be put only into the digest's namespace", () => {
-    const s = statementBySid(statementsOf(json, onlyResource(json, "aws_iam_role_policy").props.policy), "PutDigestMetrics");
-    expect(s).toMatchObject({ actions: ["cloudwatch:PutMetricData"], resources: ["*"] });
-    expect(s.condition).toEqual([{ test: "StringEquals", variable: "cloudwatch:namespace", values: [METRICS.namespace] }]);
+  test("when synthesized, Monitoring grants nothing: metrics arrive as EMF log lines, not PutMetricData calls", () => {
+    expect(resources(json, "aws_iam_role_policy")).toEqual([]);
+    expect(JSON.stringify(json)).not.toContain("cloudwatch:PutMetricData");
   });
 
   test.each([
@@ -135,6 +182,7 @@ describe("Monitoring", () => {
     ["a complaint rate at AWS's 0.1% review level", { thresholds: { complaintRate: 0.001 } }],
     ["24 hours without success (shorter than a day's schedule)", { thresholds: { hoursWithoutSuccess: 24 } }],
     ["a negative failure count", { thresholds: { deliveryFailuresIn5Minutes: -1 } }],
+    ["an anomaly band narrower than one standard deviation", { thresholds: { deliveryLatencyBandStdDevs: 0.5 } }],
   ])("when given %s, it throws THRESHOLD_INVALID", (_what, props) => {
     expect(thrownBy((f) => build(f, props as Partial<MonitoringProps>)).code).toBe("THRESHOLD_INVALID");
   });

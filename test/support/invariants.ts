@@ -25,7 +25,6 @@ export interface Invariant {
  */
 export const WILDCARD_RESOURCE_ALLOWLIST: Readonly<Record<string, string>> = {
   ReadSendQuota: "ses:GetSendQuota has no resource-level permissions",
-  PutDigestMetrics: "cloudwatch:PutMetricData has no resource-level permissions; pinned by the cloudwatch:namespace condition",
   EcrAuthToken: "ecr:GetAuthorizationToken has no resource-level permissions",
 };
 
