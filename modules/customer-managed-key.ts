@@ -13,11 +13,14 @@ import { ConfigError } from "./errors";
 import { arnParts, toDocumentStatements, type PolicyCondition, type PolicyPrincipal, type PolicyStatement } from "./policy";
 import { assertIntegerInRange } from "./validate";
 
-/** Key-management actions the account root gets; no use of the key for data. */
+/**
+ * Key-management actions the account root gets; no use of the key for data. No
+ * kms:CreateGrant: a principal that may create grants can grant itself Decrypt without any
+ * key-policy change (see {@link CustomerManagedKeyProps.allowAwsServiceGrants}).
+ */
 export const KEY_ADMIN_ACTIONS = [
   "kms:CancelKeyDeletion",
   "kms:CreateAlias",
-  "kms:CreateGrant",
   "kms:DeleteAlias",
   "kms:DescribeKey",
   "kms:DisableKey",
@@ -51,6 +54,13 @@ export interface CustomerManagedKeyProps {
   readonly alias: string;
   /** Days before a scheduled deletion completes. @default 30 */
   readonly deletionWindowDays?: number;
+  /**
+   * Let the account's principals create grants on the key, but only for AWS services that
+   * use the key on their behalf (`kms:GrantIsForAWSResource` = true): ECR repositories and
+   * DynamoDB tables encrypted with the key need that at creation. Never a grant to an IAM
+   * principal directly. @default false (no kms:CreateGrant at all)
+   */
+  readonly allowAwsServiceGrants?: boolean;
 }
 
 /** A rotating symmetric CMK whose key policy is assembled from statements. */
@@ -88,6 +98,15 @@ export class CustomerManagedKey extends Construct {
     // The account root (i.e. IAM principals it delegates to) may manage the key but not
     // use it for data: every data use is a named statement below it.
     this.addToResourcePolicy({ sid: "KeyAdministration", actions: [...KEY_ADMIN_ACTIONS], resources: ["*"], principals: [root] });
+    if (props.allowAwsServiceGrants) {
+      this.addToResourcePolicy({
+        sid: "GrantsForAwsServicesOnly",
+        actions: ["kms:CreateGrant"],
+        resources: ["*"],
+        principals: [root],
+        conditions: [{ test: "Bool", variable: "kms:GrantIsForAWSResource", values: ["true"] }],
+      });
+    }
   }
 
   /** The main resource (the key). */

@@ -72,10 +72,13 @@ export class DigestStack extends TerraformStack {
     const prefix = stage.stackName;
     const omitted = new Set(stage.omit);
 
-    // One key for operational data (logs, topics, queue, images); the parameters have their own.
+    // One key for operational data (logs, topics, queue, images, ledger); the parameters have
+    // their own, which allows no grants at all. ECR and DynamoDB create grants on this one
+    // when a repository or table is created with it, so it allows grants for AWS services only.
     this.operationsKey = new CustomerManagedKey(this, "operations-key", {
-      description: `${prefix}: encrypts logs, topics, the dead-letter queue and images`,
+      description: `${prefix}: encrypts logs, topics, the dead-letter queue, images and the ledger`,
       alias: `${prefix}-operations`,
+      allowAwsServiceGrants: true,
     });
     const key = this.operationsKey;
 

@@ -1,7 +1,7 @@
-import { KEY_ADMIN_ACTIONS } from "../../modules/customer-managed-key";
+import { CustomerManagedKey, KEY_ADMIN_ACTIONS } from "../../modules/customer-managed-key";
 import { EncryptedLogGroup } from "../../modules/encrypted-log-group";
 import { synthWith, thrownBy } from "../support/construct-fixtures";
-import { onlyResource, ref, statementBySid, statementsOf, type TfJson } from "../support/tf-json";
+import { onlyResource, ref, resources, statementBySid, statementsOf, type TfJson } from "../support/tf-json";
 
 function keyPolicy(json: TfJson) {
   return statementsOf(json, onlyResource(json, "aws_kms_key_policy").props.policy);
@@ -20,6 +20,22 @@ describe("CustomerManagedKey", () => {
     const admin = statementBySid(keyPolicy(json), "KeyAdministration");
     expect(admin.principals![0]!.identifiers[0]).toBe(`arn:\${element(split(":", ${key.address}.arn), 1)}:iam::\${element(split(":", ${key.address}.arn), 4)}:root`);
     expect(admin.actions).toEqual([...KEY_ADMIN_ACTIONS]);
+  });
+
+  test("when defaults apply, no statement allows kms:CreateGrant (a grantee could grant itself Decrypt without a key-policy diff)", () => {
+    expect(keyPolicy(json).filter((s) => (s.actions ?? []).some((a) => /^kms:(CreateGrant|\*)$/i.test(a))).map((s) => s.sid)).toEqual([]);
+  });
+
+  test("when AWS service grants are allowed, kms:CreateGrant is its own statement limited to grants for AWS resources", () => {
+    const j = synthWith((f) => new CustomerManagedKey(f.stack, "ops", { description: "ops", alias: "test-ops-2", allowAwsServiceGrants: true }));
+    const policies = resources(j, "aws_kms_key_policy").map((p) => statementsOf(j, p.props.policy));
+    const withGrant = policies.flat().filter((s) => (s.actions ?? []).includes("kms:CreateGrant"));
+    expect(withGrant).toHaveLength(1);
+    expect(withGrant[0]).toMatchObject({
+      sid: "GrantsForAwsServicesOnly",
+      actions: ["kms:CreateGrant"],
+      condition: [{ test: "Bool", variable: "kms:GrantIsForAWSResource", values: ["true"] }],
+    });
   });
 
   test("when two log groups are granted, the logs statement lists both log-group ARNs in one condition", () => {

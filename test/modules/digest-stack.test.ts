@@ -174,6 +174,27 @@ describe("DigestStack", () => {
     ]);
   });
 
+  /** Statements of the key policy of the key whose description matches `what`. */
+  function keyPolicyOf(json: TfJson, what: RegExp) {
+    const key = resources(json, "aws_kms_key").find((k) => what.test(String(k.props.description)))!;
+    const policy = resources(json, "aws_kms_key_policy").find((p) => p.props.key_id === `\${${key.address}.key_id}`)!;
+    return statementsOf(json, policy.props.policy);
+  }
+
+  test.each(["local", "dev", "prod"] as const)("when the %s stage is synthesized, the parameters key allows no kms:CreateGrant to anyone", (stage) => {
+    const json = { local, dev, prod }[stage];
+    const statements = keyPolicyOf(json, /SecureStrings/);
+    expect(statements.length).toBeGreaterThan(0);
+    expect(statements.filter((s) => (s.actions ?? []).some((a) => /^kms:(CreateGrant|\*)$/i.test(a))).map((s) => s.sid)).toEqual([]);
+  });
+
+  test.each(["local", "dev", "prod"] as const)("when the %s stage is synthesized, the operations key allows kms:CreateGrant only for AWS resources (ECR, DynamoDB)", (stage) => {
+    const json = { local, dev, prod }[stage];
+    const grants = keyPolicyOf(json, /operations|logs, topics/).filter((s) => (s.actions ?? []).includes("kms:CreateGrant"));
+    expect(grants).toHaveLength(1);
+    expect(grants[0]!.condition).toEqual([{ test: "Bool", variable: "kms:GrantIsForAWSResource", values: ["true"] }]);
+  });
+
   test.each(["local", "dev", "prod"] as const)("when the %s stage is synthesized, no role may call cloudwatch:PutMetricData (the sender emits EMF log lines)", (stage) => {
     const json = { local, dev, prod }[stage];
     const actions = Object.values(json.data?.aws_iam_policy_document ?? {}).flatMap((d) => ((d.statement ?? []) as { actions?: string[] }[]).flatMap((s) => s.actions ?? []));
