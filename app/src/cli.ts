@@ -28,7 +28,7 @@ import { DeliveryLedger } from "./ledger";
 import { createLogger, type LogFormat, type Logger } from "./log";
 import { EmfMetrics, type Metrics } from "./metrics";
 import { digestDate } from "./render";
-import { RollbackStore } from "./rollback";
+import { RollbackStore, rollbackTriggerOf } from "./rollback";
 import { EXIT, runDigest, type RunSummary } from "./run";
 import { LEDGER_TABLE_NAME_EXPECTED, isLedgerTableName } from "./validation";
 
@@ -267,9 +267,13 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv, io: 
   return summary.exitCode;
 }
 
-/** Keeps the run's config when a mid-run reload fails, unless Parameter Store access itself failed. */
-function reloadFallback(err: unknown, current: DigestConfig): DigestConfig {
-  if (err instanceof DigestError && ["AWS_ACCESS_DENIED", "AWS_CREDENTIALS_INVALID", "AWS_UNAVAILABLE"].includes(err.code)) throw err;
+/**
+ * Keeps the run's config when a mid-run reload fails (a transient outage, a value changed to
+ * something invalid), unless the failure is a rollback trigger (Parameter Store denied
+ * access): that one reaches the router, which rolls SES back.
+ */
+export function reloadFallback(err: unknown, current: DigestConfig): DigestConfig {
+  if (rollbackTriggerOf(err)) throw err;
   return current;
 }
 

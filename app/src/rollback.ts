@@ -5,10 +5,46 @@
  * small JSON record (when, why, which run), never a secret or an address.
  */
 import { GetParameterCommand, PutParameterCommand, type SSMClient } from "@aws-sdk/client-ssm";
-import { ROLLBACK_CLEARED, ROLLBACK_DEFAULTS, SECRET_PLACEHOLDER, runtimeParameterName, type RollbackRecord } from "./contract";
-import { mapAwsError } from "./errors";
+import { METRICS, ROLLBACK_CLEARED, ROLLBACK_DEFAULTS, SECRET_PLACEHOLDER, runtimeParameterName, type RollbackRecord } from "./contract";
+import { AwsServiceError, DigestError, ProviderSetupError, mapAwsError } from "./errors";
+import type { Metrics } from "./metrics";
 
 export type { RollbackRecord } from "./contract";
+
+/**
+ * The one definition of what persists the automatic rollback (besides the failure rate):
+ * Parameter Store (or its KMS key) denying access, and SES saying sending is paused or the
+ * account is suspended (both SES_SENDING_PAUSED). A transient failure (5xx, throttling, a
+ * network error) or credentials that do not work are not triggers: at config load they fail
+ * the run (exit 2); under the SES client the run keeps the config it started with.
+ */
+export const ROLLBACK_TRIGGER_CODES = {
+  parameterStore: new Set<string>(["AWS_ACCESS_DENIED"]),
+  ses: new Set<string>(["SES_SENDING_PAUSED"]),
+} as const;
+
+/**
+ * The code of a Parameter Store or KMS failure: one from loading the config, or one under
+ * the SES client (a ProviderSetupError around a config reload). Undefined for anything else.
+ */
+export function parameterStoreFailureCode(err: unknown): string | undefined {
+  if (err instanceof ProviderSetupError) return /^(ssm|kms):/.test(err.causeOperation ?? "") ? err.causeCode : undefined;
+  if (err instanceof AwsServiceError) return /^(ssm|kms):/.test(err.operation) ? err.code : undefined;
+  return undefined;
+}
+
+/** Whether `err` persists the rollback, with the record's reason and code. */
+export function rollbackTriggerOf(err: unknown): { readonly reason: "parameter-store" | "ses-sending-paused"; readonly code: string } | undefined {
+  const ps = parameterStoreFailureCode(err);
+  if (ps !== undefined) return ROLLBACK_TRIGGER_CODES.parameterStore.has(ps) ? { reason: "parameter-store", code: ps } : undefined;
+  if (err instanceof DigestError && ROLLBACK_TRIGGER_CODES.ses.has(err.code)) return { reason: "ses-sending-paused", code: err.code };
+  return undefined;
+}
+
+/** Counts ParameterStoreAccessDenied when `err` is Parameter Store/KMS denying access (at config load or on a mid-run reload). */
+export function countParameterStoreAccessDenied(metrics: Metrics | undefined, err: unknown): void {
+  if (parameterStoreFailureCode(err) === "AWS_ACCESS_DENIED") metrics?.count(METRICS.parameterStoreAccessDenied, 1);
+}
 
 /** Reads a raw parameter value: undefined when no rollback is in force. */
 export function parseRollbackValue(raw: string | undefined): RollbackRecord | undefined {

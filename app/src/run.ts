@@ -13,7 +13,7 @@ import { normalizeAddress } from "./delivery/rollout";
 import type { RunContext } from "./delivery/select";
 import { DigestError } from "./errors";
 import type { DeliveryLedger, LedgerItem, LedgerSession } from "./ledger";
-import type { RollbackStore } from "./rollback";
+import { countParameterStoreAccessDenied, rollbackTriggerOf, type RollbackStore } from "./rollback";
 import type { FeedResult } from "./feeds";
 import type { Logger } from "./log";
 import type { Metrics } from "./metrics";
@@ -151,8 +151,10 @@ export async function runDigest(deps: RunDeps, opts: RunOptions = {}): Promise<R
     const error = err instanceof DigestError ? err : undefined;
     log.error({ err }, "configuration could not be loaded");
     deps.metrics?.count(METRICS.digestSucceeded, 0);
-    if (error?.code === "AWS_ACCESS_DENIED") deps.metrics?.count(METRICS.parameterStoreAccessDenied, 1);
-    const triggered = error && PARAMETER_STORE_FAILURES.has(error.code) ? await parameterStoreRollback(error) : undefined;
+    countParameterStoreAccessDenied(deps.metrics, err);
+    // Only a denial persists the rollback; a transient outage just fails this run (exit 2).
+    const trigger = rollbackTriggerOf(err);
+    const triggered = error && trigger ? await parameterStoreRollback(error) : undefined;
     return {
       ...base,
       ok: false,
@@ -283,7 +285,7 @@ export async function runDigest(deps: RunDeps, opts: RunOptions = {}): Promise<R
     return { ...base, ok: false, feeds: feedsSummary, credentialMode, durationMs: Date.now() - startedAt, reason: "internal", error: err instanceof DigestError ? err.toJSON() : { name: err instanceof Error ? err.name : "Error" }, exitCode: EXIT.internal };
   }
 
-  /** A Parameter Store access failure is a rollback trigger (the seed): count, log and record it. */
+  /** Parameter Store denying access is a rollback trigger (the seed): count, log and record it. */
   async function parameterStoreRollback(error: DigestError): Promise<RollbackRecord> {
     const record: RollbackRecord = { state: "rolled_back", at: new Date().toISOString(), reason: "parameter-store", detail: `loading the config from Parameter Store failed (${error.code})`, runId, code: error.code };
     deps.metrics?.count(METRICS.sesRollback, 1);
@@ -375,9 +377,6 @@ export async function runDigest(deps: RunDeps, opts: RunOptions = {}): Promise<R
     };
   }
 }
-
-/** Config-load failures that count as "Parameter Store access failures" (a rollback trigger). */
-const PARAMETER_STORE_FAILURES = new Set(["AWS_ACCESS_DENIED", "AWS_CREDENTIALS_INVALID", "AWS_UNAVAILABLE"]);
 
 function toOutcome(r: DeliveryResult, ledger: Map<string, LedgerItem> | undefined): RecipientOutcome {
   const ledgerState: RecipientOutcome["ledgerState"] = ledger ? (ledger.get(normalizeAddress(r.recipient))?.state ?? "absent") : undefined;

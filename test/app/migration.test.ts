@@ -1,7 +1,7 @@
 import { GetParameterCommand, GetParametersByPathCommand, SSMClient } from "@aws-sdk/client-ssm";
 import { mockClient } from "aws-sdk-client-mock";
 import { simpleParser } from "mailparser";
-import { main } from "../../app/src/cli";
+import { main, reloadFallback } from "../../app/src/cli";
 import { ParameterStoreConfig } from "../../app/src/config";
 import { ROLLBACK_CLEARED } from "../../app/src/contract";
 import { dispatch } from "../../app/src/delivery/dispatch";
@@ -17,6 +17,7 @@ import { runDigest } from "../../app/src/run";
 import { startFeedServer, type FeedServer } from "../../scripts/lib/feed-server";
 import { startSendGridServer, type SendGridServer } from "../../scripts/lib/sendgrid-server";
 import { motoSentMessages } from "../support/moto";
+import type { DigestConfig } from "../../app/src/config";
 import { captureLogger, migrationStack, motoUrl, ssmClient, TEST_CREDENTIALS, uniqueRoot, verifySender, sesClient } from "../support/app-fixtures";
 
 const ids = (n: number, prefix = "reader") => Array.from({ length: n }, (_, i) => `${prefix}-${i}@example.net`);
@@ -187,6 +188,82 @@ describe("MigrationRouter with stand-in providers", () => {
   });
 });
 
+describe("SES-specific metrics and rollback triggers (stand-in providers)", () => {
+  const emfOf = (metrics: EmfMetrics, lines: string[]) => {
+    metrics.flush();
+    return lines.length ? (JSON.parse(lines[0]) as Record<string, unknown>) : {};
+  };
+
+  test("when SES times out (ambiguous), the recipient counts as one SES attempt and one SES failure", async () => {
+    const lines: string[] = [];
+    const metrics = new EmfMetrics((l) => lines.push(l));
+    const ses = fakeProvider("ses", (m) => mapAwsError(sdkError("TimeoutError", 0, "socket hang up"), "ses:SendRawEmail", m.to));
+    const router = new MigrationRouter({ ses: ses.provider, sendgrid: fakeProvider("sendgrid").provider, useSes: true, sesPercent: 100, metrics });
+    await dispatch(router, [msg("amb@example.net")]);
+    await router.close();
+    expect(emfOf(metrics, lines)).toMatchObject({ SesAttempts: 1, SesFailures: 1 });
+  });
+
+  test("when SES throttles a recipient past the dispatcher's retries, it counts as one SES attempt and one failure; a throttle then success counts as one attempt, no failure", async () => {
+    const lines: string[] = [];
+    const metrics = new EmfMetrics((l) => lines.push(l));
+    const answers = new Map<string, number>();
+    const ses = fakeProvider("ses", (m) => {
+      const n = (answers.get(m.to) ?? 0) + 1;
+      answers.set(m.to, n);
+      if (m.to.startsWith("always") || n === 1) return mapAwsError(sdkError("Throttling", 400, "Maximum sending rate exceeded."), "ses:SendRawEmail", m.to);
+      return undefined;
+    });
+    const router = new MigrationRouter({ ses: ses.provider, sendgrid: fakeProvider("sendgrid").provider, useSes: true, sesPercent: 100, metrics });
+    const out = await dispatch(router, [msg("always@example.net"), msg("once@example.net")], { maxAttempts: 3, baseBackoffMs: 1, sleep: async () => {} });
+    await router.close();
+    expect(out.results.map((r) => r.status)).toEqual(["failed", "sent"]);
+    expect(ses.calls).toHaveLength(5);
+    expect(emfOf(metrics, lines)).toMatchObject({ SesAttempts: 2, SesFailures: 1 });
+  });
+
+  test("when Parameter Store denies access while the SES client reloads its config, ParameterStoreAccessDenied is counted and no SES attempt is", async () => {
+    const lines: string[] = [];
+    const metrics = new EmfMetrics((l) => lines.push(l));
+    const ses = new SesProvider(() => {
+      throw mapAwsError(sdkError("AccessDeniedException", 400, "not authorized"), "ssm:GetParametersByPath", "/vibecoding");
+    });
+    const router = new MigrationRouter({ ses, sendgrid: fakeProvider("sendgrid").provider, useSes: true, sesPercent: 100, metrics });
+    await router.send(msg("denied@example.net"));
+    await router.close();
+    const doc = emfOf(metrics, lines);
+    expect(doc).toMatchObject({ ParameterStoreAccessDenied: 1, SesRollback: 1 });
+    expect(doc).not.toHaveProperty("SesAttempts");
+  });
+
+  test.each([
+    ["InternalServerError", 500],
+    ["UnrecognizedClientException", 400],
+  ])("when the SES client's config reload fails with %s (%s), SES is not rolled back", async (name, status) => {
+    const u = uniqueRoot();
+    const store = new RollbackStore(ssmClient(), u.root);
+    const ses = new SesProvider(() => {
+      throw mapAwsError(sdkError(name, status), "ssm:GetParametersByPath", "/vibecoding");
+    });
+    const sg = fakeProvider("sendgrid");
+    const router = new MigrationRouter({ ses, sendgrid: sg.provider, useSes: true, sesPercent: 100, store });
+    const receipt = await router.send(msg("transient@example.net"));
+    await router.close();
+    expect(receipt).toMatchObject({ provider: "sendgrid", fallbackFrom: "ses" }); // no SES request was made
+    expect(router.triggered).toBeUndefined();
+    expect(await store.read()).toBeUndefined();
+    expect(router.routeOf("next@example.net")).toBe("ses");
+  });
+
+  test("when a mid-run config reload fails transiently, the run keeps its config; when Parameter Store denies access, the failure reaches the router", () => {
+    const current = { region: "us-east-1" } as DigestConfig;
+    expect(reloadFallback(mapAwsError(sdkError("InternalServerError", 500), "ssm:GetParametersByPath", "/v"), current)).toBe(current);
+    expect(reloadFallback(mapAwsError(sdkError("UnrecognizedClientException", 400), "ssm:GetParametersByPath", "/v"), current)).toBe(current);
+    expect(() => reloadFallback(mapAwsError(sdkError("AccessDeniedException", 400), "ssm:GetParametersByPath", "/v"), current)).toThrow(expect.objectContaining({ code: "AWS_ACCESS_DENIED" }));
+    expect(() => reloadFallback(mapAwsError(sdkError("KMS.AccessDeniedException", 400), "ssm:GetParametersByPath", "/v"), current)).toThrow(expect.objectContaining({ code: "AWS_ACCESS_DENIED" }));
+  });
+});
+
 describe("migration routing against moto and the SendGrid emulator", () => {
   let feeds: FeedServer;
   let sendgrid: SendGridServer;
@@ -324,5 +401,59 @@ describe("migration routing against moto and the SendGrid emulator", () => {
     expect(summary).toMatchObject({ exitCode: 2, rollback: { triggered: { reason: "parameter-store", code: "AWS_ACCESS_DENIED" } } });
     expect(JSON.parse(emf[0])).toMatchObject({ SesRollback: 1, ParameterStoreAccessDenied: 1 });
     expect(await store.read()).toMatchObject({ reason: "parameter-store" });
+  });
+
+  test("when SES rejects the recipients of its share and SendGrid sends them, SesAttempts and SesFailures count exactly those recipients (the sends overall all succeed)", async () => {
+    const recipients = ids(10, `sesm-${uniqueRoot().id}`);
+    const sesShare = recipients.filter((r) => inSesShare(r, 50)).length;
+    expect(sesShare).toBeGreaterThan(0);
+    expect(sesShare).toBeLessThan(10);
+    const s = await stack({ verify: false, values: { sesPercent: "50" }, recipients });
+    const rejected = await s.run();
+    expect(rejected.summary).toMatchObject({ ok: true, sent: 10, routes: { fallback: sesShare } });
+    expect(rejected.emf[0]).toMatchObject({ EmailsSent: 10, EmailsFailed: 0, SesAttempts: sesShare, SesFailures: sesShare, SesFallbacks: sesShare });
+
+    await verifySender(sesClient(), s.from);
+    const accepted = await s.run();
+    expect(accepted.summary).toMatchObject({ ok: true, sent: 10, routes: { ses: sesShare } });
+    expect(accepted.emf[0]).toMatchObject({ SesAttempts: sesShare, SesFailures: 0 });
+  });
+
+  test.each([
+    ["InternalServerError", 500, "AWS_UNAVAILABLE"],
+    ["ServiceUnavailable", 503, "AWS_UNAVAILABLE"],
+    ["UnrecognizedClientException", 400, "AWS_CREDENTIALS_INVALID"],
+  ])("when loading the config fails with %s (%s), the run exits 2 without rolling SES back", async (name, status, code) => {
+    const u = uniqueRoot();
+    // A moto-backed client whose GetParametersByPath answers this error (moto has no fault injection).
+    const ssm = ssmClient();
+    ssm.middlewareStack.add(
+      (next, ctx) => async (args) => {
+        if (ctx.commandName === "GetParametersByPathCommand") throw Object.assign(new Error("injected"), { name, $metadata: { httpStatusCode: status, requestId: "r-3" } });
+        return next(args);
+      },
+      { step: "initialize", name: "inject-failure" },
+    );
+    const store = new RollbackStore(ssmClient(), u.root);
+    const emf: string[] = [];
+    const metrics = new EmfMetrics((l) => emf.push(l));
+    const summary = await runDigest({
+      config: new ParameterStoreConfig(ssm, { root: u.root }),
+      feeds: new FeedFetcher(),
+      provider: () => {
+        throw new Error("unreached");
+      },
+      logger: captureLogger().logger,
+      metrics,
+      rollbackStore: store,
+    });
+    metrics.flush();
+    expect(summary).toMatchObject({ ok: false, exitCode: 2, reason: "config", error: { code } });
+    expect(summary.rollback).toBeUndefined();
+    expect(await store.read()).toBeUndefined();
+    const doc = JSON.parse(emf[0]) as Record<string, unknown>;
+    expect(doc).toMatchObject({ DigestSucceeded: 0 });
+    expect(doc).not.toHaveProperty("SesRollback");
+    expect(doc).not.toHaveProperty("ParameterStoreAccessDenied");
   });
 });

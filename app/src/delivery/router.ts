@@ -9,15 +9,17 @@
  *
  * A recipient whose SES send was certainly not accepted (a 4xx answer other than
  * throttling, or no request made) is sent through SendGrid in the same run. SES outcomes
- * feed a sliding-window failure rate; when it exceeds the bound, or SES says sending is
- * paused, or Parameter Store fails under the SES client, the router stops using SES for
- * the rest of the run, records the rollback for later runs, logs it and counts it.
+ * feed a sliding-window failure rate and the SesAttempts/SesFailures metrics (one attempt
+ * per recipient handed to SES; a failure unless SES accepted it); when the rate exceeds
+ * the bound, or SES says sending is paused / the account is suspended, or Parameter Store
+ * denies access under the SES client, the router stops using SES for the rest of the run,
+ * records the rollback for later runs (rollback.ts defines the triggers), logs and counts it.
  */
 import { METRICS, type RollbackRecord } from "../contract";
 import { DigestError, ProviderSetupError, SendGridNotConfiguredError, SesRolledBackError, isDefinitelyNotSent, isThrottled } from "../errors";
 import type { Logger } from "../log";
 import type { Metrics } from "../metrics";
-import { describeRate, FailureRateWindow, type RollbackStore } from "../rollback";
+import { countParameterStoreAccessDenied, describeRate, FailureRateWindow, rollbackTriggerOf, type RollbackStore } from "../rollback";
 import type { DeliveryProvider, DigestMessage, SendLimits, SendReceipt } from "./provider";
 import { inSesShare } from "./rollout";
 
@@ -45,17 +47,16 @@ export interface MigrationRouterOptions {
 }
 
 /** Why SES is out for the rest of the run. */
-interface SesOff {
-  readonly reason: RollbackRecord["reason"] | "use_ses=false" | "limits-unavailable";
-  readonly persisted: boolean;
-}
+type SesOffReason = RollbackRecord["reason"] | "use_ses=false" | "limits-unavailable";
 
 export class MigrationRouter implements DeliveryProvider {
   readonly name = "router";
   private readonly window: FailureRateWindow;
-  private sesOff?: SesOff;
+  private sesOff?: SesOffReason;
   private sesRemaining = Infinity;
   private persisting?: Promise<void>;
+  /** Recipients whose last SES answer was throttling (no final SES outcome yet). */
+  private readonly throttled = new Set<DigestMessage>();
   private readonly now: () => number;
   /** The rollback this run triggered, if any. */
   triggered?: RollbackRecord;
@@ -63,16 +64,11 @@ export class MigrationRouter implements DeliveryProvider {
   constructor(private readonly o: MigrationRouterOptions) {
     this.window = o.window ?? new FailureRateWindow({ now: o.now });
     this.now = o.now ?? Date.now;
-    if (!o.useSes) this.sesOff = { reason: "use_ses=false", persisted: false };
-    else if (o.rollback) this.sesOff = { reason: o.rollback.reason, persisted: true };
+    if (!o.useSes) this.sesOff = "use_ses=false";
+    else if (o.rollback) this.sesOff = o.rollback.reason;
     if (o.sendgrid === undefined && o.sesPercent < 100 && !this.sesOff) {
       o.logger?.warn({ sesPercent: o.sesPercent }, "ses_percent is below 100 but SendGrid is not configured; sending everyone through SES");
     }
-  }
-
-  /** Whether SES is out for the rest of this run, and why. */
-  get sesDisabled(): SesOff | undefined {
-    return this.sesOff;
   }
 
   /** Where `address` goes now (sticky share, unless SES is out). */
@@ -95,7 +91,7 @@ export class MigrationRouter implements DeliveryProvider {
       if (!this.o.sendgrid) throw err;
       const e = err instanceof DigestError ? err : undefined;
       this.o.logger?.error({ err: e ?? { name: "Error" } }, "could not read the SES sending limits; this run sends through SendGrid");
-      this.sesOff = { reason: "limits-unavailable", persisted: false };
+      this.sesOff = "limits-unavailable";
       return this.o.sendgrid.limits();
     }
   }
@@ -113,17 +109,28 @@ export class MigrationRouter implements DeliveryProvider {
     try {
       const r = await this.o.ses.send(m);
       this.sesRemaining--;
+      this.countSes(m, true);
       this.observe(true);
       return { ...r, provider: "ses" };
     } catch (err) {
-      if (isThrottled(err)) throw err; // pacing signal: the dispatcher backs off and calls again
-      if (err instanceof ProviderSetupError && /^(ssm|kms):/.test(err.causeOperation ?? "") && ["AWS_ACCESS_DENIED", "AWS_CREDENTIALS_INVALID", "AWS_UNAVAILABLE"].includes(err.causeCode)) {
-        this.trip("parameter-store", `Parameter Store failed under the SES client (${err.causeCode})`, err.causeCode);
-      } else if (err instanceof DigestError && err.code === "SES_SENDING_PAUSED") {
-        this.observe(false);
-        this.trip("ses-sending-paused", "SES answered that sending is paused or suspended", err.code);
+      if (isThrottled(err)) {
+        // Pacing signal: the dispatcher backs off and calls again. If it gives up, close()
+        // counts the recipient as an SES failure (throttled past retries).
+        this.throttled.add(m);
+        throw err;
+      }
+      const trigger = rollbackTriggerOf(err);
+      if (err instanceof ProviderSetupError) {
+        // The SES client could not be set up (its config reload failed): no SES request was
+        // made, so no SES outcome. Parameter Store denying access rolls SES back.
+        this.throttled.delete(m);
+        countParameterStoreAccessDenied(this.o.metrics, err);
+        if (trigger) this.trip(trigger.reason, `Parameter Store failed under the SES client (${trigger.code})`, trigger.code);
       } else {
+        // Rejected (perhaps sent through SendGrid next) or ambiguous: an SES failure either way.
+        this.countSes(m, false);
         this.observe(false);
+        if (trigger) this.trip(trigger.reason, "SES answered that sending is paused or suspended", trigger.code);
       }
       if (this.o.sendgrid && isDefinitelyNotSent(err)) {
         this.o.logger?.warn({ recipient: m.to, err }, "SES did not accept the message; sending it through SendGrid");
@@ -134,21 +141,34 @@ export class MigrationRouter implements DeliveryProvider {
     }
   }
 
-  /** Waits for the rollback record to be written and closes the providers. */
+  /** Counts recipients SES last answered with throttling, waits for the rollback record to be written, closes the providers. */
   async close(): Promise<void> {
+    for (const m of [...this.throttled]) this.countSes(m, false);
     await this.persisting;
     await Promise.all([this.o.ses.close?.(), this.o.sendgrid?.close?.()]);
   }
 
   private async viaSendGrid(m: DigestMessage, fallbackFrom: string | undefined): Promise<SendReceipt> {
     if (!this.o.sendgrid) {
-      if (this.sesOff && this.sesOff.reason !== "use_ses=false" && this.sesOff.reason !== "limits-unavailable") throw new SesRolledBackError(m.to);
-      throw new SendGridNotConfiguredError(m.to, this.sesOff?.reason === "use_ses=false" ? "use_ses is false" : "SES cannot be used for this recipient");
+      if (this.sesOff && this.sesOff !== "use_ses=false" && this.sesOff !== "limits-unavailable") throw new SesRolledBackError(m.to);
+      throw new SendGridNotConfiguredError(m.to, this.sesOff === "use_ses=false" ? "use_ses is false" : "SES cannot be used for this recipient");
     }
     const r = await this.o.sendgrid.send(m);
     return { ...r, provider: "sendgrid", ...(fallbackFrom ? { fallbackFrom } : {}) };
   }
 
+  /**
+   * The final SES outcome of one recipient, for the SesAttempts/SesFailures metrics that
+   * the stack's SES failure-rate alarm reads: one attempt per recipient handed to SES, a
+   * failure unless SES accepted it (SendGrid sending it afterwards does not change that).
+   */
+  private countSes(m: DigestMessage, ok: boolean): void {
+    this.throttled.delete(m);
+    this.o.metrics?.count(METRICS.sesAttempts, 1);
+    this.o.metrics?.count(METRICS.sesFailures, ok ? 0 : 1);
+  }
+
+  /** One SES outcome into the failure-rate window (which may trip the rollback). */
   private observe(ok: boolean): void {
     const s = this.window.record(ok);
     if (s.exceeded) this.trip("ses-failure-rate", describeRate(s, this.window), undefined);
@@ -167,7 +187,7 @@ export class MigrationRouter implements DeliveryProvider {
       ...(code ? { code } : {}),
     };
     this.triggered = record;
-    this.sesOff = { reason, persisted: this.o.store !== undefined };
+    this.sesOff = reason;
     this.o.metrics?.count(METRICS.sesRollback, 1);
     this.o.logger?.error(
       { rollback: record, parameter: this.o.store?.name, sendgridConfigured: this.o.sendgrid !== undefined },
@@ -178,7 +198,6 @@ export class MigrationRouter implements DeliveryProvider {
       this.persisting = store.record(record).then(
         () => this.o.logger?.info({ parameter: store.name }, "SES rollback recorded"),
         (err: unknown) => {
-          if (this.sesOff) this.sesOff = { ...this.sesOff, persisted: false };
           this.o.logger?.error({ parameter: store.name, err }, "could not record the SES rollback; later runs will use SES again");
         },
       );
