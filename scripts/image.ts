@@ -151,13 +151,24 @@ export async function buildImage(opts: BuildOptions): Promise<BuiltImage> {
   const bundle = path.join(PROJECT_ROOT, ".build", "app", "digest.cjs");
   if (!fs.existsSync(bundle)) throw new Error(`${path.relative(PROJECT_ROOT, bundle)} is missing: run node scripts/bundle.mjs first`);
   const iidFile = path.join(PROJECT_ROOT, ".build", `image-${process.pid}-${Date.now()}.iid`);
+  const buildArgs: Record<string, string> = {
+    ...(opts.baseImage ? { BASE_IMAGE: opts.baseImage } : {}),
+    VERSION: opts.version ?? packageVersion(),
+    REVISION: opts.revision ?? "unknown",
+    SOURCE: opts.source ?? "",
+  };
+  // The same values as --label too: podman 4.3 (buildah 1.28) keys its layer cache on the
+  // unexpanded LABEL line, so a cached build would keep the previous build's revision.
+  const labels: Record<string, string> = {
+    "org.opencontainers.image.version": buildArgs.VERSION!,
+    "org.opencontainers.image.revision": buildArgs.REVISION!,
+    "org.opencontainers.image.source": buildArgs.SOURCE!,
+  };
   const args = [
     "build",
     "-f", DOCKERFILE,
-    ...(opts.baseImage ? ["--build-arg", `BASE_IMAGE=${opts.baseImage}`] : []),
-    "--build-arg", `VERSION=${opts.version ?? packageVersion()}`,
-    "--build-arg", `REVISION=${opts.revision ?? "unknown"}`,
-    "--build-arg", `SOURCE=${opts.source ?? ""}`,
+    ...Object.entries(buildArgs).flatMap(([k, v]) => ["--build-arg", `${k}=${v}`]),
+    ...Object.entries(labels).flatMap(([k, v]) => ["--label", `${k}=${v}`]),
     ...(opts.offline && opts.engine !== "docker" ? ["--pull=never"] : []),
     "--iidfile", iidFile,
     ...opts.tags.flatMap((t) => ["-t", t]),
