@@ -17,6 +17,7 @@ import { SchedulerSchedule } from "@cdktf/provider-aws/lib/scheduler-schedule";
 import { SqsQueue } from "@cdktf/provider-aws/lib/sqs-queue";
 import type { CustomerManagedKey } from "./customer-managed-key";
 import { EncryptedLogGroup } from "./encrypted-log-group";
+import { credentialKindOf } from "./credential-values";
 import { ConfigError } from "./errors";
 import type { IGrantee } from "./policy";
 import { ServiceRole } from "./service-role";
@@ -42,7 +43,8 @@ export interface ScheduledTaskProps {
   /** Private subnets and the task's security group. */
   readonly subnetIds: string[];
   readonly securityGroupId: string;
-  /** Plain, non-secret environment of the container; secret-looking names are refused. @default {} */
+  /** Plain, non-secret environment of the container; secret-looking names and credential-looking
+   *  values (see credential-values.ts) are refused. @default {} */
   readonly environment?: Record<string, string>;
   /** Scheduler expression. @default "cron(0 7 * * ? *)" (07:00 daily) */
   readonly scheduleExpression?: string;
@@ -118,10 +120,13 @@ export class ScheduledTask extends Construct {
       throw new ConfigError("VALUE_INVALID", this.node.path, "command", "one or more non-empty arguments");
     }
     const environment = props.environment ?? {};
-    for (const name of Object.keys(environment)) {
+    for (const [name, value] of Object.entries(environment)) {
       if (SECRET_LOOKING_NAME.test(name)) {
         throw new ConfigError("SECRET_VALUE_REJECTED", this.node.path, `environment.${name}`, "a non-secret name (secrets come from Parameter Store)");
       }
+      // Names alone miss a key pasted under an innocent name; the message names the kind, never the value.
+      const kind = credentialKindOf(value);
+      if (kind) throw new ConfigError("SECRET_VALUE_REJECTED", this.node.path, `environment.${name}`, `a non-secret value (it looks like a ${kind}; secrets come from Parameter Store)`);
     }
     if (props.subnetIds.length === 0) throw new ConfigError("NETWORK_INVALID", this.node.path, "subnetIds", "at least one subnet");
     const { key } = props;
