@@ -10,6 +10,11 @@
  *
  * A stale claim whose request had started (sending_since set) is not resent: it becomes
  * `unknown` and is reported, like any ambiguous outcome. `failed` is retried by the next run.
+ *
+ * The DynamoDB client retries a request whose answer was lost (a reset connection, a
+ * timeout); if the first attempt had landed, the retry fails its condition. A failed
+ * condition therefore reads the item back (ReturnValuesOnConditionCheckFailure ALL_OLD, else
+ * GetItem) and treats our own claim id, with the state we wrote, as success.
  */
 import { randomUUID } from "node:crypto";
 import {
@@ -252,7 +257,9 @@ export class LedgerSession implements DeliveryClaims {
         remove: [A.sendingSince, A.messageId, A.provider, A.errorCode],
         values: { ":failed": { S: "failed" }, ":ip": { S: "in_progress" }, ":now": { N: String(t) } },
       });
-      if (r.ok) {
+      // Ours when the write succeeded, or when the SDK retried it after a lost response and
+      // the retry found our own claim in place (the first attempt had landed).
+      if (r.ok || (r.old?.state === "in_progress" && r.old.claimId === claimId)) {
         this.claimIds.add(claimId);
         return { kind: "claimed", token: { digestDate: this.digestDate, recipient, claimId } };
       }
@@ -300,8 +307,15 @@ export class LedgerSession implements DeliveryClaims {
       remove: outcome.state === "failed" ? [A.leaseUntil, A.sendingSince] : [A.leaseUntil],
       values: { ":ip": { S: "in_progress" }, ":me": { S: token.claimId } },
     });
-    if (!r.ok) throw new LedgerClaimLostError(token.recipient);
+    // A retried write whose first attempt landed finds our own outcome in place: settled.
+    if (!r.ok && !(r.old && settledBy(r.old, token, outcome))) throw new LedgerClaimLostError(token.recipient);
   }
+}
+
+/** Whether `item` holds exactly the outcome `token`'s claim recorded (what a lost-response retry finds). */
+function settledBy(item: LedgerItem, token: ClaimToken, outcome: SettleOutcome): boolean {
+  if (item.claimId !== token.claimId || item.state !== outcome.state) return false;
+  return outcome.state === "sent" ? item.messageId === outcome.messageId : item.errorCode === outcome.errorCode;
 }
 
 function key(digestDate: string, recipient: string): Record<string, AttributeValue> {

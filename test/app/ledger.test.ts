@@ -1,13 +1,47 @@
+import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { main } from "../../app/src/cli";
+import { ParameterStoreConfig } from "../../app/src/config";
 import { inSesShare } from "../../app/src/delivery/rollout";
+import { dispatchProviderFor } from "../../app/src/delivery/select";
+import { FeedFetcher } from "../../app/src/feeds";
 import { DeliveryLedger } from "../../app/src/ledger";
 import { digestDate } from "../../app/src/render";
+import { runDigest } from "../../app/src/run";
 import { startFeedServer, type FeedServer } from "../../scripts/lib/feed-server";
 import { startSendGridServer, type SendGridServer } from "../../scripts/lib/sendgrid-server";
 import { motoSentMessages } from "../support/moto";
-import { createLedgerTable, dynamoClient, migrationStack, motoUrl, uniqueRoot } from "../support/app-fixtures";
+import { captureLogger, createLedgerTable, dynamoClient, migrationStack, motoUrl, REGION, TEST_CREDENTIALS, uniqueRoot } from "../support/app-fixtures";
 
 const ids = (n: number, prefix: string) => Array.from({ length: n }, (_, i) => `${prefix}-${i}@example.net`);
+
+/** The digest's clock in these tests: fixed, so a test that straddles midnight (New York) keeps one digest date. */
+const NOW = new Date("2026-11-28T12:00:00Z");
+const DATE = digestDate(NOW);
+
+/**
+ * A moto-backed DynamoDB client (3 attempts, as the CLI's) that loses the answer to the
+ * first attempt of each UpdateItem that `lose` picks: the request reaches moto and is
+ * applied, then the connection "resets", so the SDK retries the same conditional write.
+ */
+function lossyDynamo(lose: (input: Record<string, unknown>) => boolean = () => true): { ddb: DynamoDBClient; lost: () => number } {
+  const ddb = new DynamoDBClient({ region: REGION, endpoint: motoUrl(), credentials: TEST_CREDENTIALS, maxAttempts: 3 });
+  const done = new WeakSet<object>();
+  let lost = 0;
+  ddb.middlewareStack.add(
+    (next, ctx) => async (args) => {
+      const out = await next(args);
+      if (ctx.commandName === "UpdateItemCommand" && !done.has(ctx) && lose(args.input as Record<string, unknown>)) {
+        done.add(ctx); // one lost answer per command; its retry goes through
+        lost++;
+        throw Object.assign(new Error("socket hang up"), { code: "ECONNRESET", $metadata: {} });
+      }
+      return out;
+    },
+    // Inside the SDK's retry loop (finalizeRequest), around the deserializer.
+    { step: "deserialize", priority: "high", name: "lose-first-answer" },
+  );
+  return { ddb, lost: () => lost };
+}
 
 /** How many times each address got the digest, through moto SES and the SendGrid emulator together. */
 async function deliveries(sendgrid: SendGridServer, recipients: string[]): Promise<Record<string, number>> {
@@ -32,8 +66,7 @@ describe("exactly once per recipient per digest (ledger in moto DynamoDB)", () =
     await sendgrid.close();
   });
   afterEach(() => sendgrid.clearFaults());
-  const stack = (o: Partial<Parameters<typeof migrationStack>[0]> = {}) => migrationStack({ feedsUrl: feeds.url, sendgridUrl: sendgrid.url, table, ...o });
-  const today = () => digestDate(new Date());
+  const stack = (o: Partial<Parameters<typeof migrationStack>[0]> = {}) => migrationStack({ feedsUrl: feeds.url, sendgridUrl: sendgrid.url, table, clock: () => NOW, ...o });
   const sendgridRequests = (recipients: string[]) => sendgrid.requests.filter((r) => r.to !== undefined && recipients.includes(r.to)).length;
 
   test("when the run is repeated for the same digest, the rerun makes zero provider calls and reports the ledger's sent state", async () => {
@@ -69,12 +102,12 @@ describe("exactly once per recipient per digest (ledger in moto DynamoDB)", () =
   test("when an earlier run's claim is stale and it never started the send, the next run takes it over and sends", async () => {
     const s = await stack();
     const to = s.recipients[0];
-    const dead = new DeliveryLedger(dynamoClient(), table, { leaseMs: 60_000, now: () => Date.now() - 120_000 }).session(today(), "dead-run");
+    const dead = new DeliveryLedger(dynamoClient(), table, { leaseMs: 60_000, now: () => Date.now() - 120_000 }).session(DATE, "dead-run");
     expect(await dead.claim(to)).toMatchObject({ kind: "claimed" });
 
     const { summary } = await s.run();
     expect(summary).toMatchObject({ ok: true, sent: 1, exitCode: 0, recipients: [{ status: "sent", ledgerState: "sent" }] });
-    const item = await new DeliveryLedger(dynamoClient(), table).item(today(), to);
+    const item = await new DeliveryLedger(dynamoClient(), table).item(DATE, to);
     expect(item).toMatchObject({ state: "sent", attempts: 2, runId: summary.runId });
     expect((await deliveries(sendgrid, [to]))[to]).toBe(1);
   });
@@ -82,7 +115,7 @@ describe("exactly once per recipient per digest (ledger in moto DynamoDB)", () =
   test("when an earlier run's claim is stale after it started the send, it becomes unknown and is not resent", async () => {
     const s = await stack();
     const to = s.recipients[0];
-    const dead = new DeliveryLedger(dynamoClient(), table, { leaseMs: 60_000, now: () => Date.now() - 120_000 }).session(today(), "dead-run");
+    const dead = new DeliveryLedger(dynamoClient(), table, { leaseMs: 60_000, now: () => Date.now() - 120_000 }).session(DATE, "dead-run");
     const c = await dead.claim(to);
     if (c.kind !== "claimed") throw new Error("expected a claim");
     await dead.sending(c.token);
@@ -96,7 +129,7 @@ describe("exactly once per recipient per digest (ledger in moto DynamoDB)", () =
   test("when another run holds a live claim, the run does not send, waits a bounded time, and reports in_progress with exit 1", async () => {
     const s = await stack();
     const to = s.recipients[0];
-    const live = new DeliveryLedger(dynamoClient(), table, { leaseMs: 600_000 }).session(today(), "live-run");
+    const live = new DeliveryLedger(dynamoClient(), table, { leaseMs: 600_000 }).session(DATE, "live-run");
     await live.claim(to);
     const t0 = Date.now();
     const { summary, log } = await s.run({ ledgerSettleMs: 300, ledgerPollMs: 50 });
@@ -125,7 +158,7 @@ describe("exactly once per recipient per digest (ledger in moto DynamoDB)", () =
     // An operator decides to resend it; the next run does, once.
     const lines: string[] = [];
     const env = { AWS_REGION: "us-east-1", AWS_ENDPOINT_URL: motoUrl(), VIBE_LEDGER_TABLE: table, VIBE_LOG_FORMAT: "json" };
-    expect(await main(["ledger", "resend", "--date", today(), "--recipient", recipients[1]], env, { writeLine: (l) => void lines.push(l), isTTY: false })).toBe(0);
+    expect(await main(["ledger", "resend", "--date", DATE, "--recipient", recipients[1]], env, { writeLine: (l) => void lines.push(l), isTTY: false })).toBe(0);
     const third = await s.run();
     expect(third.summary).toMatchObject({ ok: true, sent: 1, exitCode: 0, ledger: { states: { sent: 3 } } });
     expect(sendgrid.acceptedFor(recipients[1])).toHaveLength(2);
@@ -141,7 +174,7 @@ describe("exactly once per recipient per digest (ledger in moto DynamoDB)", () =
     const second = await s.run();
     expect(sendgridRequests(recipients)).toBe(before + 1);
     expect(second.summary).toMatchObject({ ok: true, sent: 1, skipped: 2, exitCode: 0, ledger: { states: { sent: 3 } } });
-    const item = await new DeliveryLedger(dynamoClient(), table).item(today(), recipients[2]);
+    const item = await new DeliveryLedger(dynamoClient(), table).item(DATE, recipients[2]);
     expect(item).toMatchObject({ state: "sent", provider: "sendgrid", attempts: 2 });
   });
 
@@ -170,9 +203,69 @@ describe("exactly once per recipient per digest (ledger in moto DynamoDB)", () =
     await s.run();
     const lines: string[] = [];
     const env = { AWS_REGION: "us-east-1", AWS_ENDPOINT_URL: motoUrl(), VIBE_LEDGER_TABLE: ownTable, VIBE_LOG_FORMAT: "json" };
-    expect(await main(["ledger", "status"], env, { writeLine: (l) => void lines.push(l), isTTY: false })).toBe(1);
+    expect(await main(["ledger", "status", "--date", DATE], env, { writeLine: (l) => void lines.push(l), isTTY: false })).toBe(1);
     const out = JSON.parse(lines.at(-1)!);
-    expect(out).toMatchObject({ msg: "ledger status", digestDate: today(), states: { sent: 1, failed: 1 }, ok: false });
+    expect(out).toMatchObject({ msg: "ledger status", digestDate: DATE, states: { sent: 1, failed: 1 }, ok: false });
     expect(out.recipients).toEqual(expect.arrayContaining([expect.objectContaining({ recipient: recipients[0], state: "failed", errorCode: "SENDGRID_FORBIDDEN" })]));
+  });
+
+  describe("when the SDK retries a conditional write whose first answer was lost", () => {
+    /** The UpdateItem that writes state `sent` (the settle). */
+    const settlingSent = (input: Record<string, unknown>) => JSON.stringify(input.ExpressionAttributeValues ?? {}).includes('{"S":"sent"}');
+
+    test("when the claim's answer is lost, the retry finds our own claim and the claim succeeds, counted once", async () => {
+      const to = `lost-claim-${uniqueRoot().id}@example.net`;
+      const lossy = lossyDynamo();
+      const session = new DeliveryLedger(lossy.ddb, table).session(DATE, "run-lost-claim");
+      const c = await session.claim(to);
+      expect(lossy.lost()).toBe(1);
+      expect(c).toMatchObject({ kind: "claimed", token: { recipient: to } });
+      if (c.kind !== "claimed") throw new Error("expected a claim");
+      expect(session.claimIds.has(c.token.claimId)).toBe(true);
+      expect(await new DeliveryLedger(dynamoClient(), table).item(DATE, to)).toMatchObject({ state: "in_progress", claimId: c.token.claimId, attempts: 1 });
+    });
+
+    test("when the settle's answer is lost, the retry finds our own outcome and settle resolves", async () => {
+      const to = `lost-settle-${uniqueRoot().id}@example.net`;
+      const lossy = lossyDynamo(settlingSent);
+      const session = new DeliveryLedger(lossy.ddb, table).session(DATE, "run-lost-settle");
+      const c = await session.claim(to);
+      if (c.kind !== "claimed") throw new Error("expected a claim");
+      await session.sending(c.token);
+      await expect(session.settle(c.token, { state: "sent", provider: "sendgrid", messageId: "m-1" })).resolves.toBeUndefined();
+      expect(lossy.lost()).toBe(1);
+      expect(await new DeliveryLedger(dynamoClient(), table).item(DATE, to)).toMatchObject({ state: "sent", messageId: "m-1", claimId: c.token.claimId });
+    });
+
+    test("when another run's claim is in place, a condition failure is still reported as theirs", async () => {
+      const to = `theirs-${uniqueRoot().id}@example.net`;
+      const theirs = await new DeliveryLedger(dynamoClient(), table).session(DATE, "run-a").claim(to);
+      expect(theirs.kind).toBe("claimed");
+      const lossy = lossyDynamo();
+      const ours = await new DeliveryLedger(lossy.ddb, table).session(DATE, "run-b").claim(to);
+      expect(ours).toMatchObject({ kind: "skip", reason: "in_progress" });
+    });
+
+    test("when every ledger write's first answer is lost during a run, each recipient is sent exactly once and the ledger says sent", async () => {
+      const recipients = ids(4, `lossy-${uniqueRoot().id}`);
+      const s = await stack({ values: { useSes: "false" }, recipients });
+      const lossy = lossyDynamo();
+      const log = captureLogger();
+      const summary = await runDigest(
+        {
+          config: new ParameterStoreConfig(s.ssm, { root: s.root, ttlSeconds: 0 }),
+          feeds: new FeedFetcher({ timeoutMs: 2000, retries: 0 }),
+          provider: (c, ctx) => dispatchProviderFor(c, { ses: () => s.ses.cache.get(c).client, logger: log.logger, sendgridBaseUrl: sendgrid.url, sendgridMaxPerSecond: 50 }, ctx),
+          logger: log.logger,
+          clock: () => NOW,
+          ledger: new DeliveryLedger(lossy.ddb, table),
+        },
+        { dispatch: { ceilingPerSecond: 50 }, ledgerSettleMs: 1000, ledgerPollMs: 50 },
+      );
+      expect(lossy.lost()).toBe(12); // claim, sending and settle of each of the 4
+      expect(summary).toMatchObject({ ok: true, sent: 4, exitCode: 0, ledger: { states: { sent: 4 } } });
+      expect(summary.recipients.every((r) => r.status === "sent" && r.ledgerError === undefined)).toBe(true);
+      expect(Object.values(await deliveries(sendgrid, recipients))).toEqual([1, 1, 1, 1]);
+    });
   });
 });
