@@ -3,7 +3,9 @@
  * deliberately bad fixture (so a broken check cannot pass silently).
  */
 import { buildApp } from "../../modules/app";
-import { INVARIANTS, checkInvariants, WILDCARD_RESOURCE_ALLOWLIST } from "../support/invariants";
+import { SECRET_LOOKING_NAME } from "../../modules/scheduled-task";
+import { INVARIANTS, checkInvariants, containerDefinitions, planToTfJson, SECRET_LOOKING_ENV_NAME, WILDCARD_RESOURCE_ALLOWLIST } from "../support/invariants";
+import type { PlanJson } from "../support/terraform-offline";
 import { synthStack, type TfJson } from "../support/tf-json";
 
 const KEY = "${aws_kms_key.k.arn}";
@@ -43,6 +45,44 @@ const BAD: Record<string, TfJson> = {
   },
 };
 
+const TASK_ADDRESS = "aws_ecs_task_definition.task_task-definition_EF01C385";
+
+/**
+ * A plan (the `terraform show -json` shape) whose task definition is an HCL expression in
+ * the configuration and concrete only in the planned values, as an update plan or a
+ * jsonencode(...) definition has it.
+ */
+function planWithContainer(container: object | "unknown"): PlanJson {
+  return {
+    configuration: {
+      root_module: {
+        resources: [
+          {
+            address: TASK_ADDRESS,
+            mode: "managed",
+            type: "aws_ecs_task_definition",
+            name: "task_task-definition_EF01C385",
+            expressions: { family: { constant_value: "vd-sender" }, container_definitions: { references: ["aws_ecr_repository.repo.repository_url", "aws_ecr_repository.repo"] } },
+          },
+        ],
+      },
+    },
+    resource_changes: [
+      {
+        address: TASK_ADDRESS,
+        mode: "managed",
+        type: "aws_ecs_task_definition",
+        name: "task_task-definition_EF01C385",
+        change:
+          container === "unknown"
+            ? { actions: ["create"], before: null, after: { family: "vd-sender" }, after_unknown: { container_definitions: true } }
+            : { actions: ["update"], before: {}, after: { family: "vd-sender", container_definitions: JSON.stringify([container]) }, after_unknown: {} },
+      },
+    ],
+  };
+}
+const HARDENED = { name: "sender", image: "x", readonlyRootFilesystem: true, privileged: false, user: "10001:10001", environment: [{ name: "AWS_REGION", value: "us-east-1" }] };
+
 describe("invariants", () => {
   const { stacks } = buildApp({ outdir: "unused" });
 
@@ -58,6 +98,40 @@ describe("invariants", () => {
     const violations = invariant.check(BAD[id]!);
     expect(violations.length).toBeGreaterThan(0);
     for (const v of violations) expect(v.invariant).toBe(id);
+  });
+
+  test("when a container's environment holds a credential-looking value under an innocent name, container-hardened reports the name, not the value", () => {
+    const json: TfJson = { resource: { aws_ecs_task_definition: { t: { container_definitions: container({ environment: [{ name: "SES_USER", value: "AKIAIOSFODNN7EXAMPLE" }] }) } } } };
+    const violations = checkInvariants(json);
+    expect(violations.map((x) => x.invariant)).toEqual(["container-hardened"]);
+    expect(violations[0]!.detail).toContain("SES_USER");
+    expect(violations[0]!.detail).not.toContain("AKIAIOSFODNN7EXAMPLE");
+  });
+
+  test("when the invariants name secret-looking variables, they use the construct's own rule (no copy that can drift)", () => {
+    expect(SECRET_LOOKING_ENV_NAME).toBe(SECRET_LOOKING_NAME);
+  });
+
+  test.each([
+    ["runs as root", { ...HARDENED, user: "0" }],
+    ["is privileged", { ...HARDENED, privileged: true }],
+    ["has a writable root file system", { ...HARDENED, readonlyRootFilesystem: false }],
+    ["holds an AWS key id in its environment", { ...HARDENED, environment: [{ name: "SES_USER", value: "AKIAIOSFODNN7EXAMPLE" }] }],
+  ])("when a plan's planned task definition %s, the plan-JSON invariant fails (not skipped as an expression)", (_what, bad) => {
+    const json = planToTfJson(planWithContainer(bad));
+    expect(containerDefinitions(json)).toEqual([{ address: TASK_ADDRESS, defs: [bad] }]);
+    expect(checkInvariants(json).filter((x) => x.invariant === "container-hardened")).not.toEqual([]);
+  });
+
+  test("when a plan's planned task definition is hardened, the plan-JSON invariant passes on the planned value", () => {
+    const json = planToTfJson(planWithContainer(HARDENED));
+    expect(containerDefinitions(json)[0]!.defs).toEqual([HARDENED]);
+    expect(checkInvariants(json)).toEqual([]);
+  });
+
+  test("when a plan knows the task definition neither as a planned value nor as a literal, the invariant reports it instead of passing", () => {
+    const violations = checkInvariants(planToTfJson(planWithContainer("unknown")));
+    expect(violations).toEqual([expect.objectContaining({ invariant: "container-hardened", detail: expect.stringContaining("unknown until apply") })]);
   });
 
   test("when a wildcard resource is allowlisted, the reason is written down", () => {

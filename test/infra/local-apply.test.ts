@@ -10,6 +10,8 @@ import { SECRET_PLACEHOLDER } from "../../app/src/contract";
 import { synthesizeApp, synthesizeStages } from "../../modules/app";
 import { localStage } from "../../modules/stages";
 import { summarizePlan, type PlanLike } from "../../scripts/plan-summary";
+import { checkInvariants, containerDefinitions, planToTfJson } from "../support/invariants";
+import type { PlanJson } from "../support/terraform-offline";
 import { PROJECT_ROOT, terraform } from "../../scripts/lib/terraform";
 import { startMoto, type MotoServer } from "../support/moto";
 
@@ -79,6 +81,16 @@ describe("local stage applied to moto", () => {
     const r = await terraform(["plan", "-detailed-exitcode", "-input=false", "-no-color"], { cwd: dir, allowFailure: true });
     expect(changedAddresses(r.stdout)).toEqual([]);
     expect(r.code).toBe(0);
+  });
+
+  test("when planned against the applied state, the plan-JSON invariants read the task's planned containers and hold", async () => {
+    await terraform(["plan", "-input=false", "-no-color", "-out=again.tfplan"], { cwd: dir });
+    const plan = JSON.parse((await terraform(["show", "-json", "-no-color", "again.tfplan"], { cwd: dir })).stdout) as PlanJson;
+    const json = planToTfJson(plan);
+    const [task] = containerDefinitions(json);
+    // The planned value, with the repository URL resolved (the configuration has "${...}" there).
+    expect(Array.isArray(task!.defs) && String(task!.defs[0]!.image)).toMatch(/^[^$]+:local$/);
+    expect(checkInvariants(json)).toEqual([]);
   });
 
   test("when an operator puts a real value and terraform refreshes, the value stays out of the state and no change is planned", async () => {

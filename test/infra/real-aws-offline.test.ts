@@ -8,7 +8,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { synthesizeApp, type SynthesizedStack } from "../../modules/app";
 import { PROJECT_ROOT } from "../../scripts/lib/terraform";
-import { checkInvariants, planToTfJson } from "../support/invariants";
+import { checkInvariants, containerDefinitions, planToTfJson } from "../support/invariants";
 import { OVERRIDE_FILE, initOffline, planOffline, validateOffline, type OfflinePlan } from "../support/terraform-offline";
 import { readStackJson, totalResources } from "../support/tf-json";
 
@@ -57,5 +57,14 @@ describe.each(["dev", "prod"] as const)("%s stage offline", (stage) => {
     const json = planToTfJson(plan.json);
     expect(Object.keys(json.resource ?? {}).length).toBeGreaterThan(30);
     expect(checkInvariants(json)).toEqual([]);
+  });
+
+  test("when the plan's configuration is checked, the task's containers are read and checked, not skipped", () => {
+    // A create plan knows container_definitions only after apply (the image is the
+    // repository's computed URL); the configuration holds it as the literal JSON template.
+    const task = (plan.json.resource_changes ?? []).find((c) => c.type === "aws_ecs_task_definition")!;
+    expect((task.change.after_unknown as Record<string, unknown>).container_definitions).toBe(true);
+    const [defs] = containerDefinitions(planToTfJson(plan.json));
+    expect(Array.isArray(defs!.defs) && defs!.defs.map((d) => [d.name, d.readonlyRootFilesystem, d.user])).toEqual([["sender", true, "10001:10001"]]);
   });
 });

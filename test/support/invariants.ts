@@ -4,6 +4,8 @@
  * the ones a property test happens to name. Each invariant has a deliberately bad fixture
  * in test/infra/invariants.test.ts that makes it fail.
  */
+import { credentialKindOf } from "../../modules/credential-values";
+import { SECRET_LOOKING_NAME } from "../../modules/scheduled-task";
 import type { PlanJson } from "./terraform-offline";
 import type { Block, DocStatement, TfJson } from "./tf-json";
 
@@ -28,8 +30,28 @@ export const WILDCARD_RESOURCE_ALLOWLIST: Readonly<Record<string, string>> = {
   EcrAuthToken: "ecr:GetAuthorizationToken has no resource-level permissions",
 };
 
-/** Environment names that look like secrets (none may be set in a task's plain environment). */
-export const SECRET_LOOKING_ENV = /SECRET|PASSWORD|PASSWD|TOKEN|API_?KEY|ACCESS_?KEY|PRIVATE|CREDENTIAL/i;
+/** Environment names that look like secrets: the construct's own rule, imported, not copied. */
+export const SECRET_LOOKING_ENV_NAME = SECRET_LOOKING_NAME;
+
+/**
+ * Where {@link planToTfJson} leaves an attribute the invariants need as a value when neither
+ * the plan's planned values (a create plan: the image is the repository's computed URL) nor
+ * the configuration (an HCL expression, not a literal) hold it.
+ */
+export const UNKNOWN_UNTIL_APPLY = "(known after apply)";
+
+/** The container definitions of every task definition: parsed, unknown until apply, or unreadable. */
+export function containerDefinitions(json: TfJson): { address: string; defs: Block[] | "unknown" | "invalid" }[] {
+  return each(json, "aws_ecs_task_definition").map(([address, p]) => {
+    if (p.container_definitions === UNKNOWN_UNTIL_APPLY) return { address, defs: "unknown" as const };
+    try {
+      const defs = JSON.parse(String(p.container_definitions)) as unknown;
+      return { address, defs: Array.isArray(defs) ? (defs as Block[]) : ("invalid" as const) };
+    } catch {
+      return { address, defs: "invalid" as const };
+    }
+  });
+}
 
 const POLICY_ARGUMENTS: Record<string, string[]> = {
   aws_iam_role: ["assume_role_policy"],
@@ -193,23 +215,22 @@ export const INVARIANTS: readonly Invariant[] = [
   },
   {
     id: "container-hardened",
-    description: "Containers run read-only, unprivileged, as a non-root user, with no secret-looking environment names",
+    description: "Containers run read-only, unprivileged, as a non-root user, with no secret-looking environment name or credential-looking value",
     check: (json) =>
-      each(json, "aws_ecs_task_definition").flatMap(([a, p]) => {
-        let defs: Block[];
-        try {
-          defs = JSON.parse(String(p.container_definitions)) as Block[];
-        } catch {
-          // In a plan's configuration the definitions are an expression; the synthesized JSON is checked instead.
-          return String(p.container_definitions).startsWith("${") ? [] : [v("container-hardened", a, "container_definitions is not JSON")];
-        }
+      containerDefinitions(json).flatMap(({ address: a, defs }) => {
+        // Neither planned nor literal: unverifiable, which must not pass as "no violation".
+        if (defs === "unknown") return [v("container-hardened", a, "container_definitions is unknown until apply and not a literal in the configuration")];
+        if (defs === "invalid") return [v("container-hardened", a, "container_definitions is not a JSON list")];
         return defs.flatMap((d) => {
           const out: Violation[] = [];
           if (d.readonlyRootFilesystem !== true) out.push(v("container-hardened", a, `${d.name}: root file system is writable`));
           if (d.privileged === true) out.push(v("container-hardened", a, `${d.name}: privileged`));
           if (!d.user || /^(0|root)(:|$)/.test(String(d.user))) out.push(v("container-hardened", a, `${d.name}: runs as root`));
-          for (const e of (d.environment ?? []) as { name: string }[]) {
-            if (SECRET_LOOKING_ENV.test(e.name)) out.push(v("container-hardened", a, `${d.name}: secret-looking environment name ${e.name}`));
+          for (const e of (d.environment ?? []) as { name: string; value?: unknown }[]) {
+            if (SECRET_LOOKING_ENV_NAME.test(e.name)) out.push(v("container-hardened", a, `${d.name}: secret-looking environment name ${e.name}`));
+            const kind = typeof e.value === "string" ? credentialKindOf(e.value) : undefined;
+            // Names the variable and the kind of credential, never the value.
+            if (kind) out.push(v("container-hardened", a, `${d.name}: environment ${e.name} holds a value that looks like a ${kind}`));
           }
           return out;
         });
@@ -251,6 +272,10 @@ export function checkInvariants(json: TfJson): Violation[] {
 // ---------------------------------------------------------------------------------------
 // Plan JSON -> the synthesized-JSON shape, from the plan's `configuration` (which includes
 // override files): constants stay constants, references become "${first.reference}".
+// Attributes an invariant must read as values (a task's container definitions) come from
+// the plan's planned values where the plan knows them; otherwise from the configuration
+// when it holds them as a literal (cdk.tf.json's JSON template with "${...}" inside);
+// else they are UNKNOWN_UNTIL_APPLY.
 
 interface PlanResourceConfig {
   address: string;
@@ -286,6 +311,11 @@ function unwrapSingleBlocks(value: unknown, keepArrays: ReadonlySet<string>, key
 /** Block names that are lists in the synthesized JSON even with one element. */
 const LIST_BLOCKS = new Set(["statement", "condition", "principals", "encryption_configuration", "ingress", "egress", "dimension_configuration", "setting", "volume", "rule", "selection", "action", "subscriber", "metric_query", "default_tags", "endpoints"]);
 
+/** Attributes taken from the plan's planned values (`resource_changes[].change.after`). */
+const PLANNED_VALUE_ATTRIBUTES: Readonly<Record<string, readonly string[]>> = {
+  aws_ecs_task_definition: ["container_definitions"],
+};
+
 export function planToTfJson(plan: PlanJson): TfJson {
   const root = (plan.configuration as { root_module?: { resources?: PlanResourceConfig[] } } | undefined)?.root_module;
   const out: TfJson = { resource: {}, data: {} };
@@ -293,6 +323,17 @@ export function planToTfJson(plan: PlanJson): TfJson {
     const props = unwrapSingleBlocks(expressionValue(r.expressions ?? {}), LIST_BLOCKS) as Block;
     const bucket = r.mode === "data" ? out.data! : out.resource!;
     (bucket[r.type] ??= {})[r.name] = props;
+  }
+  for (const rc of plan.resource_changes ?? []) {
+    const attributes = PLANNED_VALUE_ATTRIBUTES[rc.type];
+    const name = rc.name ?? rc.address.split(".")[1];
+    const props = name ? out.resource?.[rc.type]?.[name] : undefined;
+    if (!attributes || !props || rc.mode === "data" || rc.change.actions.join() === "delete") continue;
+    for (const attr of attributes) {
+      const planned = rc.change.after?.[attr];
+      if (planned !== undefined && planned !== null) props[attr] = planned;
+      else if (typeof props[attr] !== "string" || /^\$\{[^}]*\}$/.test(props[attr] as string)) props[attr] = UNKNOWN_UNTIL_APPLY;
+    }
   }
   return out;
 }

@@ -45,7 +45,9 @@ export interface OfflinePlan {
 export interface PlanJson {
   resource_changes?: {
     address: string;
+    mode?: "managed" | "data";
     type: string;
+    name?: string;
     change: { actions: string[]; before: unknown; after: Record<string, unknown> | null; after_unknown?: unknown; after_sensitive?: unknown };
   }[];
   planned_values?: unknown;
