@@ -185,12 +185,12 @@ export async function buildImage(opts: BuildOptions): Promise<BuiltImage> {
 }
 
 /** The image's config and size as the engine reports them (undefined when it is not there). */
-export async function inspectImage(engine: Engine, ref: string): Promise<{ bytes: number; config: ImageConfig } | undefined> {
+export async function inspectImage(engine: Engine, ref: string): Promise<{ id: string; bytes: number; config: ImageConfig } | undefined> {
   const r = engine === "buildah" ? await exec("buildah", ["inspect", "--type", "image", ref], { timeoutMs: 30_000 }) : await exec(engine, ["image", "inspect", ref], { timeoutMs: 30_000 });
   if (r.code !== 0) return undefined;
   const parsed = JSON.parse(r.stdout) as unknown;
-  const j = (Array.isArray(parsed) ? parsed[0] : parsed) as { Size?: number; Config?: ImageConfig; OCIv1?: { config?: ImageConfig } };
-  return { bytes: j.Size ?? 0, config: j.Config ?? j.OCIv1?.config ?? {} };
+  const j = (Array.isArray(parsed) ? parsed[0] : parsed) as { Id?: string; FromImageID?: string; Size?: number; Config?: ImageConfig; OCIv1?: { config?: ImageConfig } };
+  return { id: (j.Id ?? j.FromImageID ?? "").replace(/^sha256:/, ""), bytes: j.Size ?? 0, config: j.Config ?? j.OCIv1?.config ?? {} };
 }
 
 /** The parts of an image config the project cares about. */

@@ -146,7 +146,10 @@ describe("the sender's container, run as the local stage's task definition says"
     timings.baseBuilt = base.built ? 1 : 0;
     await timed("smoke", () => smokeRun(LOCAL_BASE_IMAGE));
     head = (await imageRevision()).head;
+    const previous = (await inspectImage("podman", E2E_IMAGE))?.id;
     const built = await timed("build", () => buildImage({ engine: "podman", tags: [E2E_IMAGE], baseImage: LOCAL_BASE_IMAGE, offline: true, revision: head }));
+    // The last run's image, when this build replaced it (its layers stay cached in the new one).
+    if (previous && previous !== built.id) await podman(["rmi", previous]).catch(() => undefined);
     image = { id: built.id, bytes: built.bytes, config: (await inspectImage("podman", built.id))!.config };
 
     moto = await timed("moto", () => startMoto());
