@@ -4,8 +4,9 @@
  *
  *   tsx scripts/image.ts build [--engine E] [--base IMAGE | --local-base] [--tag T]
  *   tsx scripts/image.ts base  [--engine E]          the local base from this machine's node
- *   tsx scripts/image.ts publish <dev|prod> [--repository URL] [--engine E] [--dry-run]
+ *   tsx scripts/image.ts publish <dev|prod> [--repository URL] [--base IMAGE] [--engine E] [--dry-run]
  *
+ * `--base` pins the production base, e.g. node:24-bookworm-slim@sha256:... (recommended).
  * Engine: docker where a Docker engine answers (`docker info`; a bare docker CLI does not
  * count), else podman, else buildah; `--engine` or VIBE_IMAGE_ENGINE chooses one.
  *
@@ -302,7 +303,10 @@ export interface PublishResult {
 }
 
 /** Builds the production image, tags it `<repository>:<sha>` and pushes it (unless `dryRun`). */
-export async function publish(stageName: string, opts: { engine?: Engine; repository?: string; dryRun?: boolean; log?: (line: string) => void } = {}): Promise<PublishResult> {
+export async function publish(
+  stageName: string,
+  opts: { engine?: Engine; repository?: string; baseImage?: string; dryRun?: boolean; log?: (line: string) => void } = {},
+): Promise<PublishResult> {
   const log = opts.log ?? ((l: string) => process.stderr.write(l + "\n"));
   const stage = stageConfig(stageName);
   if (stage.target.kind !== "aws" && !opts.dryRun) throw new Error(`the ${stage.name} stage runs on an emulator, which serves no registry: use --dry-run`);
@@ -315,7 +319,7 @@ export async function publish(stageName: string, opts: { engine?: Engine; reposi
   const engine = opts.engine ?? (await detectEngine());
   const bundle = await bundleSender();
   log(`bundle ${(bundle.bytes / 1024).toFixed(0)} KiB`);
-  const built = await buildImage({ engine, tags: [image], revision: rev.sha, source: await sourceUrl() });
+  const built = await buildImage({ engine, tags: [image], baseImage: opts.baseImage, offline: opts.baseImage?.startsWith("localhost/"), revision: rev.sha, source: await sourceUrl() });
   log(`built ${image} (${(built.bytes / 1e6).toFixed(1)} MB, ${engine})`);
   const stageTakesTag = stage.imageTag === tag;
   let pushed = false;
@@ -387,13 +391,14 @@ async function cli(argv: string[]): Promise<number> {
     return 0;
   }
   if (command === "publish" && stage) {
-    const r = await publish(stage, { engine: values.engine ? await detectEngine(values.engine) : undefined, repository: values.repository, dryRun: values["dry-run"] === true, log });
+    const engine = values.engine ? await detectEngine(values.engine) : undefined;
+    const r = await publish(stage, { engine, repository: values.repository, baseImage: values.base, dryRun: values["dry-run"] === true, log });
     process.stdout.write(`${r.image}\n`);
     return 0;
   }
   log("usage: tsx scripts/image.ts build [--engine docker|podman|buildah] [--base IMAGE | --local-base] [--tag TAG]");
   log("       tsx scripts/image.ts base [--engine E]");
-  log("       tsx scripts/image.ts publish <dev|prod> [--repository URL] [--engine E] [--dry-run]");
+  log("       tsx scripts/image.ts publish <dev|prod> [--repository URL] [--base IMAGE] [--engine E] [--dry-run]");
   return 2;
 }
 

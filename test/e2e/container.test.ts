@@ -389,3 +389,37 @@ describe("the sender's container, run as the local stage's task definition says"
     expect(container.environment?.find((e) => e.name === ENV.parameterRoot)?.value).toBe(DEFAULT_PARAMETER_ROOT);
   });
 });
+
+describe("the task definition -> podman run mapping", () => {
+  const task: TaskDefinition = {
+    container: {
+      name: "sender",
+      image: "repo:tag",
+      command: ["run"],
+      user: "10001:10001",
+      readonlyRootFilesystem: true,
+      linuxParameters: { initProcessEnabled: true, capabilities: { drop: ["ALL"] } },
+      mountPoints: [{ sourceVolume: "tmp", containerPath: "/tmp", readOnly: false }],
+      environment: [{ name: "VIBE_LOG_FORMAT", value: "json" }],
+    },
+    volumes: [{ name: "tmp" }],
+  };
+
+  test("when mapped, every hardening field becomes its podman flag and the command follows the image", () => {
+    const args = podmanRunArgs(task, { cidFile: "/x.cid", wiring: { AWS_ENDPOINT_URL: "http://127.0.0.1:1" } });
+    expect(args).toEqual(expect.arrayContaining(["--read-only", "--read-only-tmpfs=false", "--init", "--volume", "/tmp", "--env", "VIBE_LOG_FORMAT=json", "--env", "AWS_ENDPOINT_URL=http://127.0.0.1:1"]));
+    expect(args.slice(args.indexOf("--user"), args.indexOf("--user") + 2)).toEqual(["--user", "10001:10001"]);
+    expect(args.slice(args.indexOf("--cap-drop"), args.indexOf("--cap-drop") + 2)).toEqual(["--cap-drop", "ALL"]);
+    expect(args.slice(-2)).toEqual(["repo:tag", "run"]);
+  });
+
+  test("when the wiring would change a name the task definition sets, it throws", () => {
+    expect(() => podmanRunArgs(task, { cidFile: "/x.cid", wiring: { VIBE_LOG_FORMAT: "pretty" } })).toThrow(/may not change VIBE_LOG_FORMAT/);
+  });
+
+  test("when a reference is not in the applied state, resolving it throws instead of passing it on", () => {
+    const state: TerraformStateJson = { values: { root_module: { resources: [{ address: "aws_dynamodb_table.t", values: { name: "ledger" } }] } } };
+    expect(resolveReferences({ v: "${aws_dynamodb_table.t.name}" }, state)).toEqual({ v: "ledger" });
+    expect(() => resolveReferences({ v: "${aws_dynamodb_table.other.name}" }, state)).toThrow(/cannot resolve/);
+  });
+});
