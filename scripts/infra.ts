@@ -1,19 +1,29 @@
 /**
  * What pipelines call per stage: synth, plan (writes the plan file, its JSON and a
- * Markdown summary), deploy (applies the reviewed plan file). terraform always runs with
- * the committed CLI config (provider from the filesystem mirror where the machine has it,
- * no registry lookups, no checkpoint calls).
+ * Markdown summary), deploy (applies the reviewed plan file, and nothing else). terraform
+ * always runs with the committed CLI config (provider from the filesystem mirror where the
+ * machine has it, no registry lookups, no checkpoint calls).
  *
  *   tsx scripts/infra.ts synth  <local|dev|prod>
  *   tsx scripts/infra.ts plan   <local|dev|prod> [--offline]
  *   tsx scripts/infra.ts deploy <local|dev|prod>
  *
- * --offline (plan only) drops the offline override beside cdk.tf.json (static test keys,
- * refusing endpoints, local backend) and refuses all network: a reviewable plan of an
- * empty state on a machine without AWS access. Without it, a leftover override is removed.
+ * plan writes <stage>.tfplan, <stage>.plan.json, <stage>.plan.md and <stage>.plan.meta.json
+ * (what the plan was made from) in the stack's folder. deploy refuses to run without them,
+ * when the plan file or the synthesized configuration changed since, or when the plan was
+ * not an online one: it never plans and applies in one go.
+ *
+ * --offline (plan only) synthesizes into a separate folder (<outdir>/offline), drops the
+ * offline override beside cdk.tf.json there (static test keys, refusing endpoints, local
+ * backend) and refuses all network: a reviewable plan of an empty state on a machine
+ * without AWS access, named <stage>.offline.tfplan so nothing confuses it with a real one.
+ * The real stack folder never sees the override or its backend; every init runs with
+ * -reconfigure anyway, so a folder whose backend changed (an older layout, an edited stage)
+ * does not stop a real plan.
  * Environment: CDKTF_OUTDIR (default cdktf.out); for `local`, VIBE_LOCAL_AWS_ENDPOINT and
  * VIBE_LOCAL_FEED_BASE_URL as in main.ts.
  */
+import { createHash } from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
 import { synthesizeApp, type SynthesizedStack } from "../modules/app";
@@ -24,11 +34,40 @@ import { NO_NETWORK_ENV, OFFLINE_OVERRIDE_FILE, PROJECT_ROOT, terraform, writeOf
 const STAGES: readonly StageName[] = ["local", "dev", "prod"];
 type Command = "synth" | "plan" | "deploy";
 
+/** Sub-folder of the outdir that offline plans synthesize into. */
+export const OFFLINE_SUBDIR = "offline";
+
 export interface InfraResult {
   readonly stack: SynthesizedStack;
   readonly planFile?: string;
   readonly planJsonFile?: string;
   readonly summaryFile?: string;
+}
+
+/** What a plan was made from; deploy checks it before applying. */
+export interface PlanMeta {
+  readonly kind: "online" | "offline";
+  readonly stage: StageName;
+  readonly planFile: string;
+  /** sha256 of the plan file as written. */
+  readonly planSha256: string;
+  /** sha256 of cdk.tf.json the plan was made from. */
+  readonly configSha256: string;
+  readonly createdAt: string;
+}
+
+/** Why deploy refused; the message says what to run instead. */
+export class DeployRefusedError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "DeployRefusedError";
+  }
+}
+
+/** File names of a stage's plan artefacts (offline ones never share a name with online ones). */
+export function planFiles(stage: StageName, offline: boolean): { plan: string; json: string; summary: string; meta: string } {
+  const base = offline ? `${stage}.offline` : stage;
+  return { plan: `${base}.tfplan`, json: `${base}.plan.json`, summary: `${base}.plan.md`, meta: `${base}.plan.meta.json` };
 }
 
 function log(line: string): void {
@@ -43,6 +82,10 @@ async function step<T>(label: string, fn: () => Promise<T> | T): Promise<T> {
   return r;
 }
 
+function sha256(file: string): string {
+  return createHash("sha256").update(fs.readFileSync(file)).digest("hex");
+}
+
 export function synthStage(stage: StageName, outdir: string): SynthesizedStack {
   return synthesizeApp({
     outdir,
@@ -54,43 +97,82 @@ export function synthStage(stage: StageName, outdir: string): SynthesizedStack {
   })[0]!;
 }
 
+/**
+ * The reviewed plan of `stack`, or a DeployRefusedError saying why there is none: no plan
+ * file, no record of how it was made, an offline plan, a plan file changed since it was
+ * summarized, or a configuration synthesized differently since.
+ */
+export function reviewedPlan(stack: SynthesizedStack): string {
+  const files = planFiles(stack.stage, false);
+  const planFile = path.join(stack.dir, files.plan);
+  const metaFile = path.join(stack.dir, files.meta);
+  const again = `run \`npm run plan:${stack.stage}\` (not :offline), review ${files.summary}, then deploy`;
+  if (!fs.existsSync(planFile) || !fs.existsSync(metaFile)) {
+    throw new DeployRefusedError(`deploy ${stack.stage}: no reviewed plan in ${stack.dir} (${files.plan} and ${files.meta}); ${again}`);
+  }
+  const meta = JSON.parse(fs.readFileSync(metaFile, "utf8")) as Partial<PlanMeta>;
+  if (meta.kind !== "online" || meta.stage !== stack.stage || meta.planFile !== files.plan) {
+    throw new DeployRefusedError(`deploy ${stack.stage}: ${files.plan} is not an online plan of this stage; ${again}`);
+  }
+  if (meta.planSha256 !== sha256(planFile)) {
+    throw new DeployRefusedError(`deploy ${stack.stage}: ${files.plan} changed after it was planned and summarized; ${again}`);
+  }
+  if (meta.configSha256 !== sha256(path.join(stack.dir, "cdk.tf.json"))) {
+    throw new DeployRefusedError(`deploy ${stack.stage}: the synthesized configuration changed since ${files.plan} was made; ${again}`);
+  }
+  return files.plan;
+}
+
 export async function runInfra(command: Command, stage: StageName, opts: { offline?: boolean; outdir?: string } = {}): Promise<InfraResult> {
-  const outdir = path.resolve(opts.outdir ?? process.env.CDKTF_OUTDIR ?? path.join(PROJECT_ROOT, "cdktf.out"));
-  const stack = await step(`synthesize ${stage}`, () => synthStage(stage, outdir));
+  if (command === "deploy" && opts.offline) throw new DeployRefusedError("deploy has no --offline mode: it changes real infrastructure");
+  const root = path.resolve(opts.outdir ?? process.env.CDKTF_OUTDIR ?? path.join(PROJECT_ROOT, "cdktf.out"));
+  const offline = command === "plan" && opts.offline === true;
+  const outdir = offline ? path.join(root, OFFLINE_SUBDIR) : root;
+  const stack = await step(`synthesize ${stage}${offline ? " (offline copy)" : ""}`, () => synthStage(stage, outdir));
   log(`   ${path.relative(process.cwd(), stack.dir) || stack.dir}`);
   if (command === "synth") return { stack };
-  if (command === "deploy" && opts.offline) throw new Error("deploy has no --offline mode: it changes real infrastructure");
 
-  const override = path.join(stack.dir, OFFLINE_OVERRIDE_FILE);
-  if (opts.offline) writeOfflineOverride(stack.dir);
-  else fs.rmSync(override, { force: true });
-  const env = opts.offline ? NO_NETWORK_ENV : {};
   const cwd = stack.dir;
-  const planFile = `${stage}.tfplan`;
+  // Only the offline copy ever has the override; a leftover in the real folder would plan
+  // against static keys and a local backend, so it goes.
+  if (offline) writeOfflineOverride(cwd);
+  else fs.rmSync(path.join(cwd, OFFLINE_OVERRIDE_FILE), { force: true });
+  const env = offline ? NO_NETWORK_ENV : {};
+  const files = planFiles(stage, offline);
 
-  await step("terraform init", () => terraform(["init", "-input=false", "-no-color"], { cwd, env }));
-  if (command === "plan") {
-    await step("terraform plan", () =>
-      terraform(["plan", "-input=false", "-no-color", "-lock-timeout=5m", ...(opts.offline ? ["-lock=false"] : []), `-out=${planFile}`], { cwd, env, timeoutMs: 900_000 }),
-    );
-    const show = await step("terraform show -json", () => terraform(["show", "-json", "-no-color", planFile], { cwd, env }));
-    const planJsonFile = path.join(cwd, `${stage}.plan.json`);
-    fs.writeFileSync(planJsonFile, show.stdout);
-    const summary = summarizePlan(JSON.parse(show.stdout) as PlanLike, `Terraform plan: ${stack.stackName}${opts.offline ? " (offline, empty state)" : ""}`);
-    const summaryFile = path.join(cwd, `${stage}.plan.md`);
-    fs.writeFileSync(summaryFile, summary.markdown + "\n");
-    process.stdout.write(summary.markdown + "\n");
-    log(`   plan ${path.join(cwd, planFile)}\n   json ${planJsonFile}\n   summary ${summaryFile}`);
-    return { stack, planFile: path.join(cwd, planFile), planJsonFile, summaryFile };
+  if (command === "deploy") {
+    // Checked before init: refusing must not touch the backend or the network.
+    const planFile = reviewedPlan(stack);
+    await step("terraform init", () => terraform(["init", "-input=false", "-no-color", "-reconfigure"], { cwd }));
+    await step("terraform apply (the reviewed plan)", () => terraform(["apply", "-input=false", "-no-color", "-lock-timeout=5m", planFile], { cwd, timeoutMs: 1_800_000 }));
+    for (const f of [files.plan, files.meta]) fs.rmSync(path.join(cwd, f), { force: true });
+    return { stack };
   }
 
-  // deploy: apply the reviewed plan file; without one, plan first (so apply never re-plans silently).
-  if (!fs.existsSync(path.join(cwd, planFile))) {
-    await step("terraform plan (no reviewed plan file found)", () => terraform(["plan", "-input=false", "-no-color", "-lock-timeout=5m", `-out=${planFile}`], { cwd, timeoutMs: 900_000 }));
-  }
-  await step("terraform apply", () => terraform(["apply", "-input=false", "-no-color", "-lock-timeout=5m", planFile], { cwd, timeoutMs: 1_800_000 }));
-  fs.rmSync(path.join(cwd, planFile), { force: true });
-  return { stack };
+  // A new plan replaces the old one; until it is complete there is nothing deploy would take.
+  fs.rmSync(path.join(cwd, files.meta), { force: true });
+  await step("terraform init", () => terraform(["init", "-input=false", "-no-color", "-reconfigure"], { cwd, env }));
+  await step("terraform plan", () =>
+    terraform(["plan", "-input=false", "-no-color", "-lock-timeout=5m", ...(offline ? ["-lock=false"] : []), `-out=${files.plan}`], { cwd, env, timeoutMs: 900_000 }),
+  );
+  const show = await step("terraform show -json", () => terraform(["show", "-json", "-no-color", files.plan], { cwd, env }));
+  const planJsonFile = path.join(cwd, files.json);
+  fs.writeFileSync(planJsonFile, show.stdout);
+  const summary = summarizePlan(JSON.parse(show.stdout) as PlanLike, `Terraform plan: ${stack.stackName}${offline ? " (offline, empty state: not deployable)" : ""}`);
+  const summaryFile = path.join(cwd, files.summary);
+  fs.writeFileSync(summaryFile, summary.markdown + "\n");
+  const meta: PlanMeta = {
+    kind: offline ? "offline" : "online",
+    stage,
+    planFile: files.plan,
+    planSha256: sha256(path.join(cwd, files.plan)),
+    configSha256: sha256(path.join(cwd, "cdk.tf.json")),
+    createdAt: new Date().toISOString(),
+  };
+  fs.writeFileSync(path.join(cwd, files.meta), JSON.stringify(meta, null, 2) + "\n");
+  process.stdout.write(summary.markdown + "\n");
+  log(`   plan ${path.join(cwd, files.plan)}\n   json ${planJsonFile}\n   summary ${summaryFile}`);
+  return { stack, planFile: path.join(cwd, files.plan), planJsonFile, summaryFile };
 }
 
 if (require.main === module) {

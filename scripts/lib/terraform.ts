@@ -6,6 +6,7 @@
 import { spawn } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
+import { STACK_SERVICES } from "../../modules/stages";
 
 export const PROJECT_ROOT = path.resolve(__dirname, "..", "..");
 export const TERRAFORM_CLI_CONFIG = path.join(PROJECT_ROOT, "config", "terraformrc");
@@ -81,12 +82,6 @@ export const OFFLINE_OVERRIDE_FILE = "zz_offline_override.tf.json";
 /** Nothing listens on port 1: a call there fails at once. */
 export const REFUSING_ENDPOINT = "http://127.0.0.1:1";
 
-/** Provider endpoint keys a stack may use (a superset is harmless). */
-export const OFFLINE_SERVICES = [
-  "ce", "cloudwatch", "dynamodb", "ec2", "ecr", "ecs", "events", "iam", "kms", "logs", "route53",
-  "s3", "scheduler", "ses", "sesv2", "sns", "sqs", "ssm", "sts",
-] as const;
-
 /** Environment that makes any network attempt of terraform or the provider fail fast. */
 export const NO_NETWORK_ENV: NodeJS.ProcessEnv = {
   HTTP_PROXY: REFUSING_ENDPOINT,
@@ -115,7 +110,8 @@ export function offlineOverride(): object {
         skip_metadata_api_check: "true",
         skip_region_validation: true,
         max_retries: 1,
-        endpoints: Object.fromEntries(OFFLINE_SERVICES.map((s) => [s, REFUSING_ENDPOINT])),
+        // The stack's own list (a test keeps it complete for every resource type it declares).
+        endpoints: Object.fromEntries(STACK_SERVICES.map((s) => [s, REFUSING_ENDPOINT])),
       },
     },
     terraform: { backend: { local: { path: "offline.tfstate" } } },

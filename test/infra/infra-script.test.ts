@@ -1,0 +1,142 @@
+/**
+ * The pipeline script (scripts/infra.ts): offline plans live apart from real ones, every
+ * init survives a changed backend, and deploy applies a reviewed online plan or nothing.
+ */
+import { createHash } from "node:crypto";
+import fs from "node:fs";
+import path from "node:path";
+import { STACK_SERVICES } from "../../modules/stages";
+import { DeployRefusedError, OFFLINE_SUBDIR, planFiles, reviewedPlan, runInfra, synthStage, type PlanMeta } from "../../scripts/infra";
+import { OFFLINE_OVERRIDE_FILE, PROJECT_ROOT, REFUSING_ENDPOINT, offlineOverride, terraform } from "../../scripts/lib/terraform";
+import { startMoto, type MotoServer } from "../support/moto";
+
+jest.setTimeout(180_000);
+
+function tmp(prefix: string): string {
+  fs.mkdirSync(path.join(PROJECT_ROOT, ".tmp"), { recursive: true });
+  return fs.mkdtempSync(path.join(PROJECT_ROOT, ".tmp", prefix));
+}
+
+/** Runs `fn` with terraform replaced by a binary that does not exist: any call would fail differently. */
+async function withoutTerraform<T>(fn: () => Promise<T>): Promise<T> {
+  const saved = process.env.TERRAFORM_BIN;
+  process.env.TERRAFORM_BIN = path.join(PROJECT_ROOT, ".tmp", "no-such-terraform");
+  try {
+    return await fn();
+  } finally {
+    if (saved === undefined) delete process.env.TERRAFORM_BIN;
+    else process.env.TERRAFORM_BIN = saved;
+  }
+}
+
+async function refusal(fn: () => Promise<unknown>): Promise<DeployRefusedError> {
+  const err = await withoutTerraform(fn).then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  if (!(err instanceof DeployRefusedError)) throw new Error(`expected DeployRefusedError, got ${String(err)}`);
+  return err;
+}
+
+describe("offline override", () => {
+  test("when written, it points exactly the stack's services at the refusing endpoint (one list, not a copy)", () => {
+    const endpoints = (offlineOverride() as { provider: { aws: { endpoints: Record<string, string> } } }).provider.aws.endpoints;
+    expect(Object.keys(endpoints)).toEqual([...STACK_SERVICES]);
+    expect(new Set(Object.values(endpoints))).toEqual(new Set([REFUSING_ENDPOINT]));
+  });
+});
+
+describe("deploy without a reviewed plan", () => {
+  const outdir = tmp("infra-deploy-");
+  afterAll(() => fs.rmSync(outdir, { recursive: true, force: true }));
+
+  test("when no plan was made, deploy refuses before running terraform, saying what to run", async () => {
+    const err = await refusal(() => runInfra("deploy", "prod", { outdir }));
+    expect(err.message).toMatch(/no reviewed plan/);
+    expect(err.message).toContain("npm run plan:prod");
+  });
+
+  test("when asked for an offline deploy, it refuses", async () => {
+    await refusal(() => runInfra("deploy", "prod", { outdir, offline: true }));
+  });
+
+  describe("when a plan file is there", () => {
+    const stack = synthStage("dev", path.join(outdir, "fake"));
+    const files = planFiles("dev", false);
+    const planFile = path.join(stack.dir, files.plan);
+    const writeMeta = (patch: Partial<PlanMeta> = {}): void => {
+      const sha = (f: string): string => createHash("sha256").update(fs.readFileSync(f)).digest("hex");
+      const meta: PlanMeta = {
+        kind: "online", stage: "dev", planFile: files.plan, planSha256: sha(planFile), configSha256: sha(path.join(stack.dir, "cdk.tf.json")),
+        createdAt: new Date(0).toISOString(), ...patch,
+      };
+      fs.writeFileSync(path.join(stack.dir, files.meta), JSON.stringify(meta));
+    };
+    beforeEach(() => fs.writeFileSync(planFile, "plan bytes"));
+
+    test("when it comes with the record of an online plan of the same config, it is the one deploy applies", () => {
+      writeMeta();
+      expect(reviewedPlan(stack)).toBe("dev.tfplan");
+    });
+
+    test.each([
+      ["no record of how it was made", () => fs.rmSync(path.join(stack.dir, files.meta), { force: true }), /no reviewed plan/],
+      ["the record of an offline plan", () => writeMeta({ kind: "offline" }), /not an online plan/],
+      ["a plan file changed after it was summarized", () => (writeMeta(), fs.writeFileSync(planFile, "other plan bytes")), /changed after it was planned/],
+      ["a configuration synthesized differently since", () => writeMeta({ configSha256: "0".repeat(64) }), /configuration changed since/],
+    ])("when it has %s, deploy refuses", async (_what, arrange, message) => {
+      arrange();
+      expect(() => reviewedPlan(stack)).toThrow(message);
+    });
+  });
+});
+
+describe("offline plan", () => {
+  const outdir = tmp("infra-offline-");
+  afterAll(() => fs.rmSync(outdir, { recursive: true, force: true }));
+
+  test("when dev is planned offline, its files are <stage>.offline.* in a separate folder, and deploy still finds no reviewed plan", async () => {
+    const r = await runInfra("plan", "dev", { outdir, offline: true });
+    const offlineDir = path.join(outdir, OFFLINE_SUBDIR, "stacks", "vibe-digest-dev");
+    expect(path.dirname(r.planFile!)).toBe(offlineDir);
+    expect(fs.readdirSync(offlineDir).filter((f) => f.startsWith("dev.")).sort()).toEqual(
+      ["dev.offline.plan.json", "dev.offline.plan.md", "dev.offline.plan.meta.json", "dev.offline.tfplan"],
+    );
+    expect(fs.existsSync(path.join(offlineDir, OFFLINE_OVERRIDE_FILE))).toBe(true);
+    expect(fs.readFileSync(r.summaryFile!, "utf8")).toContain("not deployable");
+
+    const err = await refusal(() => runInfra("deploy", "dev", { outdir }));
+    expect(err.message).toMatch(/no reviewed plan/);
+    const realDir = path.join(outdir, "stacks", "vibe-digest-dev");
+    expect(fs.readdirSync(realDir).filter((f) => /tfplan|override|^\.terraform$/.test(f))).toEqual([]);
+  });
+});
+
+describe("online plan of the local stage", () => {
+  const outdir = tmp("infra-online-");
+  let moto: MotoServer;
+  const saved = process.env.VIBE_LOCAL_AWS_ENDPOINT;
+  beforeAll(async () => {
+    moto = await startMoto();
+    process.env.VIBE_LOCAL_AWS_ENDPOINT = moto.url;
+  });
+  afterAll(async () => {
+    if (saved === undefined) delete process.env.VIBE_LOCAL_AWS_ENDPOINT;
+    else process.env.VIBE_LOCAL_AWS_ENDPOINT = saved;
+    await moto?.stop();
+    fs.rmSync(outdir, { recursive: true, force: true });
+  });
+
+  test("when the stack folder was initialized with another backend, plan re-initializes and leaves a plan deploy accepts", async () => {
+    // The folder as an older offline run left it: initialized against another backend.
+    const { stack } = await runInfra("synth", "local", { outdir });
+    const other = path.join(stack.dir, "zz_other_backend_override.tf.json");
+    fs.writeFileSync(other, JSON.stringify({ terraform: { backend: { local: { path: "elsewhere.tfstate" } } } }));
+    await terraform(["init", "-input=false", "-no-color"], { cwd: stack.dir });
+    fs.rmSync(other);
+
+    const r = await runInfra("plan", "local", { outdir });
+    expect(path.basename(r.planFile!)).toBe("local.tfplan");
+    expect(reviewedPlan(r.stack)).toBe("local.tfplan");
+  });
+});
