@@ -12,14 +12,21 @@
  *
  * Environment: VIBE_PARAMETER_ROOT (default /vibecoding), AWS_REGION, AWS_ENDPOINT_URL,
  * USE_SES_EMAIL, EMAIL_TO, VIBE_CONFIG_TTL_SECONDS, VIBE_OUT_DIR, VIBE_LOG_FORMAT,
- * VIBE_MAX_SEND_RATE, VIBE_LEDGER_TABLE, VIBE_SENDGRID_BASE_URL, VIBE_ROLLBACK_MIN_ATTEMPTS.
+ * VIBE_MAX_SEND_RATE, VIBE_LEDGER_TABLE, VIBE_SENDGRID_BASE_URL, VIBE_ROLLBACK_MIN_ATTEMPTS,
+ * VIBE_SHUTDOWN_GRACE_MS.
  * With JSON logs the last stdout line is the command's summary. Exit codes: EXIT in run.ts.
+ *
+ * SIGTERM (ECS stopping the task): no new recipient is claimed, sends in flight get up to
+ * VIBE_SHUTDOWN_GRACE_MS (default 10 s) to settle, then the metrics are flushed and the
+ * summary (reason `interrupted`, the real counts) is printed, and the process exits 143.
  */
 import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { SSMClient } from "@aws-sdk/client-ssm";
+import { randomUUID } from "node:crypto";
 import { parseArgs } from "node:util";
 import { ParameterStoreConfig, type ConfigOverrides, type DigestConfig } from "./config";
-import { DEFAULT_PARAMETER_ROOT, ENV, ROLLBACK_DEFAULTS } from "./contract";
+import { DEFAULT_PARAMETER_ROOT, ENV, METRICS, ROLLBACK_DEFAULTS, SHUTDOWN_GRACE_DEFAULT_MS } from "./contract";
+import type { DeliveryResult } from "./delivery/provider";
 import { dispatchProviderFor } from "./delivery/select";
 import { SesClientCache } from "./delivery/ses-client";
 import { ConfigInvalidError, DigestError, UsageError } from "./errors";
@@ -38,6 +45,8 @@ export interface CliIo {
   readonly isTTY: boolean;
   /** Install a SIGTERM handler (the real process only). */
   readonly handleSignals?: boolean;
+  /** Stops the run as SIGTERM does (tests drive the shutdown in-process with it). */
+  readonly stop?: AbortSignal;
   /** Logger destination override (tests). */
   readonly logDestination?: { write(line: string): void };
 }
@@ -61,6 +70,8 @@ export interface CliEnv {
   readonly ledgerTable?: string;
   readonly sendgridBaseUrl?: string;
   readonly rollbackMinAttempts: number;
+  /** After SIGTERM, how long sends in flight may take to settle. */
+  readonly shutdownGraceMs: number;
 }
 
 /** Reads and checks the environment; invalid values throw ConfigInvalidError naming the variable. */
@@ -113,6 +124,8 @@ export function readEnv(env: NodeJS.ProcessEnv, isTTY: boolean): CliEnv {
     ...(ledgerTable !== undefined ? { ledgerTable } : {}),
     ...(sendgridBaseUrl !== undefined ? { sendgridBaseUrl } : {}),
     rollbackMinAttempts: num(ENV.rollbackMinAttempts, 1, 100_000) ?? ROLLBACK_DEFAULTS.minAttempts,
+    // At most 25 s: ECS's default stopTimeout is 30 s, and the flush and exit need the rest.
+    shutdownGraceMs: num(ENV.shutdownGraceMs, 0, 25_000) ?? SHUTDOWN_GRACE_DEFAULT_MS,
   };
 }
 
@@ -212,19 +225,53 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv, io: 
   const sendgridDisabled = settings.endpoint && !settings.sendgridBaseUrl ? `AWS_ENDPOINT_URL is set and ${ENV.sendgridBaseUrl} is not` : undefined;
   const outDir = out ?? settings.outDir ?? (command === "preview" || dryRun ? ".local/out" : undefined);
 
-  // ECS stops a task with SIGTERM (then SIGKILL after the stop timeout): keep the metrics
-  // recorded so far and say so in the last line, instead of vanishing mid-run.
+  // ECS stops a task with SIGTERM, then SIGKILL after its stop timeout (30 s by default):
+  // stop claiming recipients, let the sends in flight settle for a bounded grace, then
+  // report the real counts and exit 143 (run.ts turns the summary into "interrupted").
+  const runId = randomUUID();
+  const startedAt = Date.now();
+  const stop = new AbortController();
   const onSigterm = () => {
-    metrics.flush();
-    logger.warn({ sent: "unknown", exitCode: EXIT.interrupted }, "interrupted by SIGTERM");
-    io.writeLine(JSON.stringify({ msg: "run summary", ok: false, reason: "interrupted", sent: 0, failed: 0, messageIds: [], exitCode: EXIT.interrupted }));
-    process.exit(EXIT.interrupted);
+    if (stop.signal.aborted) return;
+    logger.warn({ graceMs: settings.shutdownGraceMs, detail: "no new recipients are claimed; sends in flight may settle, then the run stops" }, "interrupted by SIGTERM");
+    stop.abort();
   };
-  if (io.handleSignals) process.once("SIGTERM", onSigterm);
+  // This run's results as they settle, for a summary when the grace runs out first.
+  const progress = { sent: 0, failed: 0, unknown: 0, skipped: 0, messageIds: [] as string[] };
+  const tally = (r: DeliveryResult) => {
+    if (r.status === "sent") {
+      progress.sent++;
+      progress.messageIds.push(r.messageId);
+    } else if (r.status === "skipped") progress.skipped++;
+    else if (r.definitelyNotSent) progress.failed++;
+    else progress.unknown++;
+  };
+  let graceTimer: NodeJS.Timeout | undefined;
+  const graceExpired = new Promise<RunSummary>((resolve) => {
+    const start = () => {
+      graceTimer = setTimeout(() => {
+        logger.error({ graceMs: settings.shutdownGraceMs }, "sends in flight did not settle within the shutdown grace; their outcome is unknown (see `digest ledger status`)");
+        metrics.count(METRICS.sent, progress.sent);
+        metrics.count(METRICS.failed, progress.failed);
+        metrics.count(METRICS.emailsUnknown, progress.unknown);
+        metrics.count(METRICS.digestSucceeded, 0);
+        resolve({
+          msg: "run summary", ok: false, runId, dryRun, ...progress, recipients: [], states: {}, feeds: { total: 0, ok: 0, failed: [] }, items: 0,
+          durationMs: Date.now() - startedAt, reason: "interrupted", graceExceeded: true, exitCode: EXIT.interrupted,
+        });
+      }, settings.shutdownGraceMs);
+    };
+    stop.signal.addEventListener("abort", start, { once: true });
+  });
+  if (io.handleSignals) process.on("SIGTERM", onSigterm);
+  if (io.stop) {
+    if (io.stop.aborted) onSigterm();
+    else io.stop.addEventListener("abort", onSigterm, { once: true });
+  }
 
   let summary: RunSummary;
   try {
-    summary = await runDigest(
+    const run = runDigest(
       {
         config,
         feeds: new FeedFetcher({ logger }),
@@ -252,10 +299,13 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv, io: 
         ledger,
         rollbackStore,
       },
-      { dryRun, outDir, files: command === "preview" ? "parts" : dryRun ? "all" : "message", dispatch: { ceilingPerSecond: settings.maxSendRate } },
+      { runId, dryRun, outDir, files: command === "preview" ? "parts" : dryRun ? "all" : "message", dispatch: { ceilingPerSecond: settings.maxSendRate, onResult: tally }, signal: stop.signal },
     );
+    summary = await Promise.race([run, graceExpired]);
   } finally {
+    clearTimeout(graceTimer);
     if (io.handleSignals) process.removeListener("SIGTERM", onSigterm);
+    io.stop?.removeEventListener("abort", onSigterm);
     config.clear();
     sesClients.destroy();
     ddb?.destroy();

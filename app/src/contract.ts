@@ -60,7 +60,16 @@ export const ENV = {
   sendgridBaseUrl: "VIBE_SENDGRID_BASE_URL",
   /** Minimum SES outcomes in the sliding window before the failure rate can trigger the rollback. @default ROLLBACK_DEFAULTS.minAttempts */
   rollbackMinAttempts: "VIBE_ROLLBACK_MIN_ATTEMPTS",
+  /**
+   * After SIGTERM, how long (ms) sends in flight may take to settle before the sender prints
+   * its summary and exits 143; keep it under the task's stopTimeout (ECS default 30 s).
+   * @default SHUTDOWN_GRACE_DEFAULT_MS
+   */
+  shutdownGraceMs: "VIBE_SHUTDOWN_GRACE_MS",
 } as const;
+
+/** Default of {@link ENV.shutdownGraceMs}: well inside ECS's default 30 s stopTimeout, leaving time to flush and exit. */
+export const SHUTDOWN_GRACE_DEFAULT_MS = 10_000;
 
 /**
  * Parameters the sender itself writes (not stage config). They live below the same root, so

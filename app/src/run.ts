@@ -54,6 +54,11 @@ export interface RunOptions {
   readonly ledgerSettleMs?: number;
   /** @default 1000 */
   readonly ledgerPollMs?: number;
+  /**
+   * Stops the run (the CLI aborts it on SIGTERM): no new recipient is claimed or sent, what
+   * is in flight settles, and the summary says `interrupted` with exit code 143.
+   */
+  readonly signal?: AbortSignal;
 }
 
 export interface RecipientOutcome {
@@ -114,10 +119,16 @@ export interface RunSummary {
   readonly sendRate?: number;
   readonly durationMs: number;
   readonly files?: { eml?: string; html?: string; text?: string };
+  /** The rendered files could not be written (delivery went on regardless): the errno code and the folder. */
+  readonly filesError?: { readonly code: string; readonly dir: string };
   readonly reason?: string;
+  /** Stopped by SIGTERM and sends in flight did not settle within the grace: the counts are what had settled. */
+  readonly graceExceeded?: boolean;
   readonly error?: Record<string, unknown>;
   readonly exitCode: number;
 }
+
+const STOPPED: unique symbol = Symbol("stopped");
 
 /** Exit codes of the CLI. */
 export const EXIT = {
@@ -142,6 +153,30 @@ export async function runDigest(deps: RunDeps, opts: RunOptions = {}): Promise<R
   const dryRun = opts.dryRun === true;
   const base = { msg: "run summary" as const, runId, dryRun, sent: 0, failed: 0, unknown: 0, skipped: 0, messageIds: [] as string[], recipients: [] as RecipientOutcome[], states: {}, items: 0 };
   const feedsSummary = { total: 0, ok: 0, failed: [] as { name: string; code: string }[] };
+  const stopped = () => opts.signal?.aborted === true;
+  /** `p`, or STOPPED as soon as the stop signal fires (`p` is left to finish unobserved). */
+  const untilStopped = <T>(p: Promise<T>): Promise<T | typeof STOPPED> => {
+    const signal = opts.signal;
+    if (!signal) return p;
+    if (signal.aborted) {
+      p.catch(() => undefined);
+      return Promise.resolve(STOPPED);
+    }
+    return new Promise<T | typeof STOPPED>((resolve, reject) => {
+      const onAbort = () => resolve(STOPPED);
+      signal.addEventListener("abort", onAbort, { once: true });
+      p.then(
+        (v) => {
+          signal.removeEventListener("abort", onAbort);
+          resolve(v);
+        },
+        (err: unknown) => {
+          signal.removeEventListener("abort", onAbort);
+          reject(err);
+        },
+      );
+    });
+  };
 
   let config: DigestConfig;
   try {
@@ -174,7 +209,13 @@ export async function runDigest(deps: RunDeps, opts: RunOptions = {}): Promise<R
 
   try {
     log.info({ feeds: config.feeds.length }, "fetching feeds");
-    const feeds = await deps.feeds.fetchAll(config.feeds);
+    // Nothing is in flight while the feeds load: a stop does not wait for them.
+    const feeds = await untilStopped(deps.feeds.fetchAll(config.feeds));
+    if (feeds === STOPPED) {
+      log.warn("stopped while fetching feeds; nothing sent");
+      deps.metrics?.count(METRICS.digestSucceeded, 0);
+      return { ...base, ok: false, feeds: feedsSummary, credentialMode, durationMs: Date.now() - startedAt, reason: "interrupted", exitCode: EXIT.interrupted };
+    }
     feedsSummary.total = feeds.length;
     for (const f of feeds) {
       if (f.ok) feedsSummary.ok++;
@@ -197,18 +238,25 @@ export async function runDigest(deps: RunDeps, opts: RunOptions = {}): Promise<R
       tags: { run_id: runId, digest_date: date },
     }));
     const common = { ...base, digestDate: date, subject: rendered.subject, items: rendered.itemCount, feeds: feedsSummary, credentialMode };
-
-    const files = opts.outDir ? await writeFiles(opts.outDir, date, rendered, messages[0], opts.files ?? "message") : undefined;
-    if (files) log.info({ files }, "rendered message written");
+    // The files are written after delivery (or instead of it), and a write failure is only
+    // reported: it never stops or fails a send.
+    const output = () => (opts.outDir ? writeFilesReported(log, opts.outDir, date, rendered, messages[0], opts.files ?? "message") : Promise.resolve({}));
+    const notSent = (skipReason?: SkipReason) => config.recipients.map((r) => ({ recipient: r, status: "skipped" as const, ...(skipReason ? { skipReason } : {}) }));
 
     if (rendered.itemCount === 0) {
       log.warn("the digest is empty; nothing sent");
-      deps.metrics?.count(METRICS.digestSucceeded, 1);
-      return finish(common, config.recipients.map((r) => ({ recipient: r, status: "skipped" as const })), files, "empty digest", undefined, {});
+      const summary = finish(common, notSent(), await output(), "empty digest", undefined, {});
+      deps.metrics?.count(METRICS.digestSucceeded, summary.ok ? 1 : 0);
+      return summary;
     }
     if (dryRun) {
       log.info({ recipients: config.recipients.length }, "dry run: nothing sent");
-      return finish(common, config.recipients.map((r) => ({ recipient: r, status: "skipped" as const })), files, "dry run", undefined, {});
+      return finish(common, notSent(), await output(), "dry run", undefined, {});
+    }
+    if (stopped()) {
+      log.warn("stopped before delivery; nothing sent");
+      deps.metrics?.count(METRICS.digestSucceeded, 0);
+      return finish(common, notSent("interrupted"), {}, undefined, undefined, {});
     }
 
     // Exactly once: recipients the ledger already has as sent (or unknown) are not tried
@@ -245,7 +293,7 @@ export async function runDigest(deps: RunDeps, opts: RunOptions = {}): Promise<R
       provider = deps.provider(config, { runId, digestDate: date });
       log.info({ provider: provider.name, recipients: toSend.length, ledger: ledger?.tableName ?? null }, "delivering");
       try {
-        outcome = await dispatch(provider, toSend, { logger: log, metrics: deps.metrics, ...opts.dispatch, ledger: session });
+        outcome = await dispatch(provider, toSend, { logger: log, metrics: deps.metrics, ...opts.dispatch, ledger: session, signal: opts.signal });
       } finally {
         await provider.close?.();
       }
@@ -276,7 +324,7 @@ export async function runDigest(deps: RunDeps, opts: RunOptions = {}): Promise<R
       ledger: ledger ? { table: ledger.tableName, states: ledgerView!.states, ...(ledgerView!.readError ? { readError: ledgerView!.readError } : {}) } : null,
       rollback: { inForce: config.sesRollback !== undefined, ...(router?.triggered ? { triggered: router.triggered } : {}) },
     };
-    const summary = finish(common, recipients, files, undefined, outcome.results.length ? outcome.rate : undefined, extra);
+    const summary = finish(common, recipients, await output(), undefined, outcome.results.length ? outcome.rate : undefined, extra);
     deps.metrics?.count(METRICS.digestSucceeded, summary.ok ? 1 : 0);
     return summary;
   } catch (err) {
@@ -305,7 +353,8 @@ export async function runDigest(deps: RunDeps, opts: RunOptions = {}): Promise<R
    * recipients another live run holds.
    */
   async function readLedger(ledger: DeliveryLedger, session: LedgerSession, date: string, configured: readonly string[]) {
-    const settleMs = opts.ledgerSettleMs ?? 30_000;
+    // Stopping: read once, do not wait for other runs.
+    const settleMs = stopped() ? 0 : (opts.ledgerSettleMs ?? 30_000);
     const pollMs = Math.max(10, opts.ledgerPollMs ?? 1000);
     const deadline = Date.now() + settleMs;
     let items: Map<string, LedgerItem> | undefined;
@@ -342,11 +391,13 @@ export async function runDigest(deps: RunDeps, opts: RunOptions = {}): Promise<R
   function finish(
     common: Omit<RunSummary, "ok" | "exitCode" | "durationMs" | "recipients" | "states" | "sent" | "failed" | "unknown" | "skipped" | "messageIds">,
     recipients: RecipientOutcome[],
-    files: RunSummary["files"],
-    reason: string | undefined,
+    output: Pick<RunSummary, "files" | "filesError">,
+    reasonGiven: string | undefined,
     rate: number | undefined,
     extra: Pick<RunSummary, "routes" | "ledger" | "rollback">,
   ): RunSummary {
+    const interrupted = stopped();
+    const reason = interrupted ? "interrupted" : reasonGiven;
     const states: Record<string, number> = {};
     for (const r of recipients) states[r.status] = (states[r.status] ?? 0) + 1;
     const failed = states.failed ?? 0;
@@ -357,7 +408,9 @@ export async function runDigest(deps: RunDeps, opts: RunOptions = {}): Promise<R
     const notDelivered = ledgerStates
       ? (ledgerStates.failed ?? 0) + (ledgerStates.unknown ?? 0) + (ledgerStates.in_progress ?? 0) + (ledgerStates.absent ?? 0)
       : failed + unknown + recipients.filter((r) => r.status === "skipped" && (r.skipReason === "unknown" || r.skipReason === "in_progress")).length;
-    const ok = reason !== undefined ? failed === 0 : notDelivered === 0;
+    // A dry run's files are its product: one that could not write them did not do its job.
+    const ok = !interrupted && (reason !== undefined ? failed === 0 && !(dryRun && output.filesError) : notDelivered === 0);
+    const exitCode = interrupted ? EXIT.interrupted : ok ? EXIT.ok : dryRun && output.filesError ? EXIT.internal : EXIT.deliveryFailed;
     return {
       ...common,
       ok,
@@ -371,9 +424,10 @@ export async function runDigest(deps: RunDeps, opts: RunOptions = {}): Promise<R
       ...extra,
       ...(rate !== undefined && Number.isFinite(rate) ? { sendRate: rate } : {}),
       durationMs: Date.now() - startedAt,
-      ...(files ? { files } : {}),
+      ...(output.files ? { files: output.files } : {}),
+      ...(output.filesError ? { filesError: output.filesError } : {}),
       ...(reason ? { reason } : {}),
-      exitCode: ok ? EXIT.ok : EXIT.deliveryFailed,
+      exitCode,
     };
   }
 }
@@ -403,6 +457,20 @@ function logResult(log: Logger, r: DeliveryResult): void {
   else if (r.status === "skipped") log.info({ recipient: r.recipient, reason: r.reason, provider: r.provider, messageId: r.messageId }, "not sent again (ledger)");
   else if (r.definitelyNotSent) log.error({ recipient: r.recipient, provider: r.provider, err: r.error }, "not sent");
   else log.error({ recipient: r.recipient, provider: r.provider, err: r.error }, "outcome unknown: the provider may have accepted it; it will not be resent automatically (see `digest ledger`)");
+}
+
+/** {@link writeFiles}, reporting a failure (logged as a warning) instead of throwing it. */
+async function writeFilesReported(log: Logger, dir: string, date: string, rendered: RenderedDigest, first: DigestMessage | undefined, which: "message" | "parts" | "all"): Promise<Pick<RunSummary, "files" | "filesError">> {
+  try {
+    const files = await writeFiles(dir, date, rendered, first, which);
+    log.info({ files }, "rendered message written");
+    return { files };
+  } catch (err) {
+    const code = typeof (err as { code?: unknown })?.code === "string" ? (err as { code: string }).code : "WRITE_FAILED";
+    const filesError = { code, dir: path.resolve(dir) };
+    log.warn({ filesError }, "could not write the rendered files (delivery is not affected)");
+    return { filesError };
+  }
 }
 
 /** Writes `digest-<date>.html`, `.eml` (the first recipient's MIME) and/or `.txt`; returns absolute paths. */

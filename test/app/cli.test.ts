@@ -5,6 +5,7 @@ import { simpleParser } from "mailparser";
 import { main, readEnv } from "../../app/src/cli";
 import { startFeedServer, type FeedServer } from "../../scripts/lib/feed-server";
 import { startSendGridServer } from "../../scripts/lib/sendgrid-server";
+import { motoSentMessages } from "../support/moto";
 import { createLedgerTable, dynamoClient, feedsJson, motoUrl, putParameters, sesClient, ssmClient, uniqueRoot, verifySender } from "../support/app-fixtures";
 
 const ROOT_DIR = path.resolve(__dirname, "..", "..");
@@ -118,32 +119,95 @@ describe("digest CLI", () => {
     expect(() => JSON.parse(lines[0])).toThrow();
   });
 
-  test("when the task is stopped with SIGTERM mid-run, it exits 143 and its last line says so", async () => {
-    const u = uniqueRoot();
-    await putParameters(ssmClient(), u.root, { from: u.from, to: u.to, feeds: feedsJson(feeds.url, { "/slow.rss": "Slow" }) });
-    // One process, as in the container (node bundle.js): the tsx CLI would be a second
-    // process relaying the signal, and under load it sometimes exits before the CLI writes.
+  /** The real CLI as one process (as in the container: node bundle.js; a tsx CLI would be a second process relaying the signal). */
+  function spawnCli(env: Record<string, string>) {
     const child = spawn(process.execPath, ["--import", "tsx", "app/src/cli.ts", "run"], {
       cwd: ROOT_DIR,
-      env: { PATH: process.env.PATH ?? "", AWS_ACCESS_KEY_ID: "testing", AWS_SECRET_ACCESS_KEY: "testing", VIBE_LOG_FORMAT: "json", VIBE_PARAMETER_ROOT: u.root, AWS_REGION: "us-east-1", AWS_ENDPOINT_URL: motoUrl() },
+      env: { PATH: process.env.PATH ?? "", AWS_ACCESS_KEY_ID: "testing", AWS_SECRET_ACCESS_KEY: "testing", VIBE_LOG_FORMAT: "json", AWS_REGION: "us-east-1", AWS_ENDPOINT_URL: motoUrl(), ...env },
       stdio: ["ignore", "pipe", "ignore"],
     });
     let out = "";
+    child.stdout!.on("data", (d: Buffer) => void (out += d.toString()));
     // "close", not "exit": stdout may still hold the last line when the process has exited.
     const exited = new Promise<number | null>((resolve) => child.once("close", (code) => resolve(code)));
-    const timer = setTimeout(() => child.kill("SIGKILL"), 30_000);
-    await new Promise<void>((resolve) => {
-      child.stdout!.on("data", (d: Buffer) => {
-        out += d.toString();
-        if (out.includes('"msg":"fetching feeds"')) resolve();
-      });
-      void exited.then(() => resolve());
+    const killer = setTimeout(() => child.kill("SIGKILL"), 40_000);
+    void exited.then(() => clearTimeout(killer));
+    /** Resolves when `ready()` holds (polled every 20 ms, at most 30 s) or the process ended. */
+    const until = async (ready: () => boolean) => {
+      let ended = false;
+      void exited.then(() => void (ended = true));
+      for (let i = 0; i < 1500 && !ended && !ready(); i++) await new Promise((r) => setTimeout(r, 20));
+    };
+    return { child, exited, until, out: () => out };
+  }
+
+  test("when the task is stopped with SIGTERM while feeds load (nothing in flight), it exits 143 at once with metrics flushed and the interrupted summary", async () => {
+    const u = uniqueRoot();
+    await putParameters(ssmClient(), u.root, { from: u.from, to: u.to, feeds: feedsJson(feeds.url, { "/slow.rss": "Slow" }) });
+    const cli = spawnCli({ VIBE_PARAMETER_ROOT: u.root });
+    await cli.until(() => cli.out().includes('"msg":"fetching feeds"'));
+    const t0 = Date.now();
+    cli.child.kill("SIGTERM");
+    expect(await cli.exited).toBe(143);
+    expect(Date.now() - t0).toBeLessThan(5000); // the 8 s feed is not waited for
+    const lines = cli.out().trim().split("\n").map((l) => JSON.parse(l) as Record<string, unknown>);
+    expect(lines.at(-1)).toMatchObject({ msg: "run summary", ok: false, reason: "interrupted", sent: 0, failed: 0, exitCode: 143 });
+    expect(lines.at(-1)).not.toHaveProperty("graceExceeded");
+    expect(lines.at(-2)).toMatchObject({ _aws: expect.anything(), DigestSucceeded: 0 }); // metrics flushed before the summary
+    expect(lines.some((o) => o.msg === "interrupted by SIGTERM")).toBe(true);
+  });
+
+  test("when SIGTERM comes while a send hangs past VIBE_SHUTDOWN_GRACE_MS, it stops waiting when the grace is over, flushes metrics and exits 143 saying the grace was exceeded", async () => {
+    const u = uniqueRoot();
+    await putParameters(ssmClient(), u.root, { from: u.from, to: u.to, feeds: feedsJson(feeds.url, { "/vibe-blog.rss": "Vibe" }), useSes: "false", sendgridApiKey: `SG.term-${u.id}` });
+    const sendgrid = await startSendGridServer();
+    try {
+      sendgrid.inject({ to: u.to, times: 1, fault: { kind: "hang" } });
+      const cli = spawnCli({ VIBE_PARAMETER_ROOT: u.root, VIBE_SENDGRID_BASE_URL: sendgrid.url, VIBE_SHUTDOWN_GRACE_MS: "1000" });
+      await cli.until(() => sendgrid.requests.some((r) => r.to === u.to));
+      const t0 = Date.now();
+      cli.child.kill("SIGTERM");
+      expect(await cli.exited).toBe(143);
+      expect(Date.now() - t0).toBeGreaterThanOrEqual(900); // the send in flight got its grace
+      expect(Date.now() - t0).toBeLessThan(6000); // and no more (SendGrid's own timeout is 15 s)
+      const lines = cli.out().trim().split("\n").map((l) => JSON.parse(l) as Record<string, unknown>);
+      expect(lines.at(-1)).toMatchObject({ msg: "run summary", ok: false, reason: "interrupted", graceExceeded: true, sent: 0, exitCode: 143 });
+      expect(lines.at(-2)).toMatchObject({ _aws: expect.anything(), DigestSucceeded: 0 });
+      expect(lines.some((o) => o.msg === "sends in flight did not settle within the shutdown grace; their outcome is unknown (see `digest ledger status`)")).toBe(true);
+    } finally {
+      await sendgrid.close();
+    }
+  });
+
+  test("when the run is stopped (as by SIGTERM) during delivery, sends in flight settle, the rest are not claimed, and it exits 143 with the real counts and metrics", async () => {
+    const s = await stack();
+    const recipients = [0, 1, 2, 3, 4].map((i) => `term-${i}-${s.id}@example.net`);
+    await putParameters(ssmClient(), s.root, { from: s.from, to: recipients.join(","), feeds: feedsJson(feeds.url, { "/vibe-blog.rss": "Vibe" }) });
+    const table = await createLedgerTable(dynamoClient());
+    const stop = new AbortController();
+    const lines: string[] = [];
+    // moto's MaxSendRate is 1: one SES send a second, so the stop lands mid-delivery.
+    const code = await main(["run"], { ...s.env, VIBE_LOG_FORMAT: "json", VIBE_LEDGER_TABLE: table, VIBE_OUT_DIR: "" }, {
+      writeLine: (l) => {
+        lines.push(l);
+        if (l.includes('"msg":"SES accepted the message"')) stop.abort();
+      },
+      isTTY: false,
+      stop: stop.signal,
     });
-    child.kill("SIGTERM");
-    const code = await exited;
-    clearTimeout(timer);
     expect(code).toBe(143);
-    expect(lastLine(out)).toMatchObject({ msg: "run summary", reason: "interrupted", exitCode: 143 });
+    const summary = JSON.parse(lines.at(-1)!) as { sent: number; skipped: number; reason: string; exitCode: number; ledger: { states: Record<string, number> }; recipients: { recipient: string; status: string; skipReason?: string }[] };
+    expect(summary).toMatchObject({ msg: "run summary", ok: false, reason: "interrupted", exitCode: 143, failed: 0, unknown: 0 });
+    expect(summary.sent).toBeGreaterThanOrEqual(1);
+    expect(summary.sent).toBeLessThan(5);
+    expect(summary.sent + summary.skipped).toBe(5);
+    expect(summary.ledger.states.in_progress).toBeUndefined(); // nothing left claimed
+    expect(summary.ledger.states.sent).toBe(summary.sent);
+    const emf = JSON.parse(lines.at(-2)!) as Record<string, unknown>;
+    expect(emf).toMatchObject({ EmailsSent: summary.sent, DigestSucceeded: 0 });
+    const sesSent = await motoSentMessages(motoUrl());
+    const delivered = recipients.filter((r) => sesSent.some((m) => (m.destinations ?? []).includes(r)));
+    expect(delivered).toEqual(summary.recipients.filter((r) => r.status === "sent").map((r) => r.recipient));
   });
 
   test("when VIBE_LEDGER_TABLE is set, the run's last line carries the old fields plus the ledger's states, and a rerun sends nothing", async () => {
@@ -196,6 +260,7 @@ describe("digest CLI", () => {
     [{ VIBE_SENDGRID_BASE_URL: "ftp://127.0.0.1" }, "VIBE_SENDGRID_BASE_URL"],
     [{ VIBE_SENDGRID_BASE_URL: "http://user:pw@127.0.0.1" }, "VIBE_SENDGRID_BASE_URL"],
     [{ VIBE_ROLLBACK_MIN_ATTEMPTS: "0" }, "VIBE_ROLLBACK_MIN_ATTEMPTS"],
+    [{ VIBE_SHUTDOWN_GRACE_MS: "30000" }, "VIBE_SHUTDOWN_GRACE_MS"],
   ])("when the environment has %j, it fails naming %s", (env, name) => {
     expect(() => readEnv(env, false)).toThrow(expect.objectContaining({ code: "CONFIG_INVALID", parameter: name }));
   });
@@ -217,6 +282,7 @@ describe("digest CLI", () => {
       ledgerTable: "vibe-ledger",
       sendgridBaseUrl: "http://127.0.0.1:2",
       rollbackMinAttempts: 10,
+      shutdownGraceMs: 10_000,
     });
   });
 });

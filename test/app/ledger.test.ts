@@ -1,6 +1,8 @@
 import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { main } from "../../app/src/cli";
 import { ParameterStoreConfig } from "../../app/src/config";
+import { dispatch } from "../../app/src/delivery/dispatch";
+import type { DeliveryProvider, DigestMessage } from "../../app/src/delivery/provider";
 import { inSesShare } from "../../app/src/delivery/rollout";
 import { dispatchProviderFor } from "../../app/src/delivery/select";
 import { FeedFetcher } from "../../app/src/feeds";
@@ -267,5 +269,31 @@ describe("exactly once per recipient per digest (ledger in moto DynamoDB)", () =
       expect(summary.recipients.every((r) => r.status === "sent" && r.ledgerError === undefined)).toBe(true);
       expect(Object.values(await deliveries(sendgrid, recipients))).toEqual([1, 1, 1, 1]);
     });
+  });
+
+  test("when the run is stopped while a claimed recipient waits for its send slot, the claim is released as failed (the next run sends it) and nobody unclaimed is claimed", async () => {
+    const recipients = ids(4, `stop-${uniqueRoot().id}`);
+    const stop = new AbortController();
+    const sent: string[] = [];
+    // Two sends per second: the second recipient is claimed, then waits ~500 ms for its slot.
+    const provider: DeliveryProvider = {
+      name: "sendgrid",
+      limits: async () => ({ maxPerSecond: 2, remaining24h: Infinity }),
+      send: async (m) => {
+        sent.push(m.to);
+        stop.abort(); // SIGTERM arrives while this first send is in flight
+        await new Promise((r) => setTimeout(r, 50));
+        return { messageId: `m-${m.to}` };
+      },
+    };
+    const message = (to: string): DigestMessage => ({ from: "digest@example.com", to, subject: "s", html: "<p>h</p>", text: "t", date: NOW, headers: {}, tags: {} });
+    const ledger = new DeliveryLedger(dynamoClient(), table);
+    const out = await dispatch(provider, recipients.map(message), { ledger: ledger.session(DATE, "run-stopped"), maxConcurrency: 2, signal: stop.signal });
+    expect(sent).toEqual([recipients[0]]);
+    expect(out.results.map((r) => (r.status === "skipped" ? r.reason : r.status))).toEqual(["sent", "interrupted", "interrupted", "interrupted"]);
+    const items = await ledger.items(DATE);
+    expect(items.get(recipients[0])).toMatchObject({ state: "sent" });
+    expect(items.get(recipients[1])).toMatchObject({ state: "failed", errorCode: "INTERRUPTED" });
+    expect(items.has(recipients[2]) || items.has(recipients[3])).toBe(false);
   });
 });

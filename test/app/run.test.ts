@@ -1,3 +1,5 @@
+import fs from "node:fs";
+import path from "node:path";
 import { GetParametersByPathCommand, SSMClient } from "@aws-sdk/client-ssm";
 import { mockClient } from "aws-sdk-client-mock";
 import { simpleParser } from "mailparser";
@@ -155,5 +157,54 @@ describe("runDigest against moto", () => {
     expect(summary).toMatchObject({ exitCode: 2, error: { code: "AWS_ACCESS_DENIED", requestId: "r-1" } });
     expect(JSON.parse(emf[0])).toMatchObject({ ParameterStoreAccessDenied: 1, DigestSucceeded: 0 });
     mock.restore();
+  });
+
+  describe("the rendered files (VIBE_OUT_DIR)", () => {
+    const base = path.join(__dirname, "..", "..", ".tmp", `run-files-${process.pid}`);
+    // A folder below a regular file cannot be created, whoever runs the test (root too).
+    const blocked = path.join(base, "a-file", "out");
+    beforeAll(() => {
+      fs.mkdirSync(base, { recursive: true });
+      fs.writeFileSync(path.join(base, "a-file"), "not a folder");
+    });
+    afterAll(() => fs.rmSync(base, { recursive: true, force: true }));
+
+    test("when the files cannot be written, the message is still sent, the run exits 0 and the summary reports the write error", async () => {
+      const s = await setup();
+      const summary = await s.run({ outDir: blocked });
+      expect(summary).toMatchObject({ ok: true, sent: 1, exitCode: 0, filesError: { code: expect.stringMatching(/^E[A-Z]+$/), dir: blocked } });
+      expect(summary.files).toBeUndefined();
+      expect(await sentTo(s.to)).toHaveLength(1);
+      expect(s.log.text()).toContain("could not write the rendered files (delivery is not affected)");
+    });
+
+    test("when the files can be written, they are written after the send", async () => {
+      const s = await setup();
+      const summary = await s.run({ outDir: path.join(base, "ok") });
+      expect(summary).toMatchObject({ ok: true, sent: 1, files: { eml: expect.any(String), html: expect.any(String) } });
+      const msgs = s.log.lines.map((l) => (JSON.parse(l) as { msg: string }).msg);
+      expect(msgs.indexOf("rendered message written")).toBeGreaterThan(msgs.indexOf("SES accepted the message"));
+    });
+
+    test("when a dry run cannot write its files (its only product), it exits 3 and reports the write error", async () => {
+      const s = await setup();
+      const summary = await s.run({ outDir: blocked, dryRun: true });
+      expect(summary).toMatchObject({ ok: false, exitCode: 3, reason: "dry run", filesError: { dir: blocked } });
+      expect(await sentTo(s.to)).toHaveLength(0);
+    });
+  });
+
+  test("when the stop signal fires during delivery, no new recipient is started, the one in flight settles, and the summary says interrupted with exit 143 and the real counts", async () => {
+    const u = uniqueRoot();
+    const recipients = [0, 1, 2, 3].map((i) => `stop-${i}-${u.id}@example.net`);
+    const s = await setup({ to: recipients.join(",") });
+    const stop = new AbortController();
+    const summary = await s.run({ signal: stop.signal, dispatch: { ceilingPerSecond: 50, onResult: (r) => r.status === "sent" && stop.abort() } });
+    s.metrics.flush();
+    expect(summary).toMatchObject({ ok: false, reason: "interrupted", exitCode: 143, sent: 1, skipped: 3, failed: 0, unknown: 0 });
+    expect(summary.recipients.map((r) => r.skipReason ?? r.status)).toEqual(["sent", "interrupted", "interrupted", "interrupted"]);
+    const counts = await Promise.all(recipients.map(async (r) => (await sentTo(r)).length));
+    expect(counts).toEqual([1, 0, 0, 0]);
+    expect(JSON.parse(s.emf[0])).toMatchObject({ EmailsSent: 1, DigestSucceeded: 0 });
   });
 });

@@ -9,6 +9,10 @@
  * sees the claim), marked `sending` right before the request, and settled after it:
  * sent, failed (certainly not sent: the next run retries) or unknown (ambiguous: never
  * resent automatically).
+ *
+ * When `signal` aborts (SIGTERM), no new recipient is claimed or started; sends in flight
+ * finish and settle, a claim whose send had not started is released (`failed`, so the next
+ * run sends it), and the recipients not tried are reported as skipped, reason `interrupted`.
  */
 import { METRICS } from "../contract";
 import {
@@ -47,6 +51,10 @@ export interface DispatchOptions {
   readonly random?: () => number;
   readonly logger?: Logger;
   readonly metrics?: Metrics;
+  /** Stops the dispatch (SIGTERM): nothing new starts; what is in flight settles. @default - never */
+  readonly signal?: AbortSignal;
+  /** Called with each recipient's final result as it is known (progress for a bounded shutdown). */
+  readonly onResult?: (result: DeliveryResult) => void;
 }
 
 export interface DispatchOutcome {
@@ -119,11 +127,14 @@ export async function dispatch(provider: DeliveryProvider, messages: readonly Di
   const pacer = new Pacer(Number.isFinite(rate) ? 1000 / rate : 0, now, sleep);
   const concurrency = Math.max(1, Math.min(Number.isFinite(rate) ? Math.ceil(rate) : 16, opts.maxConcurrency ?? 64, allowed));
 
+  const stopped = () => opts.signal?.aborted === true;
+  const interrupted = (m: DigestMessage, started: number): DeliveryResult => ({ status: "skipped", recipient: m.to, reason: "interrupted", attempts: 0, latencyMs: now() - started });
   let next = 0;
   const worker = async () => {
-    while (next < allowed) {
+    while (next < allowed && !stopped()) {
       const i = next++;
       results[i] = await sendOne(messages[i]);
+      opts.onResult?.(results[i]);
     }
   };
 
@@ -149,6 +160,7 @@ export async function dispatch(provider: DeliveryProvider, messages: readonly Di
     for (;;) {
       attempt++;
       await pacer.acquire();
+      if (attempt === 1 && stopped()) return interrupted(m, started);
       if (token && attempt === 1) {
         try {
           await opts.ledger!.sending(token);
@@ -184,6 +196,7 @@ export async function dispatch(provider: DeliveryProvider, messages: readonly Di
             opts.logger?.warn({ provider: name, recipient: m.to, retryAfterMs: asked }, "rate limited for longer than we wait; not sent");
             return failed(m, error, attempt, started, true, name);
           }
+          if (stopped()) return failed(m, error, attempt, started, true, name); // throttled: not accepted; no more waiting
           const backoff = Math.max(Math.floor(random() * Math.min(cap, base * 2 ** (attempt - 1))), asked ?? 0);
           opts.logger?.warn({ provider: name, recipient: m.to, attempt, backoffMs: backoff }, "throttled; backing off");
           await sleep(backoff);
@@ -197,6 +210,7 @@ export async function dispatch(provider: DeliveryProvider, messages: readonly Di
   const sendOne = async (m: DigestMessage): Promise<DeliveryResult> => {
     const started = now();
     const ledger = opts.ledger;
+    if (stopped()) return interrupted(m, started);
     if (!ledger) return attemptSend(m, undefined, started);
     let token: ClaimToken;
     try {
@@ -220,6 +234,13 @@ export async function dispatch(provider: DeliveryProvider, messages: readonly Di
       return failed(m, error, 0, started, true);
     }
     const result = await attemptSend(m, token, started);
+    if (result.status === "skipped" && result.reason === "interrupted") {
+      // Claimed, never sent: release it so the next run sends it instead of waiting out the lease.
+      await ledger.settle(token, { state: "failed", errorCode: "INTERRUPTED" }).catch((err: unknown) => {
+        opts.logger?.warn({ recipient: m.to, err }, "could not release the ledger claim of a recipient not sent (the lease expires)");
+      });
+      return result;
+    }
     if (result.status === "skipped") return result;
     const outcome: SettleOutcome =
       result.status === "sent"
@@ -239,6 +260,9 @@ export async function dispatch(provider: DeliveryProvider, messages: readonly Di
   };
 
   await Promise.all(Array.from({ length: concurrency }, worker));
+  for (let i = 0; i < allowed; i++) {
+    if (results[i] === undefined) results[i] = interrupted(messages[i], now());
+  }
   for (let i = allowed; i < messages.length; i++) {
     const error = new QuotaExceededError({ operation: `${provider.name}:quota`, resource: messages[i].to });
     results[i] = { status: "failed", recipient: messages[i].to, provider: provider.name, error, attempts: 0, latencyMs: 0, definitelyNotSent: true };

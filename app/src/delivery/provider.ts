@@ -54,8 +54,11 @@ export interface DeliveryProvider {
   close?(): Promise<void>;
 }
 
-/** Why the dispatcher did not try a recipient: the ledger says it is handled or held. */
-export type SkipReason = "already_sent" | "unknown" | "in_progress";
+/**
+ * Why the dispatcher did not try a recipient: the ledger says it is handled or held, or the
+ * run was stopped (SIGTERM) before its send started.
+ */
+export type SkipReason = "already_sent" | "unknown" | "in_progress" | "interrupted";
 
 export type DeliveryResult =
   | {
@@ -81,7 +84,7 @@ export type DeliveryResult =
       readonly ledgerError?: string;
     }
   | {
-      /** Not tried: the ledger says another run sent it, left it unknown, or holds a live claim. */
+      /** Not tried: the ledger says another run sent it, left it unknown, or holds a live claim; or the run was stopped first. */
       readonly status: "skipped";
       readonly recipient: string;
       readonly reason: SkipReason;
