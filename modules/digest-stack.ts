@@ -149,6 +149,7 @@ export class DigestStack extends TerraformStack {
       securityGroupId: this.network.outputs.taskSecurityGroupId,
       scheduleExpression: stage.schedule.expression,
       scheduleTimezone: stage.schedule.timezone,
+      catchUpExpressions: stage.schedule.catchUp,
       environment: {
         [ENV.parameterRoot]: stage.parameterRoot,
         [ENV.region]: stage.region,

@@ -30,6 +30,9 @@ export const SECRET_LOOKING_NAME = /SECRET|PASSWORD|PASSWD|TOKEN|API_?KEY|ACCESS
 /** Valid Fargate cpu -> memory (MiB) combinations for the small sizes we allow. */
 const FARGATE_SIZES: Record<number, number[]> = { 256: [512, 1024, 2048], 512: [1024, 2048, 3072, 4096], 1024: [2048, 3072, 4096, 5120, 6144, 7168, 8192] };
 
+/** What EventBridge Scheduler accepts as a schedule expression. */
+const SCHEDULE_EXPRESSION = /^(cron\(.+\)|rate\(\d+ (minute|minutes|hour|hours|day|days)\)|at\(.+\))$/;
+
 /** Props for {@link ScheduledTask}. */
 export interface ScheduledTaskProps {
   readonly namePrefix: string;
@@ -50,6 +53,14 @@ export interface ScheduledTaskProps {
   readonly scheduleExpression?: string;
   /** @default "America/New_York" */
   readonly scheduleTimezone?: string;
+  /**
+   * Extra runs of the same task later the same day, in the same time zone. The delivery
+   * ledger makes them safe: they send only to recipients still `failed` or never tried
+   * (a digest whose recipients are all `sent` costs a few DynamoDB reads), so a failure at
+   * 07:00 is retried without a person. The scheduler's own retry policy only covers a task
+   * that could not be started, not one that exited non-zero. @default [] (none)
+   */
+  readonly catchUpExpressions?: readonly string[];
   /** Retries when the task cannot be started (0..5). @default 2 */
   readonly maxRetryAttempts?: number;
   /** Give up on an invocation after this many seconds (60..86400). @default 3600 */
@@ -90,6 +101,8 @@ export class ScheduledTask extends Construct {
   readonly executionRole: ServiceRole;
   readonly schedulerRole: ServiceRole;
   readonly schedule: SchedulerSchedule;
+  /** Same-day re-runs ({@link ScheduledTaskProps.catchUpExpressions}). */
+  readonly catchUpSchedules: SchedulerSchedule[];
   readonly deadLetterQueue: SqsQueue;
   readonly logGroup: EncryptedLogGroup;
   readonly outputs: ScheduledTaskOutputs;
@@ -108,8 +121,10 @@ export class ScheduledTask extends Construct {
     const maxAge = props.maxEventAgeSeconds ?? 3600;
     assertIntegerInRange(this, "SCHEDULE_INVALID", "maxEventAgeSeconds", maxAge, 60, 86_400);
     const expression = props.scheduleExpression ?? "cron(0 7 * * ? *)";
-    if (!/^(cron\(.+\)|rate\(\d+ (minute|minutes|hour|hours|day|days)\)|at\(.+\))$/.test(expression)) {
-      throw new ConfigError("SCHEDULE_INVALID", this.node.path, "scheduleExpression", "cron(...), rate(...) or at(...)");
+    const catchUps = props.catchUpExpressions ?? [];
+    if (catchUps.length > 4) throw new ConfigError("SCHEDULE_INVALID", this.node.path, "catchUpExpressions", "at most 4 catch-up runs");
+    for (const [prop, value] of [["scheduleExpression", expression], ...catchUps.map((e) => ["catchUpExpressions", e])]) {
+      if (!SCHEDULE_EXPRESSION.test(value)) throw new ConfigError("SCHEDULE_INVALID", this.node.path, prop, "cron(...), rate(...) or at(...)");
     }
     const user = props.user ?? "10001:10001";
     if (!/^\d+(:\d+)?$/.test(user) || /^0(:|$)/.test(user)) {
@@ -239,28 +254,33 @@ export class ScheduledTask extends Construct {
       { test: "StringEquals", variable: "kms:ViaService", values: [`sqs.${props.region}.amazonaws.com`] },
     ]);
 
-    this.schedule = new SchedulerSchedule(this, "schedule", {
-      name: `${p}-daily`,
-      groupName: group.name,
-      description: "Runs the daily digest",
-      scheduleExpression: expression,
-      scheduleExpressionTimezone: props.scheduleTimezone ?? "America/New_York",
-      flexibleTimeWindow: { mode: "OFF" },
-      state: "ENABLED",
-      target: {
-        arn: this.cluster.arn,
-        roleArn: this.schedulerRole.role.arn,
-        ecsParameters: {
-          taskDefinitionArn: this.taskDefinition.arn,
-          launchType: "FARGATE",
-          platformVersion: "LATEST",
-          taskCount: 1,
-          networkConfiguration: { subnets: props.subnetIds, securityGroups: [props.securityGroupId], assignPublicIp: false },
+    const scheduleRun = (id: string, name: string, description: string, scheduleExpression: string) =>
+      new SchedulerSchedule(this, id, {
+        name: `${p}-${name}`,
+        groupName: group.name,
+        description,
+        scheduleExpression,
+        scheduleExpressionTimezone: props.scheduleTimezone ?? "America/New_York",
+        flexibleTimeWindow: { mode: "OFF" },
+        state: "ENABLED",
+        target: {
+          arn: this.cluster.arn,
+          roleArn: this.schedulerRole.role.arn,
+          ecsParameters: {
+            taskDefinitionArn: this.taskDefinition.arn,
+            launchType: "FARGATE",
+            platformVersion: "LATEST",
+            taskCount: 1,
+            networkConfiguration: { subnets: props.subnetIds, securityGroups: [props.securityGroupId], assignPublicIp: false },
+          },
+          retryPolicy: { maximumRetryAttempts: retries, maximumEventAgeInSeconds: maxAge },
+          deadLetterConfig: { arn: this.deadLetterQueue.arn },
         },
-        retryPolicy: { maximumRetryAttempts: retries, maximumEventAgeInSeconds: maxAge },
-        deadLetterConfig: { arn: this.deadLetterQueue.arn },
-      },
-    });
+      });
+    this.schedule = scheduleRun("schedule", "daily", "Runs the daily digest", expression);
+    this.catchUpSchedules = catchUps.map((e, i) =>
+      scheduleRun(`catch-up-${i + 1}`, `catch-up-${i + 1}`, "Re-runs the digest: the ledger sends only to recipients not yet sent", e),
+    );
 
     this.outputs = {
       repositoryUrl: this.repository.repositoryUrl,

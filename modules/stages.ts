@@ -93,6 +93,8 @@ export interface StageConfig {
     /** EventBridge Scheduler expression. */
     readonly expression: string;
     readonly timezone: string;
+    /** Same-day re-runs that retry `failed` recipients (the ledger skips the rest). */
+    readonly catchUp: readonly string[];
   };
   /**
    * Image tag of the sender in the stage's ECR repository (tags are immutable). For a real
@@ -158,7 +160,8 @@ export function sampleFeeds(feedBaseUrl: string): FeedConfig[] {
   ];
 }
 
-const DAILY_7AM = { expression: "cron(0 7 * * ? *)", timezone: DIGEST_TIME_ZONE };
+// 07:00 New York, and a catch-up at 09:00 that retries recipients whose send failed.
+const DAILY_7AM = { expression: "cron(0 7 * * ? *)", timezone: DIGEST_TIME_ZONE, catchUp: ["cron(0 9 * * ? *)"] };
 
 export interface LocalStageOptions {
   /** The moto server. @default "http://127.0.0.1:5055" */

@@ -141,10 +141,39 @@ describe("ScheduledTask", () => {
     ["6 retries", "SCHEDULE_INVALID", { maxRetryAttempts: 6 }],
     ["an event age under a minute", "SCHEDULE_INVALID", { maxEventAgeSeconds: 30 }],
     ["a bad schedule expression", "SCHEDULE_INVALID", { scheduleExpression: "0 7 * * *" }],
+    ["a bad catch-up expression", "SCHEDULE_INVALID", { catchUpExpressions: ["cron(0 9 * * ? *)", "9am"] }],
+    ["five catch-up runs", "SCHEDULE_INVALID", { catchUpExpressions: Array(5).fill("cron(0 9 * * ? *)") }],
     ["no subnets", "NETWORK_INVALID", { subnetIds: [] }],
     ["an empty command", "VALUE_INVALID", { command: [] }],
     ["a 30-day log retention", "VALUE_INVALID", { logRetentionDays: 30 }],
   ])("when given %s, it throws %s", (_what, code, props) => {
     expect(thrownBy((f) => build(f, props as Partial<ScheduledTaskProps>)).code).toBe(code);
+  });
+
+  describe("with catch-up runs", () => {
+    const withCatchUps = synth({ catchUpExpressions: ["cron(0 9 * * ? *)", "cron(0 11 * * ? *)"] });
+    const schedules = resources(withCatchUps, "aws_scheduler_schedule");
+    const daily = schedules.find((x) => x.props.name === "vd-daily")!;
+
+    test("when given two catch-up expressions, it declares them besides the daily schedule", () => {
+      expect(schedules.map((x) => [x.props.name, x.props.schedule_expression]).sort()).toEqual([
+        ["vd-catch-up-1", "cron(0 9 * * ? *)"],
+        ["vd-catch-up-2", "cron(0 11 * * ? *)"],
+        ["vd-daily", "cron(0 7 * * ? *)"],
+      ]);
+    });
+
+    test("when given catch-up runs, each runs the same task, time zone, retries and dead-letter queue as the daily one", () => {
+      for (const catchUp of schedules.filter((x) => x !== daily)) {
+        expect(catchUp.props.schedule_expression_timezone).toBe("America/New_York");
+        expect(catchUp.props.flexible_time_window).toEqual({ mode: "OFF" });
+        expect(catchUp.props.group_name).toBe(daily.props.group_name);
+        expect(catchUp.props.target).toEqual(daily.props.target);
+      }
+    });
+  });
+
+  test("by default, there is no catch-up run", () => {
+    expect(resources(json, "aws_scheduler_schedule").map((x) => x.props.name)).toEqual(["vd-daily"]);
   });
 });
