@@ -5,7 +5,7 @@
  * aws-embedded-metrics, which probes the environment and in ECS sends to an agent socket.
  * Metrics carry no dimensions, so the stack's alarms match them by namespace and name.
  */
-import { METRICS } from "./contract";
+import { METRIC_DIMENSIONS, METRICS } from "./contract";
 
 export type MetricUnit = "Count" | "Milliseconds" | "Percent";
 
@@ -56,7 +56,7 @@ export class EmfMetrics implements Metrics {
     return {
       _aws: {
         Timestamp: (this.opts.now ?? Date.now)(),
-        CloudWatchMetrics: [{ Namespace: this.opts.namespace ?? METRICS.namespace, Dimensions: [[]], Metrics: defs }],
+        CloudWatchMetrics: [{ Namespace: this.opts.namespace ?? METRICS.namespace, Dimensions: [[...METRIC_DIMENSIONS]], Metrics: defs }],
       },
       ...this.opts.properties,
       ...values,
