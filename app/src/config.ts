@@ -20,6 +20,7 @@ import {
   parseFlag,
   parsePercent,
   parseRecipientList,
+  parseUnsubscribeSigningKey,
   parseUnsubscribeTarget,
   type Checked,
   type FeedSource,
@@ -51,6 +52,11 @@ export interface DigestConfig {
   readonly feeds: readonly FeedSource[];
   /** Where recipients unsubscribe (https URL or mailto), for List-Unsubscribe. */
   readonly unsubscribe?: string;
+  /**
+   * Signs each recipient's https List-Unsubscribe URL (`email/unsubscribe_signing_key`;
+   * unsubscribe.ts). Unset: an https target stays one static URL for everyone.
+   */
+  readonly unsubscribeSigningKey?: Secret;
   /** The automatic SES rollback in force (`email/ses_rollback`), if any: SES is not used. */
   readonly sesRollback?: RollbackRecord;
 }
@@ -133,6 +139,7 @@ export class ParameterStoreConfig {
     c?.credentials?.accessKeyId.clear();
     c?.credentials?.secretAccessKey.clear();
     c?.sendgridApiKey?.clear();
+    c?.unsubscribeSigningKey?.clear();
     this.cached = undefined;
     this.inflight = undefined;
   }
@@ -238,6 +245,8 @@ export function parseConfig(root: string, values: ReadonlyMap<string, string>, o
   const feeds = valid(name("feeds"), parseFeedList(required("feeds")));
 
   const unsubscribe = valid(name("unsubscribeUrl"), parseUnsubscribeTarget(raw("unsubscribeUrl")));
+  const signingKeyRaw = valid(name("unsubscribeSigningKey"), parseUnsubscribeSigningKey(raw("unsubscribeSigningKey")));
+  const unsubscribeSigningKey = signingKeyRaw === undefined ? undefined : new Secret(signingKeyRaw);
 
   const sesRollback = parseRollbackValue(values.get(runtimeParameterName(root, "sesRollback")));
 
@@ -253,6 +262,7 @@ export function parseConfig(root: string, values: ReadonlyMap<string, string>, o
     sendgridApiKey,
     feeds,
     unsubscribe,
+    ...(unsubscribeSigningKey ? { unsubscribeSigningKey } : {}),
     ...(sesRollback ? { sesRollback } : {}),
   };
 }

@@ -21,6 +21,12 @@ export const PARAMETERS = {
   feeds: { path: "digest/feeds", type: "String", secret: false, required: true },
   /** List-Unsubscribe target (RFC 2369/8058): an https URL (one-click POST) or a mailto:. Optional. */
   unsubscribeUrl: { path: "email/unsubscribe_url", type: "String", secret: false, required: false },
+  /**
+   * HMAC key that signs each recipient's https List-Unsubscribe URL (`?u=<address>&t=<token>`,
+   * app/src/unsubscribe.ts), so a one-click POST says who is leaving. Optional: without it
+   * the URL is the same for everyone. Declared where the unsubscribe target is https.
+   */
+  unsubscribeSigningKey: { path: "email/unsubscribe_signing_key", type: "SecureString", secret: true, required: false },
 } as const;
 
 export type ParameterKey = keyof typeof PARAMETERS;

@@ -4,6 +4,7 @@
  * dash), line lengths and transfer encodings.
  */
 import MailComposer from "nodemailer/lib/mail-composer";
+import { isOneClickUnsubscribeTarget } from "./validation";
 
 export interface MimeInput {
   readonly from: string;
@@ -33,11 +34,12 @@ export async function buildMime(m: MimeInput): Promise<Buffer> {
 
 /**
  * RFC 2369 List-Unsubscribe plus RFC 8058 one-click (the one-click header only applies to
- * an https target; a mailto target gets List-Unsubscribe alone).
+ * an https target; a mailto target gets List-Unsubscribe alone). `target` is the URL as it
+ * goes into this message: for a signed one, see unsubscribe.ts.
  */
 export function listUnsubscribeHeaders(target: string | undefined): Record<string, string> {
   if (!target) return {};
   const headers: Record<string, string> = { "List-Unsubscribe": `<${target}>` };
-  if (target.startsWith("https:")) headers["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click";
+  if (isOneClickUnsubscribeTarget(target)) headers["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click";
   return headers;
 }

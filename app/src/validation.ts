@@ -131,6 +131,33 @@ export function parseUnsubscribeTarget(raw: string | undefined): Checked<string 
   return r.success ? ok(r.data) : bad(UNSUBSCRIBE_EXPECTED);
 }
 
+/**
+ * Whether a List-Unsubscribe target takes the RFC 8058 one-click POST (an https URL; a
+ * mailto: does not). Only such a target gets List-Unsubscribe-Post and, with a signing key,
+ * a per-recipient signed URL; the stack declares `email/unsubscribe_signing_key` for it.
+ */
+export function isOneClickUnsubscribeTarget(target: string | undefined): boolean {
+  return target !== undefined && /^https:/i.test(target.trim());
+}
+
+/** Shortest `email/unsubscribe_signing_key` accepted (characters). */
+export const UNSUBSCRIBE_SIGNING_KEY_MIN_LENGTH = 32;
+/** The SSM standard-tier value limit. */
+const UNSUBSCRIBE_SIGNING_KEY_MAX_LENGTH = 4096;
+export const UNSUBSCRIBE_SIGNING_KEY_EXPECTED = `a key of at least ${UNSUBSCRIBE_SIGNING_KEY_MIN_LENGTH} characters without whitespace`;
+
+/**
+ * `email/unsubscribe_signing_key` (a secret): undefined when unset (see {@link UNSET_VALUES});
+ * otherwise the value as stored (not trimmed: whitespace anywhere is refused, since a
+ * stray newline would silently change every token). The answer never echoes the value.
+ */
+export function parseUnsubscribeSigningKey(raw: string | undefined): Checked<string | undefined> {
+  if (isUnsetValue(raw)) return ok(undefined);
+  const v = raw!;
+  if (v.length < UNSUBSCRIBE_SIGNING_KEY_MIN_LENGTH || v.length > UNSUBSCRIBE_SIGNING_KEY_MAX_LENGTH || /\s/.test(v)) return bad(UNSUBSCRIBE_SIGNING_KEY_EXPECTED);
+  return ok(v);
+}
+
 /** A whole percentage 0..100 written as digits ("25"; not "25.0", "-1" or "1e2"). */
 export const percent = z.string().regex(/^\d{1,3}$/).transform(Number).pipe(z.number().max(100));
 export const PERCENT_EXPECTED = "an integer from 0 to 100";

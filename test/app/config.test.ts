@@ -203,3 +203,43 @@ describe("ParameterStoreConfig unsubscribe target", () => {
     await expect(new ParameterStoreConfig(s.ssm, { root: s.root }).load()).rejects.toMatchObject({ code: "CONFIG_INVALID", parameter: `${s.root}/email/unsubscribe_url` });
   });
 });
+
+describe("ParameterStoreConfig unsubscribe signing key", () => {
+  // Assembled at run time: 40 characters, no whitespace.
+  const KEY = ["sign", "ing-", "key-"].join("") + "0123456789abcdefghijklmnopqrstuvwx".slice(0, 28);
+
+  test("when email/unsubscribe_signing_key holds a key, the config holds it as a redacted Secret", async () => {
+    const s = await stack({ unsubscribe: "https://digest.example/unsubscribe", unsubscribeSigningKey: KEY });
+    const config = await new ParameterStoreConfig(s.ssm, { root: s.root }).load();
+    expect(config.unsubscribeSigningKey?.reveal()).toBe(KEY);
+    expect(`${config.unsubscribeSigningKey}`).toBe("[redacted]");
+    expect(JSON.stringify(config)).not.toContain(KEY);
+  });
+
+  test.each(["unset", "none"])("when email/unsubscribe_signing_key is %p, the config has no key", async (value) => {
+    const s = await stack({ unsubscribe: "https://digest.example/unsubscribe", unsubscribeSigningKey: value });
+    expect((await new ParameterStoreConfig(s.ssm, { root: s.root }).load()).unsubscribeSigningKey).toBeUndefined();
+  });
+
+  test("when cleared, the cached signing key is dropped", async () => {
+    const s = await stack({ unsubscribe: "https://digest.example/unsubscribe", unsubscribeSigningKey: KEY });
+    const cfg = new ParameterStoreConfig(s.ssm, { root: s.root });
+    const first = await cfg.load();
+    cfg.clear();
+    expect(() => first.unsubscribeSigningKey!.reveal()).toThrow("cleared");
+  });
+
+  test.each([
+    ["31 characters", KEY.slice(0, 31)],
+    ["a space inside", `${KEY.slice(0, 20)} ${KEY.slice(20)}`],
+    ["a trailing newline", `${KEY}\n`],
+    ["a tab inside", `${KEY.slice(0, 20)}\t${KEY.slice(20)}`],
+  ])("when email/unsubscribe_signing_key has %s, it fails with CONFIG_INVALID naming the parameter, not the value", async (_, value) => {
+    const s = await stack({ unsubscribe: "https://digest.example/unsubscribe", unsubscribeSigningKey: value });
+    const err = await new ParameterStoreConfig(s.ssm, { root: s.root }).load().catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ConfigInvalidError);
+    expect(err).toMatchObject({ code: "CONFIG_INVALID", parameter: `${s.root}/email/unsubscribe_signing_key`, expected: "a key of at least 32 characters without whitespace" });
+    const views = [String(err), (err as Error).message, JSON.stringify(err)].join("\n");
+    expect(views).not.toContain(KEY.slice(0, 20));
+  });
+});

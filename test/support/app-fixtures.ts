@@ -180,6 +180,7 @@ export interface StackValues {
   sendgridApiKey?: string;
   feeds: string;
   unsubscribe?: string;
+  unsubscribeSigningKey?: string;
 }
 
 /** Puts the parameters a stack writes (placeholders for secrets unless given). */
@@ -197,6 +198,7 @@ export async function putParameters(ssm: SSMClient, root: string, v: StackValues
   ];
   if (v.configurationSet !== undefined) params.push(["email/configuration_set", v.configurationSet, "String"]);
   if (v.unsubscribe !== undefined) params.push(["email/unsubscribe_url", v.unsubscribe, "String"]);
+  if (v.unsubscribeSigningKey !== undefined) params.push(["email/unsubscribe_signing_key", v.unsubscribeSigningKey, "SecureString"]);
   await Promise.all(
     params
       .filter(([p]) => !omit.includes(p))
