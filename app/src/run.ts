@@ -6,7 +6,7 @@ import { randomUUID } from "node:crypto";
 import fs from "node:fs/promises";
 import path from "node:path";
 import type { DigestConfig } from "./config";
-import { METRICS, type LedgerState, type RollbackRecord } from "./contract";
+import { METRICS, parameterName, type LedgerState, type RollbackRecord } from "./contract";
 import { dispatch, type DispatchOptions } from "./delivery/dispatch";
 import type { DeliveryProvider, DeliveryResult, DigestMessage, SkipReason } from "./delivery/provider";
 import { normalizeAddress } from "./delivery/rollout";
@@ -19,6 +19,8 @@ import type { Logger } from "./log";
 import type { Metrics } from "./metrics";
 import { buildMime, listUnsubscribeHeaders } from "./mime";
 import { digestDate, renderDigest, type RenderedDigest } from "./render";
+import { signedUnsubscribeUrl } from "./unsubscribe";
+import { isOneClickUnsubscribeTarget } from "./validation";
 
 export interface RunDeps {
   readonly config: { load(): Promise<DigestConfig> };
@@ -202,10 +204,18 @@ export async function runDigest(deps: RunDeps, opts: RunOptions = {}): Promise<R
     };
   }
   const credentialMode = deps.credentialMode?.(config);
+  const unsubscribe = unsubscribeMode(config);
   log.info(
-    { recipients: config.recipients.length, feeds: config.feeds.length, useSes: config.useSes, sesPercent: config.sesPercent, sesRollback: config.sesRollback?.reason ?? null, sendgridConfigured: config.sendgridApiKey !== undefined, credentialMode, configurationSet: config.configurationSet ?? null },
+    { recipients: config.recipients.length, feeds: config.feeds.length, useSes: config.useSes, sesPercent: config.sesPercent, sesRollback: config.sesRollback?.reason ?? null, sendgridConfigured: config.sendgridApiKey !== undefined, credentialMode, configurationSet: config.configurationSet ?? null, unsubscribe },
     "config loaded",
   );
+  if (unsubscribe === "https-static") {
+    log.warn(
+      { parameter: parameterName(config.root, "unsubscribeSigningKey") },
+      "no unsubscribe signing key: every message carries the same https List-Unsubscribe URL, so a one-click unsubscribe cannot say who is leaving",
+    );
+  }
+  const unsubscribeHeaders = unsubscribeHeadersFor(config);
 
   try {
     log.info({ feeds: config.feeds.length }, "fetching feeds");
@@ -234,7 +244,7 @@ export async function runDigest(deps: RunDeps, opts: RunOptions = {}): Promise<R
       html: rendered.html,
       text: rendered.text,
       date: now,
-      headers: listUnsubscribeHeaders(config.unsubscribe),
+      headers: unsubscribeHeaders(to),
       tags: { run_id: runId, digest_date: date },
     }));
     const common = { ...base, digestDate: date, subject: rendered.subject, items: rendered.itemCount, feeds: feedsSummary, credentialMode };
@@ -430,6 +440,24 @@ export async function runDigest(deps: RunDeps, opts: RunOptions = {}): Promise<R
       exitCode,
     };
   }
+}
+
+/** How this run's messages point at the unsubscribe target (for the log; never the key). */
+function unsubscribeMode(config: DigestConfig): "none" | "mailto" | "https-static" | "https-signed" {
+  if (!config.unsubscribe) return "none";
+  if (!isOneClickUnsubscribeTarget(config.unsubscribe)) return "mailto";
+  return config.unsubscribeSigningKey ? "https-signed" : "https-static";
+}
+
+/**
+ * Each recipient's List-Unsubscribe headers: for an https target with a signing key, a URL
+ * signed for that recipient (unsubscribe.ts); otherwise the configured target as it is.
+ */
+function unsubscribeHeadersFor(config: DigestConfig): (to: string) => Record<string, string> {
+  const target = config.unsubscribe;
+  const key = config.unsubscribeSigningKey;
+  if (target && key && isOneClickUnsubscribeTarget(target)) return (to) => listUnsubscribeHeaders(signedUnsubscribeUrl(target, key, to));
+  return () => listUnsubscribeHeaders(target);
 }
 
 function toOutcome(r: DeliveryResult, ledger: Map<string, LedgerItem> | undefined): RecipientOutcome {

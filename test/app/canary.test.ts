@@ -9,12 +9,14 @@ import { Secret } from "../../app/src/secret";
 import { startFeedServer, type FeedServer } from "../../scripts/lib/feed-server";
 import { startSendGridServer, type SendGridServer } from "../../scripts/lib/sendgrid-server";
 import { captureLogger, feedsJson, motoUrl, putParameters, sesClient, ssmClient, uniqueRoot, verifySender } from "../support/app-fixtures";
+import { motoSentMessages } from "../support/moto";
 
 /** Secrets a leak would show; each is unique so a hit names the leaking parameter. */
 const CANARY = {
   keyId: "AKIA" + "CANARYKEYID00042",
   secret: "CANARY-secret-access-key/Zq9+xw",
   sendgrid: "SG.CANARY-sendgrid-api-key.Zq9xw",
+  unsubscribeSigning: "CANARY-unsubscribe-signing-key/Zq9+xw0042",
 };
 const leaked = (text: string) => Object.values(CANARY).filter((c) => text.includes(c));
 
@@ -37,7 +39,17 @@ describe("canary secrets", () => {
     await putParameters(
       ssm,
       u.root,
-      { from: u.from, to: u.to, feeds: feedsJson(feeds.url, { "/vibe-blog.rss": "Vibe" }), accessKeyId: CANARY.keyId, secretAccessKey: CANARY.secret, sendgridApiKey: CANARY.sendgrid, ...extra },
+      {
+        from: u.from,
+        to: u.to,
+        feeds: feedsJson(feeds.url, { "/vibe-blog.rss": "Vibe" }),
+        accessKeyId: CANARY.keyId,
+        secretAccessKey: CANARY.secret,
+        sendgridApiKey: CANARY.sendgrid,
+        unsubscribe: "https://digest.example/unsubscribe",
+        unsubscribeSigningKey: CANARY.unsubscribeSigning,
+        ...extra,
+      },
       omit,
     );
     return { ...u, ssm };
@@ -65,6 +77,11 @@ describe("canary secrets", () => {
     metrics.flush();
     log.logger.info(summary, "run summary");
     expect(summary).toMatchObject({ sent: 1, credentialMode: "parameter-store" });
+    expect(log.text()).toContain('"unsubscribe":"https-signed"'); // the key was used ...
+    const sent = (await motoSentMessages(motoUrl())).filter((m) => m.raw_data.includes(s.from)).map((m) => m.raw_data);
+    expect(sent).toHaveLength(1);
+    expect(sent[0]).toMatch(/List-Unsubscribe:\s+<https:\/\/digest\.example\/unsubscribe\?u=[A-Za-z0-9_-]+&t=[A-Za-z0-9_-]{43}>/);
+    expect(leaked(sent[0]!)).toEqual([]); // ... and only its HMAC left the process
     const loaded = await config.load();
     log.logger.info({ config: loaded, credentials: loaded.credentials }, "defence in depth: even a logged config is redacted");
     const out = [...log.lines, ...emf, JSON.stringify(summary), inspect(loaded, { depth: 10 }), inspect(summary, { depth: 10 })].join("\n");
@@ -77,12 +94,16 @@ describe("canary secrets", () => {
     ["an invalid parameter", { from: "not-an-email" }, []],
     ["a missing parameter", {}, ["digest/feeds"]],
     ["half of the key pair", { accessKeyId: "unset" }, []],
+    ["an unsubscribe signing key with whitespace", { unsubscribeSigningKey: `${CANARY.unsubscribeSigning} tail` }, []],
+    ["an unsubscribe signing key too short", { unsubscribeSigningKey: CANARY.unsubscribeSigning.slice(0, 31) }, []],
   ] as [string, Record<string, string>, string[]][])("when config loading fails on %s, no canary appears in the error, its string or util.inspect", async (_, extra, omit) => {
     const s = await setup(extra, omit);
     const err = await new ParameterStoreConfig(s.ssm, { root: s.root }).load().catch((e: unknown) => e);
     expect(err).toBeInstanceOf(Error);
     const views = [String(err), (err as Error).message, (err as Error).stack ?? "", JSON.stringify(err), inspect(err, { depth: 10, showHidden: true })].join("\n");
     expect(leaked(views)).toEqual([]);
+    // Nor the bad value itself (e.g. a signing key cut short is no longer the whole canary).
+    for (const value of Object.values(extra).filter((v) => v.length >= 8)) expect(views).not.toContain(value);
   });
 
   test("when an SES call fails with parameter-store credentials and SendGrid refuses a rotated-away key, no error or log line carries a canary", async () => {

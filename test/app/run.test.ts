@@ -10,6 +10,7 @@ import { FeedFetcher } from "../../app/src/feeds";
 import { METRIC_DIMENSIONS } from "../../app/src/contract";
 import { EmfMetrics } from "../../app/src/metrics";
 import { runDigest, type RunOptions } from "../../app/src/run";
+import { unsubscribeAddressOf, verifyUnsubscribeToken } from "../../app/src/unsubscribe";
 import { startFeedServer, type FeedServer } from "../../scripts/lib/feed-server";
 import { motoSentMessages } from "../support/moto";
 import { captureLogger, feedsJson, motoUrl, putParameters, sesClient, ssmClient, TEST_CREDENTIALS, uniqueRoot, verifySender, type StackValues } from "../support/app-fixtures";
@@ -207,5 +208,65 @@ describe("runDigest against moto", () => {
     const counts = await Promise.all(recipients.map(async (r) => (await sentTo(r)).length));
     expect(counts).toEqual([1, 0, 0, 0]);
     expect(JSON.parse(s.emf[0])).toMatchObject({ EmailsSent: 1, DigestSucceeded: 0 });
+  });
+  describe("List-Unsubscribe per recipient", () => {
+    // A test key assembled at run time (40 characters, no whitespace); not a secret.
+    const KEY = ["run", "-test", "-unsub"].join("") + "-signing-key-0123456789abcd";
+    const TARGET = "https://digest.example/unsubscribe";
+
+    /** The parsed List-Unsubscribe URL and List-Unsubscribe-Post header of the message sent to `to`. */
+    async function unsubscribeHeadersOf(to: string) {
+      const recorded = await sentTo(to);
+      expect(recorded).toHaveLength(1);
+      const mail = await simpleParser(recorded[0].raw_data);
+      const list = mail.headers.get("list") as { unsubscribe?: { url?: string; mail?: string }; "unsubscribe-post"?: { name?: string } } | undefined;
+      return { url: list?.unsubscribe?.url, mail: list?.unsubscribe?.mail, post: list?.["unsubscribe-post"]?.name, lines: mail.headerLines.map((h) => h.key) };
+    }
+    const warnings = (lines: string[]) => lines.map((l) => JSON.parse(l) as { level: string; msg: string; parameter?: string }).filter((l) => l.level === "warn" && /signing key/.test(l.msg));
+
+    test("when the target is https and a signing key is set, each recipient's List-Unsubscribe carries its own token that verifies, with one-click", async () => {
+      const u = uniqueRoot();
+      const recipients = [`First-${u.id}@Example.net`, `second-${u.id}@example.org`];
+      const s = await setup({ to: recipients.join(","), unsubscribe: TARGET, unsubscribeSigningKey: KEY });
+      const summary = await s.run();
+      expect(summary).toMatchObject({ ok: true, sent: 2 });
+      const urls: string[] = [];
+      for (const to of recipients) {
+        const h = await unsubscribeHeadersOf(to);
+        expect(h.post).toBe("List-Unsubscribe=One-Click");
+        const url = new URL(h.url!);
+        expect(`${url.origin}${url.pathname}`).toBe(TARGET);
+        const address = unsubscribeAddressOf(url.searchParams.get("u")!);
+        expect(address).toBe(to.toLowerCase());
+        expect(verifyUnsubscribeToken(KEY, address, url.searchParams.get("t")!)).toBe(true);
+        urls.push(h.url!);
+      }
+      expect(new Set(urls).size).toBe(2);
+      // Each token is bound to its own recipient: swapping them fails.
+      const [a, b] = urls.map((x) => new URL(x).searchParams);
+      expect(verifyUnsubscribeToken(KEY, unsubscribeAddressOf(a!.get("u")!), b!.get("t")!)).toBe(false);
+      expect(warnings(s.log.lines)).toEqual([]);
+      expect(s.log.text()).toContain('"unsubscribe":"https-signed"');
+      expect(s.log.text()).not.toContain(KEY);
+    });
+
+    test("when the target is https and no signing key is set, every message keeps the static URL and the run warns once, naming the parameter", async () => {
+      const u = uniqueRoot();
+      const recipients = [`a-${u.id}@example.net`, `b-${u.id}@example.org`];
+      const s = await setup({ to: recipients.join(","), unsubscribe: TARGET });
+      expect(await s.run()).toMatchObject({ ok: true, sent: 2 });
+      for (const to of recipients) expect(await unsubscribeHeadersOf(to)).toMatchObject({ url: TARGET, post: "List-Unsubscribe=One-Click" });
+      expect(warnings(s.log.lines)).toEqual([expect.objectContaining({ parameter: `${s.root}/email/unsubscribe_signing_key` })]);
+    });
+
+    test("when the target is a mailto, a signing key changes nothing: List-Unsubscribe alone, no warning", async () => {
+      const s = await setup({ unsubscribe: "mailto:leave@example.com", unsubscribeSigningKey: KEY });
+      expect(await s.run()).toMatchObject({ ok: true, sent: 1 });
+      const h = await unsubscribeHeadersOf(s.to);
+      expect(h.mail).toBe("leave@example.com");
+      expect(h.lines).toContain("list-unsubscribe");
+      expect(h.lines).not.toContain("list-unsubscribe-post");
+      expect(warnings(s.log.lines)).toEqual([]);
+    });
   });
 });
