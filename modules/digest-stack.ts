@@ -12,7 +12,7 @@ import { DeliveryLedger } from "./delivery-ledger";
 import { ConfigError } from "./errors";
 import { Monitoring } from "./monitoring";
 import { Network } from "./network";
-import { ParameterStore, SECRET_PARAMETER_KEYS, type SecretParameterKey } from "./parameter-store";
+import { ParameterStore, secretKeysFor } from "./parameter-store";
 import { ScheduledTask } from "./scheduled-task";
 import { SenderIdentity } from "./sender-identity";
 import { STACK_SERVICES, type StageConfig } from "./stages";
@@ -100,8 +100,7 @@ export class DigestStack extends TerraformStack {
       eventDestinations: !omitted.has("sesEventDestinations"),
     });
 
-    const secrets: SecretParameterKey[] =
-      stage.credentialsMode === "access-key" ? [...SECRET_PARAMETER_KEYS] : SECRET_PARAMETER_KEYS.filter((k) => k === "sendgridApiKey");
+    const secrets = secretKeysFor({ staticCredentials: stage.credentialsMode === "access-key", unsubscribeUrl: stage.unsubscribeUrl });
     this.parameters = new ParameterStore(this, "parameters", {
       namePrefix: prefix,
       path: stage.parameterRoot,

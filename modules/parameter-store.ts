@@ -21,6 +21,7 @@ import {
   type ParameterKey,
   type RuntimeParameterKey,
 } from "../app/src/contract";
+import { isOneClickUnsubscribeTarget } from "../app/src/validation";
 import { CustomerManagedKey } from "./customer-managed-key";
 import { ConfigError } from "./errors";
 import { arnParts, type IGrantee } from "./policy";
@@ -51,6 +52,29 @@ export const PLAIN_PARAMETER_KEYS = (Object.keys(PARAMETERS) as ParameterKey[]).
   (k): k is PlainParameterKey => !PARAMETERS[k].secret,
 );
 
+/** What a stage's sender can use, which decides the SecureStrings its stack declares. */
+export interface SecretNeeds {
+  /** The seed's access-key mode: the key pair lives in Parameter Store. */
+  readonly staticCredentials: boolean;
+  /** The stage's List-Unsubscribe target; an https one may be signed per recipient. */
+  readonly unsubscribeUrl?: string;
+}
+
+/**
+ * The SecureStrings a stage declares: the SendGrid key always (the migration fallback), the
+ * access-key pair only in access-key mode, and `email/unsubscribe_signing_key` only where the
+ * unsubscribe target is https (a mailto: target has nothing to sign). Contract order.
+ */
+export function secretKeysFor(needs: SecretNeeds): SecretParameterKey[] {
+  const wanted: Record<SecretParameterKey, boolean> = {
+    awsAccessKeyId: needs.staticCredentials,
+    awsSecretAccessKey: needs.staticCredentials,
+    sendgridApiKey: true,
+    unsubscribeSigningKey: isOneClickUnsubscribeTarget(needs.unsubscribeUrl),
+  };
+  return SECRET_PARAMETER_KEYS.filter((k) => wanted[k]);
+}
+
 /** What Terraform writes into each parameter the sender owns, on create only. */
 export const RUNTIME_PARAMETER_INITIAL_VALUES: Record<RuntimeParameterKey, string> = { sesRollback: ROLLBACK_CLEARED };
 
@@ -67,7 +91,8 @@ export interface ParameterStoreProps {
    */
   readonly values: Partial<Record<PlainParameterKey, string>>;
   /**
-   * Which SecureStrings to declare (each with the placeholder).
+   * Which SecureStrings to declare (each with the placeholder); {@link secretKeysFor} gives a
+   * stage's list.
    * @default - every secret parameter of the contract
    */
   readonly secrets?: readonly SecretParameterKey[];

@@ -61,15 +61,15 @@ describe("local stage applied to moto", () => {
     expect(applyMs).toBeLessThan(120_000);
   });
 
-  test("when applied, the SecureStrings in moto hold the non-secret placeholder", async () => {
-    const r = await ssm.send(new GetParameterCommand({ Name: "/vibecoding/sendgrid/api_key", WithDecryption: true }));
+  test.each(["/vibecoding/sendgrid/api_key", "/vibecoding/email/unsubscribe_signing_key"])("when applied, the SecureString %s in moto holds the non-secret placeholder", async (name) => {
+    const r = await ssm.send(new GetParameterCommand({ Name: name, WithDecryption: true }));
     expect(r.Parameter?.Type).toBe("SecureString");
     expect(r.Parameter?.Value).toBe(SECRET_PLACEHOLDER);
   });
 
   test("when applied, the state has no value for any SecureString", () => {
     const secure = readState(dir).resources.filter((r) => r.type === "aws_ssm_parameter").flatMap((r) => r.instances.map((i) => i.attributes)).filter((a) => a.type === "SecureString");
-    expect(secure).toHaveLength(3);
+    expect(secure).toHaveLength(4); // access-key pair, SendGrid key, unsubscribe signing key
     for (const a of secure) {
       expect(a.value ?? "").toBe("");
       expect(a.value_wo ?? null).toBeNull();

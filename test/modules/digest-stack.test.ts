@@ -6,9 +6,9 @@ import { EMULATOR_GAPS, omittedResourceTypes, ALL_EMULATOR_GAPS } from "../../mo
 import { buildApp, synthesizeApp } from "../../modules/app";
 import { STACK_OUTPUTS } from "../../modules/digest-stack";
 import { ConfigError } from "../../modules/errors";
-import { STACK_SERVICES, localStage, prodStage, serviceOfResourceType } from "../../modules/stages";
+import { STACK_SERVICES, devStage, localStage, prodStage, serviceOfResourceType } from "../../modules/stages";
 import { DigestStack } from "../../modules/digest-stack";
-import { resources, statementsOf, type TfJson } from "../support/tf-json";
+import { resources, statementBySid, statementsOf, synthStack, type TfJson } from "../support/tf-json";
 
 const MOTO = "http://127.0.0.1:4599";
 const FEEDS = "http://127.0.0.1:4600/";
@@ -75,6 +75,18 @@ describe("DigestStack", () => {
       const unmapped = types.filter((t) => !serviceOfResourceType(t) || !(STACK_SERVICES as readonly string[]).includes(serviceOfResourceType(t)!));
       expect(unmapped).toEqual([]);
       expect(Object.keys(provider.endpoints[0])).toEqual(expect.arrayContaining(types.map((t) => serviceOfResourceType(t)!)));
+    });
+
+    test("when synthesized with its https unsubscribe target, it declares the signing key write-only under the parameters CMK, readable by the task role", () => {
+      const p = resources(local, "aws_ssm_parameter").find((r) => r.props.name === "/vibecoding/email/unsubscribe_signing_key")!;
+      expect(p.props).toMatchObject({ type: "SecureString", value_wo: "unset" });
+      expect(p.props).not.toHaveProperty("value");
+      const cmk = resources(local, "aws_kms_key").find((k) => /SecureStrings/.test(String(k.props.description)))!;
+      expect(p.props.key_id).toBe(`\${${cmk.address}.arn}`);
+      const role = resources(local, "aws_iam_role").find((r) => r.props.name === "vibe-digest-local-task")!;
+      const st = statementsOf(local, resources(local, "aws_iam_role_policy").find((x) => x.props.role === `\${${role.address}.id}`)!.props.policy);
+      expect(statementBySid(st, "ReadDigestParameters").resources).toEqual(expect.arrayContaining([expect.stringMatching(/:parameter\/vibecoding\/\*$/)]));
+      expect(statementBySid(st, "DecryptDigestParametersViaSsm").resources).toEqual([p.props.key_id]);
     });
 
     test("when the moto URL is not loopback, it throws URL_INVALID", () => {
@@ -199,6 +211,13 @@ describe("DigestStack", () => {
     const json = { local, dev, prod }[stage];
     const actions = Object.values(json.data?.aws_iam_policy_document ?? {}).flatMap((d) => ((d.statement ?? []) as { actions?: string[] }[]).flatMap((s) => s.actions ?? []));
     expect(actions.filter((a) => /^cloudwatch:/i.test(a))).toEqual([]);
+  });
+
+  test("when a task-role stage has an https unsubscribe target, it declares the SendGrid key and the unsubscribe signing key, both write-only", () => {
+    const json = synthStack(new DigestStack(Testing.app(), { stage: { ...devStage(), unsubscribeUrl: "https://dev.vibedigest.example.com/unsubscribe" } }));
+    const secure = resources(json, "aws_ssm_parameter").filter((p) => p.props.type === "SecureString");
+    expect(secure.map((p) => p.props.name).sort()).toEqual(["/vibecoding/email/unsubscribe_signing_key", "/vibecoding/sendgrid/api_key"]);
+    for (const p of secure) expect(p.props).not.toHaveProperty("value");
   });
 
   test.each([

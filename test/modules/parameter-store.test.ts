@@ -3,7 +3,7 @@ import type { Construct } from "constructs";
 import { parseConfig } from "../../app/src/config";
 import { PARAMETERS, ROLLBACK_CLEARED, RUNTIME_PARAMETERS, SECRET_PLACEHOLDER, parameterName, type ParameterKey } from "../../app/src/contract";
 import { ConfigError } from "../../modules/errors";
-import { ParameterStore, type ParameterStoreProps } from "../../modules/parameter-store";
+import { ParameterStore, secretKeysFor, type ParameterStoreProps } from "../../modules/parameter-store";
 import { TaskRole } from "../../modules/task-role";
 import { AWS_MANAGED_SSM_KEY } from "../../modules/parameter-store";
 import { onlyResource, ref, resources, statementBySid, statementsOf, type TfJson } from "../support/tf-json";
@@ -114,6 +114,48 @@ describe("ParameterStore", () => {
     const some = synth({ secrets: ["sendgridApiKey"] });
     const secure = resources(some, "aws_ssm_parameter").filter((p) => p.props.type === "SecureString");
     expect(secure.map((p) => p.props.name)).toEqual(["/vibecoding/sendgrid/api_key"]);
+  });
+
+  describe("the unsubscribe signing key", () => {
+    const name = "/vibecoding/email/unsubscribe_signing_key";
+
+    test("when declared, it is a write-only SecureString under the stack's CMK, holding only the placeholder", () => {
+      const p = parameterNamed(json, name);
+      expect(p.props).toMatchObject({ type: "SecureString", key_id: ref(key, "arn"), value_wo: SECRET_PLACEHOLDER, value_wo_version: 1 });
+      expect(p.props).not.toHaveProperty("value");
+      expect(p.props).not.toHaveProperty("insecure_value");
+    });
+
+    test("when the sender is granted read, the existing read and decrypt statements cover it (no statement of its own)", () => {
+      const st = statementsOf(json, onlyResource(json, "aws_iam_role_policy").props.policy);
+      const read = statementBySid(st, "ReadDigestParameters");
+      const covers = read.resources!.some((arn) => {
+        const pattern = arn.replace(/^.*:parameter/, "");
+        return pattern === name || (pattern.endsWith("/*") && name.startsWith(pattern.slice(0, -1)));
+      });
+      expect(covers).toBe(true);
+      expect(read.actions).toContain("ssm:GetParametersByPath");
+      expect(statementBySid(st, "DecryptDigestParametersViaSsm").resources).toEqual([parameterNamed(json, name).props.key_id]);
+      expect(st.map((x) => x.sid)).toEqual(["ReadDigestParameters", "DecryptDigestParametersViaSsm"]);
+    });
+  });
+
+  describe("secretKeysFor", () => {
+    test.each([
+      ["task-role, no unsubscribe target", { staticCredentials: false }, ["sendgridApiKey"]],
+      ["task-role, a mailto target", { staticCredentials: false, unsubscribeUrl: "mailto:leave@example.com" }, ["sendgridApiKey"]],
+      ["task-role, an https target", { staticCredentials: false, unsubscribeUrl: "https://digest.example/unsubscribe" }, ["sendgridApiKey", "unsubscribeSigningKey"]],
+      ["access-key, a mailto target", { staticCredentials: true, unsubscribeUrl: "mailto:leave@example.com" }, ["awsAccessKeyId", "awsSecretAccessKey", "sendgridApiKey"]],
+      ["access-key, an https target", { staticCredentials: true, unsubscribeUrl: "https://digest.example/unsubscribe" }, ["awsAccessKeyId", "awsSecretAccessKey", "sendgridApiKey", "unsubscribeSigningKey"]],
+    ] as const)("when the stage is %s, it declares exactly %j", (_, needs, expected) => {
+      expect(secretKeysFor(needs)).toEqual(expected);
+    });
+
+    test("when only the signing key and SendGrid are asked for, exactly those SecureStrings are declared", () => {
+      const some = synth({ secrets: secretKeysFor({ staticCredentials: false, unsubscribeUrl: "https://digest.example/u" }), values: { ...VALUES, unsubscribeUrl: "https://digest.example/u" } });
+      const secure = resources(some, "aws_ssm_parameter").filter((p) => p.props.type === "SecureString");
+      expect(secure.map((p) => p.props.name).sort()).toEqual(["/vibecoding/email/unsubscribe_signing_key", "/vibecoding/sendgrid/api_key"]);
+    });
   });
 
   describe("grantRead", () => {
