@@ -11,7 +11,7 @@ const ssm = () =>
 
 /** Declares the secrets the way the stack does: SecureStrings holding the placeholder. */
 async function deployPlaceholders(client: SSMClient, root: string, keyId: string): Promise<void> {
-  for (const key of ["awsAccessKeyId", "awsSecretAccessKey", "sendgridApiKey"] as const) {
+  for (const key of ["awsAccessKeyId", "awsSecretAccessKey", "sendgridApiKey", "unsubscribeSigningKey"] as const) {
     await client.send(
       new PutParameterCommand({ Name: parameterName(root, key), Value: SECRET_PLACEHOLDER, Type: "SecureString", KeyId: keyId }),
     );
@@ -61,6 +61,7 @@ describe("operator secrets", () => {
     ["sendgrid/api_key", "sendgridApiKey"],
     ["aws/access_key_id", "awsAccessKeyId"],
     ["awsSecretAccessKey", "awsSecretAccessKey"],
+    ["email/unsubscribe_signing_key", "unsubscribeSigningKey"],
   ])("when %p is named, it resolves to %p", (name, key) => {
     expect(resolveSecretKey(name)).toBe(key);
   });
@@ -78,6 +79,7 @@ describe("operator secrets", () => {
       [parameterName(root, "awsAccessKeyId")]: "set",
       [parameterName(root, "awsSecretAccessKey")]: "placeholder",
       [parameterName(root, "sendgridApiKey")]: "placeholder",
+      [parameterName(root, "unsubscribeSigningKey")]: "placeholder",
     });
     expect(JSON.stringify(status)).not.toContain(canary);
   });
