@@ -7,7 +7,7 @@
  * everything it started (by PID / handle).
  */
 import { spawn } from "node:child_process";
-import { randomUUID } from "node:crypto";
+import { randomBytes, randomUUID } from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
 import { CreateAccessKeyCommand, CreateUserCommand, IAMClient } from "@aws-sdk/client-iam";
@@ -167,10 +167,13 @@ export async function runLocal(opts: LocalRunOptions = {}): Promise<LocalRunResu
       await iam.send(new CreateUserCommand({ UserName: user }));
       const { AccessKey } = await iam.send(new CreateAccessKeyCommand({ UserName: user }));
       const sendgridDemo = `demo-sendgrid-${randomUUID()}`;
+      // Signs each recipient's one-click List-Unsubscribe URL (256 random bits, 43 characters).
+      const unsubscribeSigningDemo = randomBytes(32).toString("base64url");
       await putSecret(ssm, DEFAULT_PARAMETER_ROOT, "awsAccessKeyId", AccessKey!.AccessKeyId!);
       await putSecret(ssm, DEFAULT_PARAMETER_ROOT, "awsSecretAccessKey", AccessKey!.SecretAccessKey!);
       await putSecret(ssm, DEFAULT_PARAMETER_ROOT, "sendgridApiKey", sendgridDemo);
-      demoSecrets.push(AccessKey!.SecretAccessKey!, sendgridDemo);
+      await putSecret(ssm, DEFAULT_PARAMETER_ROOT, "unsubscribeSigningKey", unsubscribeSigningDemo);
+      demoSecrets.push(AccessKey!.SecretAccessKey!, sendgridDemo, unsubscribeSigningDemo);
       ssm.destroy();
       iam.destroy();
       // The fallback provider, emulated on loopback: it accepts only the demo key.

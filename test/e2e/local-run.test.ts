@@ -8,7 +8,10 @@ import path from "node:path";
 import { randomUUID } from "node:crypto";
 import { simpleParser, type ParsedMail } from "mailparser";
 import { DynamoDBClient, ScanCommand, type AttributeValue } from "@aws-sdk/client-dynamodb";
-import { LEDGER } from "../../app/src/contract";
+import { GetParameterCommand, SSMClient } from "@aws-sdk/client-ssm";
+import { DEFAULT_PARAMETER_ROOT, LEDGER, parameterName } from "../../app/src/contract";
+import { unsubscribeAddressOf, verifyUnsubscribeToken } from "../../app/src/unsubscribe";
+import { localStage } from "../../modules/stages";
 import { motoSentMessages, type MotoSentMessage } from "../support/moto";
 import { runLocal, type LocalRunResult } from "../../scripts/local";
 
@@ -29,6 +32,8 @@ describe("npm run local (end to end on moto)", () => {
   let recorded: MotoSentMessage[] = [];
   let demoSecrets: string[] = [];
   let ledgerItems: Record<string, AttributeValue>[] = [];
+  /** What the operator put into email/unsubscribe_signing_key (read back as an endpoint would). */
+  let signingKey = "";
   let mail: ParsedMail;
   const lines: string[] = [];
 
@@ -44,6 +49,10 @@ describe("npm run local (end to end on moto)", () => {
         const out = await ddb.send(new ScanCommand({ TableName: ctx.ledgerTable, Limit: 100 }));
         ledgerItems = out.Items ?? [];
         ddb.destroy();
+        const ssm = new SSMClient({ region: "us-east-1", endpoint: ctx.motoUrl, credentials: { accessKeyId: "test", secretAccessKey: "test" } });
+        const key = await ssm.send(new GetParameterCommand({ Name: parameterName(DEFAULT_PARAMETER_ROOT, "unsubscribeSigningKey"), WithDecryption: true }));
+        signingKey = key.Parameter?.Value ?? "";
+        ssm.destroy();
       },
     });
     expect(recorded).toHaveLength(1);
@@ -101,6 +110,18 @@ describe("npm run local (end to end on moto)", () => {
     expect(mail.text).not.toContain("https://vibe.example.com/posts/older");
   });
 
+  test("when the message is parsed, its one-click List-Unsubscribe is the stage's https target signed for the recipient", () => {
+    const target = localStage().unsubscribeUrl!;
+    const list = mail.headers.get("list") as { unsubscribe?: { url?: string }; "unsubscribe-post"?: { name?: string } };
+    expect(list["unsubscribe-post"]?.name).toBe("List-Unsubscribe=One-Click");
+    const url = new URL(list.unsubscribe!.url!);
+    expect(`${url.origin}${url.pathname}`).toBe(target);
+    const address = unsubscribeAddressOf(url.searchParams.get("u")!);
+    expect(address).toBe("reader@example.com");
+    expect(demoSecrets).toContain(signingKey);
+    expect(verifyUnsubscribeToken(signingKey, address, url.searchParams.get("t")!)).toBe(true);
+  });
+
   test("when the run wrote the rendered email, the .eml and .html files exist and match the sent subject", () => {
     const { eml, html } = result.summary.files ?? {};
     expect(eml && fs.existsSync(eml)).toBeTruthy();
@@ -109,7 +130,7 @@ describe("npm run local (end to end on moto)", () => {
   });
 
   test("when the demo secrets were put, none appears in output, cdktf.out, state or the rendered mail", () => {
-    expect(demoSecrets.length).toBeGreaterThanOrEqual(2);
+    expect(demoSecrets.length).toBeGreaterThanOrEqual(3); // access key, SendGrid key, unsubscribe signing key
     const haystacks = [result.senderOutput, lines.join("\n"), recorded[0].raw_data];
     for (const file of filesBelow(result.workDir)) haystacks.push(fs.readFileSync(file, "utf8"));
     expect(haystacks.length).toBeGreaterThan(4);
