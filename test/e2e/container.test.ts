@@ -16,13 +16,14 @@
 import { spawn } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
-import { randomUUID } from "node:crypto";
+import { randomBytes, randomUUID } from "node:crypto";
 import { simpleParser, type ParsedMail } from "mailparser";
 import { CreateAccessKeyCommand, CreateUserCommand, IAMClient } from "@aws-sdk/client-iam";
 import { DynamoDBClient, ScanCommand, type AttributeValue } from "@aws-sdk/client-dynamodb";
 import { DEFAULT_PARAMETER_ROOT, ENV, LEDGER, PARAMETERS } from "../../app/src/contract";
 import { synthesizeApp } from "../../modules/app";
 import { STACK_OUTPUTS } from "../../modules/digest-stack";
+import { unsubscribeAddressOf, verifyUnsubscribeToken } from "../../app/src/unsubscribe";
 import { localStage } from "../../modules/stages";
 import { bundleSender, buildImage, ensureLocalBase, imageRevision, inspectImage, LOCAL_BASE_IMAGE, type ImageConfig } from "../../scripts/image";
 import { startFeedServer, SAMPLE_FEEDS_DIR, type FeedRoute, type FeedServer } from "../../scripts/lib/feed-server";
@@ -106,6 +107,7 @@ describe("the sender's container, run as the local stage's task definition says"
   let container: ContainerDefinition;
   let outputs: Record<string, { value: unknown }>;
   let demoSecrets: string[] = [];
+  let signingKey = "";
   let bundleBytes = 0;
   let head = "";
   let image: { id: string; bytes: number; config: ImageConfig };
@@ -175,10 +177,12 @@ describe("the sender's container, run as the local stage's task definition says"
       const { AccessKey } = await iam.send(new CreateAccessKeyCommand({ UserName: "vibe-digest-container-sender" }));
       iam.destroy();
       const sendgridKey = `demo-sendgrid-${randomUUID()}`;
-      demoSecrets = [AccessKey!.SecretAccessKey!, sendgridKey];
+      signingKey = randomBytes(32).toString("base64url");
+      demoSecrets = [AccessKey!.SecretAccessKey!, sendgridKey, signingKey];
       await operatorPut(moto!.url, PARAMETERS.awsAccessKeyId.path, AccessKey!.AccessKeyId!);
       await operatorPut(moto!.url, PARAMETERS.awsSecretAccessKey.path, AccessKey!.SecretAccessKey!);
       await operatorPut(moto!.url, PARAMETERS.sendgridApiKey.path, sendgridKey);
+      await operatorPut(moto!.url, PARAMETERS.unsubscribeSigningKey.path, signingKey);
       sendgrid = await startSendGridServer({ apiKeys: [sendgridKey] });
     });
 
@@ -307,7 +311,7 @@ describe("the sender's container, run as the local stage's task definition says"
       expect(run.lines.filter((l) => l.stream === "stderr")).toEqual([]);
       expect(() => jsonLines(run.lines)).not.toThrow();
       for (const o of jsonLines(run.lines)) expect(o !== null && typeof o === "object").toBe(true);
-      expect(demoSecrets).toHaveLength(2);
+      expect(demoSecrets).toHaveLength(3);
       const text = run.lines.map((l) => l.line).join("\n") + JSON.stringify(image.config) + JSON.stringify(inspected);
       for (const secret of demoSecrets) expect(text.includes(secret)).toBe(false);
     });
@@ -342,11 +346,17 @@ describe("the sender's container, run as the local stage's task definition says"
       }
     });
 
-    test("when the message is parsed, it has List-Unsubscribe and the one-click List-Unsubscribe-Post for the https target", () => {
+    test("when the message is parsed, it has List-Unsubscribe signed for the recipient and the one-click List-Unsubscribe-Post for the https target", () => {
       const target = localStage().unsubscribeUrl!;
       expect(target).toMatch(/^https:\/\//);
-      expect(mail.headers.get("list")).toMatchObject({ unsubscribe: { url: target } });
-      expect(mail.headerLines.find((h) => h.key === "list-unsubscribe")?.line).toBe(`List-Unsubscribe: <${target}>`);
+      const url = new URL((mail.headers.get("list") as { unsubscribe: { url: string } }).unsubscribe.url);
+      expect(`${url.origin}${url.pathname}`).toBe(target);
+      const address = unsubscribeAddressOf(url.searchParams.get("u")!);
+      expect(address).toBe(localStage().toAddresses[0]);
+      expect(verifyUnsubscribeToken(signingKey, address, url.searchParams.get("t")!)).toBe(true);
+      // A signed URL passes 76 characters, so the header may be folded (RFC 5322): compare unfolded.
+      const unfolded = mail.headerLines.find((h) => h.key === "list-unsubscribe")?.line.replace(/\r?\n(?=[ \t])/g, "");
+      expect(unfolded).toBe(`List-Unsubscribe: <${url.href}>`);
       expect(mail.headerLines.find((h) => h.key === "list-unsubscribe-post")?.line).toBe("List-Unsubscribe-Post: List-Unsubscribe=One-Click");
     });
 
