@@ -142,8 +142,6 @@ export function isOneClickUnsubscribeTarget(target: string | undefined): boolean
 
 /** Shortest `email/unsubscribe_signing_key` accepted (characters). */
 export const UNSUBSCRIBE_SIGNING_KEY_MIN_LENGTH = 32;
-/** The SSM standard-tier value limit. */
-const UNSUBSCRIBE_SIGNING_KEY_MAX_LENGTH = 4096;
 export const UNSUBSCRIBE_SIGNING_KEY_EXPECTED = `a key of at least ${UNSUBSCRIBE_SIGNING_KEY_MIN_LENGTH} characters without whitespace`;
 
 /**
@@ -154,7 +152,7 @@ export const UNSUBSCRIBE_SIGNING_KEY_EXPECTED = `a key of at least ${UNSUBSCRIBE
 export function parseUnsubscribeSigningKey(raw: string | undefined): Checked<string | undefined> {
   if (isUnsetValue(raw)) return ok(undefined);
   const v = raw!;
-  if (v.length < UNSUBSCRIBE_SIGNING_KEY_MIN_LENGTH || v.length > UNSUBSCRIBE_SIGNING_KEY_MAX_LENGTH || /\s/.test(v)) return bad(UNSUBSCRIBE_SIGNING_KEY_EXPECTED);
+  if (v.length < UNSUBSCRIBE_SIGNING_KEY_MIN_LENGTH || /\s/.test(v)) return bad(UNSUBSCRIBE_SIGNING_KEY_EXPECTED);
   return ok(v);
 }
 
