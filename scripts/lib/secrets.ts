@@ -11,13 +11,20 @@ import {
   type SSMClient,
 } from "@aws-sdk/client-ssm";
 import { PARAMETERS, SECRET_PLACEHOLDER, parameterName, type ParameterKey } from "../../app/src/contract";
+import { parseUnsubscribeSigningKey, type Checked } from "../../app/src/validation";
+
+/** Secrets the sender validates beyond "not empty": checked here too, so a bad value is
+ *  refused when it is put rather than failing the next run. */
+const SECRET_RULES: Partial<Record<ParameterKey, (v: string) => Checked<unknown>>> = {
+  unsubscribeSigningKey: parseUnsubscribeSigningKey,
+};
 
 /** Parameter keys that hold secrets (SecureStrings), e.g. `sendgridApiKey`. */
 export const SECRET_KEYS = (Object.keys(PARAMETERS) as ParameterKey[]).filter((k) => PARAMETERS[k].secret);
 
 export class SecretCommandError extends Error {
   constructor(
-    readonly code: "UNKNOWN_SECRET" | "EMPTY_VALUE" | "NOT_DEPLOYED" | "AWS_ERROR",
+    readonly code: "UNKNOWN_SECRET" | "EMPTY_VALUE" | "VALUE_INVALID" | "NOT_DEPLOYED" | "AWS_ERROR",
     message: string,
   ) {
     super(message);
@@ -44,6 +51,8 @@ export async function putSecret(ssm: SSMClient, root: string, key: ParameterKey,
   if (value.trim() === "" || value.trim() === SECRET_PLACEHOLDER) {
     throw new SecretCommandError("EMPTY_VALUE", `refusing to put an empty or placeholder value into ${name}`);
   }
+  const checked = SECRET_RULES[key]?.(value);
+  if (checked && !checked.ok) throw new SecretCommandError("VALUE_INVALID", `${name} must be ${checked.expected}`);
   const described = await ssm.send(
     new DescribeParametersCommand({ ParameterFilters: [{ Key: "Name", Option: "Equals", Values: [name] }] }),
   );

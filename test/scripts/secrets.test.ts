@@ -53,6 +53,16 @@ describe("operator secrets", () => {
     expect((err as SecretCommandError).code).toBe("EMPTY_VALUE");
   });
 
+  test.each(["too-short", `has whitespace ${"x".repeat(40)}`])(
+    "when the unsubscribe signing key is %p, it refuses with VALUE_INVALID naming the parameter, not the value",
+    async (value) => {
+      const err = await putSecret(ssm(), "/vibecoding", "unsubscribeSigningKey", value).catch((e: unknown) => e);
+      expect((err as SecretCommandError).code).toBe("VALUE_INVALID");
+      expect((err as Error).message).toContain("/vibecoding/email/unsubscribe_signing_key");
+      expect((err as Error).message).not.toContain(value);
+    },
+  );
+
   test.each(["email/from_address", "aws/region", "nope"])("when %p is named, it is not a secret and is refused", (name) => {
     expect(() => resolveSecretKey(name)).toThrow(expect.objectContaining({ code: "UNKNOWN_SECRET" }));
   });
