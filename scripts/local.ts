@@ -108,6 +108,9 @@ export function lastJsonLine(output: string): LocalRunSummary {
 }
 
 export async function runLocal(opts: LocalRunOptions = {}): Promise<LocalRunResult> {
+  // node 20 is what this machine has; the SDK's end-of-support notice is known (DESIGN.md)
+  // and would only interrupt the step lines, here and in the children.
+  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true";
   const log = opts.log ?? ((line: string) => console.log(line));
   const workDir = path.resolve(opts.workDir ?? path.join(PROJECT_ROOT, ".local"));
   const outdir = path.join(workDir, "cdktf.out");
@@ -134,8 +137,6 @@ export async function runLocal(opts: LocalRunOptions = {}): Promise<LocalRunResu
       AWS_REGION: REGION,
       AWS_ENDPOINT_URL: motoUrl,
       AWS_EC2_METADATA_DISABLED: "true",
-      // node 20 is what this machine has; the SDK's end-of-support notice is known (DESIGN.md).
-      AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: "true",
     };
     await step("synthesize the local stage", async () => {
       // moto starts empty, so any earlier state is stale: begin from a clean folder.

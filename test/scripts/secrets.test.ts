@@ -48,7 +48,7 @@ describe("operator secrets", () => {
     expect((err as Error).message).not.toContain("x-value");
   });
 
-  test.each(["", "   ", SECRET_PLACEHOLDER])("when the value is %p, it refuses with EMPTY_VALUE", async (value) => {
+  test.each(["", "   ", SECRET_PLACEHOLDER, "none", "-", "UNSET"])("when the value is %p, it refuses with EMPTY_VALUE", async (value) => {
     const err = await putSecret(ssm(), "/vibecoding", "sendgridApiKey", value).catch((e: unknown) => e);
     expect((err as SecretCommandError).code).toBe("EMPTY_VALUE");
   });
