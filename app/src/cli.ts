@@ -35,7 +35,7 @@ import { DeliveryLedger } from "./ledger";
 import { createLogger, type LogFormat, type Logger } from "./log";
 import { EmfMetrics, type Metrics } from "./metrics";
 import { digestDate } from "./render";
-import { RollbackStore, rollbackTriggerOf } from "./rollback";
+import { RollbackStore, rollbackTriggerOf, sendgridKeyConfigured } from "./rollback";
 import { EXIT, runDigest, type RunSummary } from "./run";
 import { LEDGER_TABLE_NAME_EXPECTED, isLedgerTableName } from "./validation";
 
@@ -298,6 +298,7 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv, io: 
         metrics,
         ledger,
         rollbackStore,
+        sendgridAvailable: async () => (sendgridDisabled ? false : sendgridKeyConfigured(ssm, settings.root)),
       },
       { runId, dryRun, outDir, files: command === "preview" ? "parts" : dryRun ? "all" : "message", dispatch: { ceilingPerSecond: settings.maxSendRate, onResult: tally }, signal: stop.signal },
     );

@@ -5,7 +5,7 @@
  * small JSON record (when, why, which run), never a secret or an address.
  */
 import { GetParameterCommand, PutParameterCommand, type SSMClient } from "@aws-sdk/client-ssm";
-import { METRICS, ROLLBACK_CLEARED, ROLLBACK_DEFAULTS, SECRET_PLACEHOLDER, runtimeParameterName, type RollbackRecord } from "./contract";
+import { METRICS, ROLLBACK_CLEARED, ROLLBACK_DEFAULTS, SECRET_PLACEHOLDER, parameterName, runtimeParameterName, type RollbackRecord } from "./contract";
 import { AwsServiceError, DigestError, ProviderSetupError, mapAwsError } from "./errors";
 import type { Metrics } from "./metrics";
 
@@ -70,6 +70,22 @@ export function parseRollbackValue(raw: string | undefined): RollbackRecord | un
   // Any other value (e.g. an operator typed "rolled_back" or "true") forces the rollback:
   // failing safe towards SendGrid. The value itself is not echoed (it is free text).
   return { state: "rolled_back", at: "unknown", reason: "manual", detail: "set by hand to a value other than the cleared value" };
+}
+
+/**
+ * Whether `sendgrid/api_key` below `root` holds a real key (the value is compared with the
+ * placeholder and dropped, never returned or logged): false when missing or the placeholder,
+ * undefined when it cannot be read. Asked only when the config could not be loaded.
+ */
+export async function sendgridKeyConfigured(ssm: SSMClient, root: string): Promise<boolean | undefined> {
+  const name = parameterName(root, "sendgridApiKey");
+  try {
+    const out = await ssm.send(new GetParameterCommand({ Name: name, WithDecryption: true }));
+    const v = out.Parameter?.Value?.trim();
+    return v !== undefined && v !== "" && v !== SECRET_PLACEHOLDER;
+  } catch (err) {
+    return mapAwsError(err, "ssm:GetParameter", name).code === "AWS_PARAMETER_NOT_FOUND" ? false : undefined;
+  }
 }
 
 /** Reads, records and clears `email/ses_rollback` below a parameter root. */

@@ -37,6 +37,13 @@ export interface RunDeps {
   readonly ledger?: DeliveryLedger;
   /** Records a rollback triggered by a Parameter Store failure while loading the config. */
   readonly rollbackStore?: RollbackStore;
+  /**
+   * Whether SendGrid could take over if SES is rolled back, asked only when loading the
+   * config trips the rollback (the config itself could not be read): true, false, or
+   * undefined when it cannot be told. Only true records the rollback for later runs.
+   * @default - cannot be told (not recorded)
+   */
+  readonly sendgridAvailable?: () => Promise<boolean | undefined>;
 }
 
 export interface RunOptions {
@@ -116,8 +123,12 @@ export interface RunSummary {
   readonly routes?: { ses: number; sendgrid: number; fallback: number };
   /** null when the run had no ledger (exactly-once not guaranteed). */
   readonly ledger?: LedgerSummary | null;
-  /** The SES rollback: in force at the start, and/or triggered by this run. */
-  readonly rollback?: { readonly inForce: boolean; readonly triggered?: RollbackRecord };
+  /**
+   * The SES rollback: in force at the start, and/or triggered by this run. `persisted`
+   * (with `triggered`): whether it was recorded in `email/ses_rollback` for later runs;
+   * false when there is no SendGrid key to fall back to (SES is off for this run only).
+   */
+  readonly rollback?: { readonly inForce: boolean; readonly triggered?: RollbackRecord; readonly persisted?: boolean };
   readonly sendRate?: number;
   readonly durationMs: number;
   readonly files?: { eml?: string; html?: string; text?: string };
@@ -199,7 +210,7 @@ export async function runDigest(deps: RunDeps, opts: RunOptions = {}): Promise<R
       durationMs: Date.now() - startedAt,
       reason: "config",
       error: error?.toJSON() ?? { name: "Error" },
-      ...(triggered ? { rollback: { inForce: false, triggered } } : {}),
+      ...(triggered ? { rollback: { inForce: false, triggered: triggered.record, persisted: triggered.persisted } } : {}),
       exitCode: error ? EXIT.configError : EXIT.internal,
     };
   }
@@ -324,7 +335,7 @@ export async function runDigest(deps: RunDeps, opts: RunOptions = {}): Promise<R
     const quota = outcome.limits?.quota24h;
     const sesSent = recipients.filter((r) => r.status === "sent" && r.provider === "ses").length;
     if (quota) deps.metrics?.observe(METRICS.sesQuotaUsedPercent, Math.min(100, ((quota.used + sesSent) / quota.max) * 100), "Percent");
-    const router = provider as { triggered?: RollbackRecord } | undefined;
+    const router = provider as { triggered?: RollbackRecord; persisted?: boolean } | undefined;
     const extra = {
       routes: {
         ses: sesSent,
@@ -332,7 +343,7 @@ export async function runDigest(deps: RunDeps, opts: RunOptions = {}): Promise<R
         fallback: recipients.filter((r) => r.status === "sent" && r.fallbackFrom !== undefined).length,
       },
       ledger: ledger ? { table: ledger.tableName, states: ledgerView!.states, ...(ledgerView!.readError ? { readError: ledgerView!.readError } : {}) } : null,
-      rollback: { inForce: config.sesRollback !== undefined, ...(router?.triggered ? { triggered: router.triggered } : {}) },
+      rollback: { inForce: config.sesRollback !== undefined, ...(router?.triggered ? { triggered: router.triggered, persisted: router.persisted === true } : {}) },
     };
     const summary = finish(common, recipients, await output(), undefined, outcome.results.length ? outcome.rate : undefined, extra);
     deps.metrics?.count(METRICS.digestSucceeded, summary.ok ? 1 : 0);
@@ -343,19 +354,38 @@ export async function runDigest(deps: RunDeps, opts: RunOptions = {}): Promise<R
     return { ...base, ok: false, feeds: feedsSummary, credentialMode, durationMs: Date.now() - startedAt, reason: "internal", error: err instanceof DigestError ? err.toJSON() : { name: err instanceof Error ? err.name : "Error" }, exitCode: EXIT.internal };
   }
 
-  /** Parameter Store denying access is a rollback trigger (the seed): count, log and record it. */
-  async function parameterStoreRollback(error: DigestError): Promise<RollbackRecord> {
+  /**
+   * Parameter Store denying access is a rollback trigger (the seed): count and log it, and
+   * record it only when SendGrid is known to be there to take over; otherwise a recorded
+   * rollback would fail every recipient of every later run until an operator clears it.
+   */
+  async function parameterStoreRollback(error: DigestError): Promise<{ record: RollbackRecord; persisted: boolean }> {
     const record: RollbackRecord = { state: "rolled_back", at: new Date().toISOString(), reason: "parameter-store", detail: `loading the config from Parameter Store failed (${error.code})`, runId, code: error.code };
     deps.metrics?.count(METRICS.sesRollback, 1);
-    log.error({ rollback: record, parameter: deps.rollbackStore?.name }, "SES rollback triggered by a Parameter Store failure; later runs use SendGrid until an operator clears it (digest rollback clear)");
-    if (deps.rollbackStore) {
-      try {
-        await deps.rollbackStore.record(record);
-      } catch (err) {
-        log.error({ err, parameter: deps.rollbackStore.name }, "could not record the SES rollback");
-      }
+    let sendgrid: boolean | undefined;
+    try {
+      sendgrid = await deps.sendgridAvailable?.();
+    } catch {
+      sendgrid = undefined;
     }
-    return record;
+    const store = deps.rollbackStore;
+    if (sendgrid !== true || !store) {
+      log.error(
+        { rollback: record, parameter: store?.name, sendgridConfigured: sendgrid ?? "unknown", persisted: false },
+        sendgrid === false
+          ? "SES rollback triggered by a Parameter Store failure with no SendGrid key to fall back to: NOT recorded, so the next run uses SES again"
+          : "SES rollback triggered by a Parameter Store failure; whether SendGrid could take over cannot be told, so it is NOT recorded and the next run uses SES again",
+      );
+      return { record, persisted: false };
+    }
+    log.error({ rollback: record, parameter: store.name, sendgridConfigured: true, persisted: true }, "SES rollback triggered by a Parameter Store failure; later runs use SendGrid until an operator clears it (digest rollback clear)");
+    try {
+      await store.record(record);
+      return { record, persisted: true };
+    } catch (err) {
+      log.error({ err, parameter: store.name }, "could not record the SES rollback");
+      return { record, persisted: false };
+    }
   }
 
   /**

@@ -1,4 +1,4 @@
-import { GetParameterCommand, GetParametersByPathCommand, SSMClient } from "@aws-sdk/client-ssm";
+import { GetParameterCommand, GetParametersByPathCommand, PutParameterCommand, SSMClient } from "@aws-sdk/client-ssm";
 import { mockClient } from "aws-sdk-client-mock";
 import { simpleParser } from "mailparser";
 import { main, reloadFallback } from "../../app/src/cli";
@@ -12,7 +12,7 @@ import { SesProvider } from "../../app/src/delivery/ses";
 import { mapAwsError } from "../../app/src/errors";
 import { FeedFetcher } from "../../app/src/feeds";
 import { EmfMetrics } from "../../app/src/metrics";
-import { FailureRateWindow, parseRollbackValue, RollbackStore } from "../../app/src/rollback";
+import { FailureRateWindow, parseRollbackValue, RollbackStore, sendgridKeyConfigured } from "../../app/src/rollback";
 import { runDigest } from "../../app/src/run";
 import { startFeedServer, type FeedServer } from "../../scripts/lib/feed-server";
 import { startSendGridServer, type SendGridServer } from "../../scripts/lib/sendgrid-server";
@@ -176,6 +176,26 @@ describe("MigrationRouter with stand-in providers", () => {
     expect(receipt).toMatchObject({ provider: "sendgrid", fallbackFrom: "ses" });
     expect(router.triggered).toMatchObject({ reason: "parameter-store", code: "AWS_ACCESS_DENIED" });
     expect(await store.read()).toMatchObject({ reason: "parameter-store" });
+  });
+
+  test("when the failure rate trips and SendGrid is not configured, SES stops for this run only: nothing is recorded, SesRollback is counted, the record says persisted false", async () => {
+    const u = uniqueRoot();
+    const store = new RollbackStore(ssmClient(), u.root);
+    const ses = fakeProvider("ses", (m) => mapAwsError(sdkError("MessageRejected", 400, "Address blacklisted."), "ses:SendRawEmail", m.to));
+    const emf: string[] = [];
+    const metrics = new EmfMetrics((l) => emf.push(l));
+    const log = captureLogger();
+    const router = new MigrationRouter({ ses: ses.provider, useSes: true, sesPercent: 100, store, metrics, logger: log.logger, window: new FailureRateWindow({ minAttempts: 2 }) });
+    const out = await dispatch(router, ids(4, "nosg").map(msg), { maxConcurrency: 1 });
+    await router.close();
+    metrics.flush();
+    expect(ses.calls).toHaveLength(2);
+    expect(out.results.slice(2).map((r) => r.status === "failed" && r.error.code)).toEqual(["SES_ROLLED_BACK", "SES_ROLLED_BACK"]);
+    expect(router.triggered).toMatchObject({ reason: "ses-failure-rate" });
+    expect(router.persisted).toBe(false);
+    expect(await store.read()).toBeUndefined();
+    expect(JSON.parse(emf[0])).toMatchObject({ SesRollback: 1 });
+    expect(log.text()).toContain("NOT recorded");
   });
 
   test("when SES times out (ambiguous), the recipient is not sent through SendGrid and the outcome stays unknown", async () => {
@@ -378,6 +398,59 @@ describe("migration routing against moto and the SendGrid emulator", () => {
     expect(s.ses.calls).toEqual([]);
   });
 
+  test("when the failure rate trips in a run without a SendGrid key, the summary says persisted false, email/ses_rollback is untouched and the next run uses SES again", async () => {
+    const recipients = ids(3, `nosg-${uniqueRoot().id}`);
+    const s = await stack({ verify: false, recipients, values: { sendgridApiKey: "unset" }, factories: { rollbackWindow: { minAttempts: 2 } } });
+    const one = await s.run({ dispatch: { maxConcurrency: 1 } });
+    expect(s.sesSends()).toBe(2);
+    expect(one.summary).toMatchObject({ ok: false, exitCode: 1, rollback: { inForce: false, triggered: { reason: "ses-failure-rate" }, persisted: false } });
+    expect(one.emf[0]).toMatchObject({ SesRollback: 1 });
+    expect(await s.store.read()).toBeUndefined();
+
+    await verifySender(sesClient(), s.from);
+    const two = await s.run();
+    expect(two.summary).toMatchObject({ ok: true, sent: 3, routes: { ses: 3 }, rollback: { inForce: false } });
+  });
+
+  test.each<[boolean | undefined, string]>([
+    [false, "not recorded"],
+    [undefined, "not recorded (cannot be told)"],
+  ])("when loading the config is denied and SendGrid availability is %p, the rollback is counted and reported but %s", async (available) => {
+    const u = uniqueRoot();
+    const ssm = new SSMClient({ region: "us-east-1", credentials: TEST_CREDENTIALS });
+    const mock = mockClient(ssm);
+    mock.on(GetParametersByPathCommand).rejects(Object.assign(new Error("not authorized"), { name: "AccessDeniedException", $metadata: { httpStatusCode: 400, requestId: "r-3" } }));
+    const store = new RollbackStore(ssmClient(), u.root);
+    const emf: string[] = [];
+    const metrics = new EmfMetrics((l) => emf.push(l));
+    const summary = await runDigest({
+      config: new ParameterStoreConfig(ssm, { root: u.root }),
+      feeds: new FeedFetcher(),
+      provider: () => {
+        throw new Error("unreached");
+      },
+      logger: captureLogger().logger,
+      metrics,
+      rollbackStore: store,
+      sendgridAvailable: async () => available,
+    });
+    metrics.flush();
+    mock.restore();
+    expect(summary).toMatchObject({ exitCode: 2, rollback: { triggered: { reason: "parameter-store" }, persisted: false } });
+    expect(JSON.parse(emf[0])).toMatchObject({ SesRollback: 1 });
+    expect(await store.read()).toBeUndefined();
+  });
+
+  test("sendgridKeyConfigured: a real key is true; the placeholder or a missing parameter is false", async () => {
+    const u = uniqueRoot();
+    const ssm = ssmClient();
+    expect(await sendgridKeyConfigured(ssm, u.root)).toBe(false);
+    await ssm.send(new PutParameterCommand({ Name: `${u.root}/sendgrid/api_key`, Value: "unset", Type: "SecureString" }));
+    expect(await sendgridKeyConfigured(ssm, u.root)).toBe(false);
+    await ssm.send(new PutParameterCommand({ Name: `${u.root}/sendgrid/api_key`, Value: ["SG", `test-${u.id}`].join("."), Type: "SecureString", Overwrite: true }));
+    expect(await sendgridKeyConfigured(ssm, u.root)).toBe(true);
+  });
+
   test("when loading the config is denied by Parameter Store, the run exits 2, counts SesRollback and records the rollback", async () => {
     const u = uniqueRoot();
     const ssm = new SSMClient({ region: "us-east-1", credentials: TEST_CREDENTIALS });
@@ -395,10 +468,11 @@ describe("migration routing against moto and the SendGrid emulator", () => {
       logger: captureLogger().logger,
       metrics,
       rollbackStore: store,
+      sendgridAvailable: async () => true,
     });
     metrics.flush();
     mock.restore();
-    expect(summary).toMatchObject({ exitCode: 2, rollback: { triggered: { reason: "parameter-store", code: "AWS_ACCESS_DENIED" } } });
+    expect(summary).toMatchObject({ exitCode: 2, rollback: { triggered: { reason: "parameter-store", code: "AWS_ACCESS_DENIED" }, persisted: true } });
     expect(JSON.parse(emf[0])).toMatchObject({ SesRollback: 1, ParameterStoreAccessDenied: 1 });
     expect(await store.read()).toMatchObject({ reason: "parameter-store" });
   });

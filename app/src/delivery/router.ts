@@ -14,6 +14,7 @@
  * the bound, or SES says sending is paused / the account is suspended, or Parameter Store
  * denies access under the SES client, the router stops using SES for the rest of the run,
  * records the rollback for later runs (rollback.ts defines the triggers), logs and counts it.
+ * Without a SendGrid key it is not recorded (nothing to fall back to): this run only.
  */
 import { METRICS, type RollbackRecord } from "../contract";
 import { DigestError, ProviderSetupError, SendGridNotConfiguredError, SesRolledBackError, isDefinitelyNotSent, isThrottled } from "../errors";
@@ -60,6 +61,8 @@ export class MigrationRouter implements DeliveryProvider {
   private readonly now: () => number;
   /** The rollback this run triggered, if any. */
   triggered?: RollbackRecord;
+  /** Whether {@link triggered} was recorded for later runs (false without a SendGrid key; final after close()). */
+  persisted?: boolean;
 
   constructor(private readonly o: MigrationRouterOptions) {
     this.window = o.window ?? new FailureRateWindow({ now: o.now });
@@ -174,7 +177,13 @@ export class MigrationRouter implements DeliveryProvider {
     if (s.exceeded) this.trip("ses-failure-rate", describeRate(s, this.window), undefined);
   }
 
-  /** Stops SES for the rest of the run and records the rollback (once). */
+  /**
+   * Stops SES for the rest of the run and records the rollback (once). Without a SendGrid
+   * key there is nothing to fall back to: a recorded rollback would fail every recipient of
+   * every later run (the catch-up included) until an operator clears it, so SES is stopped
+   * for this run only and nothing is recorded; the SesRollback metric (and its alarm) and
+   * the summary still say it happened.
+   */
   private trip(reason: RollbackRecord["reason"], detail: string, code: string | undefined): void {
     if (this.sesOff) return;
     const record: RollbackRecord = {
@@ -189,15 +198,25 @@ export class MigrationRouter implements DeliveryProvider {
     this.triggered = record;
     this.sesOff = reason;
     this.o.metrics?.count(METRICS.sesRollback, 1);
+    const store = this.o.store;
+    if (!this.o.sendgrid) {
+      this.persisted = false;
+      this.o.logger?.error(
+        { rollback: record, parameter: store?.name, sendgridConfigured: false, persisted: false },
+        "SES rollback triggered with no SendGrid key to fall back to: no more SES sends in this run only; it is NOT recorded, so the next run uses SES again",
+      );
+      return;
+    }
+    this.persisted = store !== undefined;
     this.o.logger?.error(
-      { rollback: record, parameter: this.o.store?.name, sendgridConfigured: this.o.sendgrid !== undefined },
+      { rollback: record, parameter: store?.name, sendgridConfigured: true, persisted: this.persisted },
       "SES rollback triggered: no more SES sends in this run; later runs use SendGrid until an operator clears it (digest rollback clear)",
     );
-    const store = this.o.store;
     if (store) {
       this.persisting = store.record(record).then(
         () => this.o.logger?.info({ parameter: store.name }, "SES rollback recorded"),
         (err: unknown) => {
+          this.persisted = false;
           this.o.logger?.error({ parameter: store.name, err }, "could not record the SES rollback; later runs will use SES again");
         },
       );
