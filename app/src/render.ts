@@ -3,6 +3,7 @@
  * (mail clients drop <style> blocks) and a plain-text part, grouped by source, every item
  * linked and attributed. Feed text is already plain (see sanitize.ts) and escaped here.
  */
+import { randomUUID } from "node:crypto";
 import { DIGEST_TIME_ZONE, SUBJECT_PREFIX } from "./contract";
 import type { FeedResult } from "./feeds";
 import { escapeHtml } from "./sanitize";
@@ -46,8 +47,15 @@ export interface RenderInput {
 
 export interface RenderedDigest {
   readonly subject: string;
+  /** The HTML part with the footer's unsubscribe link as configured (the plain URL). */
   readonly html: string;
+  /** The text part, likewise. */
   readonly text: string;
+  /**
+   * Both parts with the footer's unsubscribe link set to `url` (a recipient's signed URL),
+   * escaped for each part. The digest itself is not rendered again.
+   */
+  withUnsubscribe(url: string): { readonly html: string; readonly text: string };
   readonly itemCount: number;
   readonly sourceCount: number;
 }
@@ -109,14 +117,20 @@ export function renderDigest(input: RenderInput): RenderedDigest {
     }
     html.push(`</div>`);
   }
+  // The link is a placeholder no feed can produce (a fresh UUID), replaced per recipient.
+  const slot = `vibe-unsubscribe-${randomUUID()}`;
   const unsub = input.unsubscribe
-    ? ` <a href="${escapeHtml(input.unsubscribe)}" style="${C.footerA}">Unsubscribe</a>.`
+    ? ` <a href="${slot}" style="${C.footerA}">Unsubscribe</a>.`
     : "";
   html.push(
     `<p style="${C.footer}">Collected from the feeds listed above; every item links to its original source.${unsub}</p>`,
     `</div></body></html>`,
   );
   text.push("--", "Collected from the feeds listed above; every item links to its original source.");
-  if (input.unsubscribe) text.push(`Unsubscribe: ${input.unsubscribe}`);
-  return { subject, html: html.filter(Boolean).join("\n"), text: text.join("\n") + "\n", itemCount, sourceCount: sections.length };
+  if (input.unsubscribe) text.push(`Unsubscribe: ${slot}`);
+  const htmlTemplate = html.filter(Boolean).join("\n");
+  const textTemplate = text.join("\n") + "\n";
+  const withUnsubscribe = (url: string) => ({ html: htmlTemplate.split(slot).join(escapeHtml(url)), text: textTemplate.split(slot).join(url) });
+  const plain = withUnsubscribe(input.unsubscribe ?? "");
+  return { subject, html: plain.html, text: plain.text, withUnsubscribe: (url: string) => (input.unsubscribe ? withUnsubscribe(url) : plain), itemCount, sourceCount: sections.length };
 }

@@ -226,7 +226,7 @@ export async function runDigest(deps: RunDeps, opts: RunOptions = {}): Promise<R
       "no unsubscribe signing key: every message carries the same https List-Unsubscribe URL, so a one-click unsubscribe cannot say who is leaving",
     );
   }
-  const unsubscribeHeaders = unsubscribeHeadersFor(config);
+  const unsubscribeUrl = unsubscribeUrlFor(config);
 
   try {
     log.info({ feeds: config.feeds.length }, "fetching feeds");
@@ -248,16 +248,22 @@ export async function runDigest(deps: RunDeps, opts: RunOptions = {}): Promise<R
     const rendered = renderDigest({ now, feeds, unsubscribe: config.unsubscribe });
     log.info({ items: rendered.itemCount, sources: rendered.sourceCount, failedFeeds: feedsSummary.failed.length, subject: rendered.subject }, "digest rendered");
 
-    const messages: DigestMessage[] = config.recipients.map((to) => ({
-      from: config.fromAddress,
-      to,
-      subject: rendered.subject,
-      html: rendered.html,
-      text: rendered.text,
-      date: now,
-      headers: unsubscribeHeaders(to),
-      tags: { run_id: runId, digest_date: date },
-    }));
+    // The digest is rendered once; only the unsubscribe link (header and footer, the same
+    // URL: signed for this recipient when there is a key) differs per recipient.
+    const messages: DigestMessage[] = config.recipients.map((to) => {
+      const url = unsubscribeUrl(to);
+      const body = url ? rendered.withUnsubscribe(url) : rendered;
+      return {
+        from: config.fromAddress,
+        to,
+        subject: rendered.subject,
+        html: body.html,
+        text: body.text,
+        date: now,
+        headers: listUnsubscribeHeaders(url),
+        tags: { run_id: runId, digest_date: date },
+      };
+    });
     const common = { ...base, digestDate: date, subject: rendered.subject, items: rendered.itemCount, feeds: feedsSummary, credentialMode };
     // The files are written after delivery (or instead of it), and a write failure is only
     // reported: it never stops or fails a send.
@@ -480,14 +486,15 @@ function unsubscribeMode(config: DigestConfig): "none" | "mailto" | "https-stati
 }
 
 /**
- * Each recipient's List-Unsubscribe headers: for an https target with a signing key, a URL
- * signed for that recipient (unsubscribe.ts); otherwise the configured target as it is.
+ * Each recipient's unsubscribe URL (List-Unsubscribe and the footer link alike): for an
+ * https target with a signing key, a URL signed for that recipient (unsubscribe.ts);
+ * otherwise the configured target as it is.
  */
-function unsubscribeHeadersFor(config: DigestConfig): (to: string) => Record<string, string> {
+function unsubscribeUrlFor(config: DigestConfig): (to: string) => string | undefined {
   const target = config.unsubscribe;
   const key = config.unsubscribeSigningKey;
-  if (target && key && isOneClickUnsubscribeTarget(target)) return (to) => listUnsubscribeHeaders(signedUnsubscribeUrl(target, key, to));
-  return () => listUnsubscribeHeaders(target);
+  if (target && key && isOneClickUnsubscribeTarget(target)) return (to) => signedUnsubscribeUrl(target, key, to);
+  return () => target;
 }
 
 function toOutcome(r: DeliveryResult, ledger: Map<string, LedgerItem> | undefined): RecipientOutcome {

@@ -250,6 +250,31 @@ describe("runDigest against moto", () => {
       expect(s.log.text()).not.toContain(KEY);
     });
 
+    test("when a signing key is set, each body's Unsubscribe link (HTML and text) is its own header URL, which verifies", async () => {
+      const u = uniqueRoot();
+      const recipients = [`Foot-${u.id}@Example.net`, `foot2-${u.id}@example.org`];
+      const s = await setup({ to: recipients.join(","), unsubscribe: `${TARGET}?list=daily`, unsubscribeSigningKey: KEY });
+      expect(await s.run()).toMatchObject({ ok: true, sent: 2 });
+      const links: string[] = [];
+      for (const to of recipients) {
+        const h = await unsubscribeHeadersOf(to);
+        const mail = await simpleParser((await sentTo(to))[0].raw_data);
+        const href = /<a href="([^"]+)"[^>]*>Unsubscribe<\/a>/.exec(String(mail.html))?.[1];
+        expect(href).toBeDefined();
+        expect(href).toContain("&amp;"); // escaped in the HTML part
+        const htmlUrl = href!.replace(/&amp;/g, "&");
+        const textUrl = /^Unsubscribe: (\S+)$/m.exec(mail.text ?? "")?.[1];
+        expect(htmlUrl).toBe(h.url);
+        expect(textUrl).toBe(h.url);
+        const q = new URL(htmlUrl).searchParams;
+        expect(q.get("list")).toBe("daily");
+        expect(unsubscribeAddressOf(q.get("u")!)).toBe(to.toLowerCase());
+        expect(verifyUnsubscribeToken(KEY, to, q.get("t")!)).toBe(true);
+        links.push(htmlUrl);
+      }
+      expect(new Set(links).size).toBe(2);
+    });
+
     test("when the target is https and no signing key is set, every message keeps the static URL and the run warns once, naming the parameter", async () => {
       const u = uniqueRoot();
       const recipients = [`a-${u.id}@example.net`, `b-${u.id}@example.org`];
