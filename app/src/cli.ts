@@ -9,6 +9,7 @@
  *   digest ledger status [--date D] the delivery ledger of a digest (default: today's)
  *   digest ledger resend --date D --recipient ADDRESS
  *                                   after checking, let the next run send an `unknown` recipient again
+ *                                   (today's digest only: D must be today in America/New_York)
  *
  * Environment: VIBE_PARAMETER_ROOT (default /vibecoding), AWS_REGION, AWS_ENDPOINT_URL,
  * USE_SES_EMAIL, EMAIL_TO, VIBE_CONFIG_TTL_SECONDS, VIBE_OUT_DIR, VIBE_LOG_FORMAT,
@@ -49,6 +50,8 @@ export interface CliIo {
   readonly stop?: AbortSignal;
   /** Logger destination override (tests). */
   readonly logDestination?: { write(line: string): void };
+  /** What "today" is for the operator commands (tests). @default () => new Date() */
+  readonly clock?: () => Date;
 }
 
 const USAGE = `usage: digest run [--dry-run] [--out DIR]
@@ -135,8 +138,8 @@ type Command =
   | { kind: "ledger"; action: "status"; date?: string }
   | { kind: "ledger"; action: "resend"; date: string; recipient: string };
 
-/** Parses argv into a command; throws UsageError. */
-export function parseCommand(argv: readonly string[]): Command | "help" {
+/** Parses argv into a command; throws UsageError. `now` decides today's digest date (America/New_York). */
+export function parseCommand(argv: readonly string[], now: Date = new Date()): Command | "help" {
   const parsed = parseArgs({
     args: [...argv],
     allowPositionals: true,
@@ -174,6 +177,10 @@ export function parseCommand(argv: readonly string[]): Command | "help" {
     }
     only(["date", "recipient"]);
     if (!v.date || !v.recipient) throw new UsageError(`ledger resend needs --date and --recipient; ${USAGE}`);
+    // A run only ever sends today's digest: marking another date would report success for
+    // a resend that nothing will ever make.
+    const today = digestDate(now);
+    if (v.date !== today) throw new UsageError(`ledger resend only applies to today's digest (${today}, America/New_York): runs send only today's digest, so nothing would ever resend one for ${v.date}`);
     return { kind: "ledger", action, date: v.date, recipient: v.recipient };
   }
   throw new UsageError(`unknown command; ${USAGE}`);
@@ -183,7 +190,7 @@ export function parseCommand(argv: readonly string[]): Command | "help" {
 export async function main(argv: readonly string[], env: NodeJS.ProcessEnv, io: CliIo): Promise<number> {
   let cmd: Command;
   try {
-    const c = parseCommand(argv);
+    const c = parseCommand(argv, (io.clock ?? (() => new Date()))());
     if (c === "help") {
       io.writeLine(USAGE);
       return EXIT.ok;
@@ -359,7 +366,7 @@ async function operatorCommand(cmd: Extract<Command, { kind: "rollback" | "ledge
   const ddb = new DynamoDBClient({ region: settings.region, maxAttempts, ...endpoint });
   const ledger = new DeliveryLedger(ddb, settings.ledgerTable);
   try {
-    const date = cmd.date ?? digestDate(new Date());
+    const date = cmd.date ?? digestDate((io.clock ?? (() => new Date()))());
     if (cmd.action === "resend") {
       const changed = await ledger.markForResend(date, cmd.recipient);
       print({ msg: "ledger resend", ok: changed, digestDate: date, recipient: cmd.recipient, ...(changed ? {} : { reason: "only an unknown or failed recipient can be marked for resending" }), exitCode: changed ? EXIT.ok : EXIT.deliveryFailed });

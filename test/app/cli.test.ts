@@ -2,7 +2,7 @@ import { execFile, spawn } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
 import { simpleParser } from "mailparser";
-import { main, readEnv } from "../../app/src/cli";
+import { main, parseCommand, readEnv } from "../../app/src/cli";
 import { startFeedServer, type FeedServer } from "../../scripts/lib/feed-server";
 import { startSendGridServer } from "../../scripts/lib/sendgrid-server";
 import { motoSentMessages } from "../support/moto";
@@ -250,6 +250,26 @@ describe("digest CLI", () => {
   test.each([[["send"]], [["run", "--bogus"]], [["preview", "--dry-run"]], [["rollback"]], [["rollback", "reset"]], [["ledger", "resend", "--date", "2026-11-28"]], [["ledger", "status", "--date", "yesterday"]], [["run", "--date", "2026-11-28"]]])("when the arguments are %j, it exits 64", async (args) => {
     const lines: string[] = [];
     expect(await main(args, {}, { writeLine: (l) => void lines.push(l), isTTY: false })).toBe(64);
+  });
+
+  test.each([
+    ["the day before", "2026-11-27"],
+    ["the day after", "2026-11-29"],
+    ["a year before", "2025-11-28"],
+  ])("when ledger resend names %s today's digest (%s), it exits 64 saying only today's digest can be resent, before any AWS call", async (_label, date) => {
+    const lines: string[] = [];
+    // 2026-11-28T12:00Z is 07:00 on November 28 in New York.
+    const io = { writeLine: (l: string) => void lines.push(l), isTTY: false, clock: () => new Date("2026-11-28T12:00:00Z") };
+    expect(await main(["ledger", "resend", "--date", date, "--recipient", "r@example.net"], { VIBE_LEDGER_TABLE: "no-such-table", AWS_ENDPOINT_URL: "http://127.0.0.1:9" }, io)).toBe(64);
+    const out = JSON.parse(lines.at(-1)!) as { msg: string };
+    expect(out.msg).toContain("only applies to today's digest (2026-11-28, America/New_York)");
+    expect(out.msg).toContain(date);
+  });
+
+  test("when ledger resend names today's digest in New York while UTC is already tomorrow, the date is accepted", () => {
+    // 2026-11-29T03:00Z is 22:00 on November 28 in New York.
+    expect(parseCommand(["ledger", "resend", "--date", "2026-11-28", "--recipient", "r@example.net"], new Date("2026-11-29T03:00:00Z"))).toMatchObject({ kind: "ledger", action: "resend", date: "2026-11-28" });
+    expect(() => parseCommand(["ledger", "resend", "--date", "2026-11-29", "--recipient", "r@example.net"], new Date("2026-11-29T03:00:00Z"))).toThrow(/only applies to today's digest/);
   });
 
   test.each([

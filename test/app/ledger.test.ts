@@ -160,7 +160,7 @@ describe("exactly once per recipient per digest (ledger in moto DynamoDB)", () =
     // An operator decides to resend it; the next run does, once.
     const lines: string[] = [];
     const env = { AWS_REGION: "us-east-1", AWS_ENDPOINT_URL: motoUrl(), VIBE_LEDGER_TABLE: table, VIBE_LOG_FORMAT: "json" };
-    expect(await main(["ledger", "resend", "--date", DATE, "--recipient", recipients[1]], env, { writeLine: (l) => void lines.push(l), isTTY: false })).toBe(0);
+    expect(await main(["ledger", "resend", "--date", DATE, "--recipient", recipients[1]], env, { writeLine: (l) => void lines.push(l), isTTY: false, clock: () => NOW })).toBe(0);
     const third = await s.run();
     expect(third.summary).toMatchObject({ ok: true, sent: 1, exitCode: 0, ledger: { states: { sent: 3 } } });
     expect(sendgrid.acceptedFor(recipients[1])).toHaveLength(2);
