@@ -33,6 +33,18 @@ const FARGATE_SIZES: Record<number, number[]> = { 256: [512, 1024, 2048], 512: [
 /** What EventBridge Scheduler accepts as a schedule expression. */
 const SCHEDULE_EXPRESSION = /^(cron\(.+\)|rate\(\d+ (minute|minutes|hour|hours|day|days)\)|at\(.+\))$/;
 
+/** A daily cron at one fixed time, `cron(M H * * ? *)`: minute and hour as plain numbers. */
+const DAILY_CRON = /^cron\((\d{1,2}) (\d{1,2}) \* \* \? \*\)$/;
+
+/** Minutes after midnight of a daily `cron(M H * * ? *)`, or undefined for anything else. */
+export function dailyCronMinuteOfDay(expression: string): number | undefined {
+  const m = DAILY_CRON.exec(expression);
+  if (!m) return undefined;
+  const minute = Number(m[1]);
+  const hour = Number(m[2]);
+  return minute <= 59 && hour <= 23 ? hour * 60 + minute : undefined;
+}
+
 /** Props for {@link ScheduledTask}. */
 export interface ScheduledTaskProps {
   readonly namePrefix: string;
@@ -54,7 +66,9 @@ export interface ScheduledTaskProps {
   /** @default "America/New_York" */
   readonly scheduleTimezone?: string;
   /**
-   * Extra runs of the same task later the same day, in the same time zone. The delivery
+   * Extra runs of the same task later the same day, in the same time zone: each a daily
+   * `cron(M H * * ? *)` at a time after the daily run's, which must then be such a cron too
+   * (a catch-up on another day, or before the daily run, would not retry that digest). The delivery
    * ledger makes them safe: they send only to recipients still `failed` or never tried
    * (a digest whose recipients are all `sent` costs a few DynamoDB reads), so a failure at
    * 07:00 is retried without a person. The scheduler's own retry policy only covers a task
@@ -125,6 +139,17 @@ export class ScheduledTask extends Construct {
     if (catchUps.length > 4) throw new ConfigError("SCHEDULE_INVALID", this.node.path, "catchUpExpressions", "at most 4 catch-up runs");
     for (const [prop, value] of [["scheduleExpression", expression], ...catchUps.map((e) => ["catchUpExpressions", e])]) {
       if (!SCHEDULE_EXPRESSION.test(value)) throw new ConfigError("SCHEDULE_INVALID", this.node.path, prop, "cron(...), rate(...) or at(...)");
+    }
+    // A catch-up retries the same day's digest (the ledger is keyed by the New York date):
+    // it must run daily, later the same day than the daily run, in the schedule's time zone.
+    if (catchUps.length > 0) {
+      const daily = dailyCronMinuteOfDay(expression);
+      if (daily === undefined) throw new ConfigError("SCHEDULE_INVALID", this.node.path, "scheduleExpression", "a daily cron(M H * * ? *) when catch-up runs are given");
+      catchUps.forEach((e, i) => {
+        const at = dailyCronMinuteOfDay(e);
+        if (at === undefined) throw new ConfigError("SCHEDULE_INVALID", this.node.path, `catchUpExpressions[${i}]`, "a daily cron(M H * * ? *)");
+        if (at <= daily) throw new ConfigError("SCHEDULE_INVALID", this.node.path, `catchUpExpressions[${i}]`, "a time later the same day than scheduleExpression's");
+      });
     }
     const user = props.user ?? "10001:10001";
     if (!/^\d+(:\d+)?$/.test(user) || /^0(:|$)/.test(user)) {

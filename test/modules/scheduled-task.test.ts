@@ -150,6 +150,37 @@ describe("ScheduledTask", () => {
     expect(thrownBy((f) => build(f, props as Partial<ScheduledTaskProps>)).code).toBe(code);
   });
 
+  describe("catch-up schedule validation", () => {
+    test.each([
+      ["a rate() catch-up", "cron(0 7 * * ? *)", ["rate(2 hours)"], "catchUpExpressions[0]"],
+      ["an at() catch-up", "cron(0 7 * * ? *)", ["at(2026-11-28T09:00:00)"], "catchUpExpressions[0]"],
+      ["a weekday-only catch-up cron", "cron(0 7 * * ? *)", ["cron(0 9 ? * MON-FRI *)"], "catchUpExpressions[0]"],
+      ["an every-hour catch-up cron", "cron(0 7 * * ? *)", ["cron(0 * * * ? *)"], "catchUpExpressions[0]"],
+      ["a catch-up at the daily run's time", "cron(0 7 * * ? *)", ["cron(0 7 * * ? *)"], "catchUpExpressions[0]"],
+      ["a catch-up before the daily run", "cron(0 7 * * ? *)", ["cron(30 6 * * ? *)"], "catchUpExpressions[0]"],
+      ["a second catch-up before the daily run", "cron(30 7 * * ? *)", ["cron(0 9 * * ? *)", "cron(15 7 * * ? *)"], "catchUpExpressions[1]"],
+      ["an out-of-range hour", "cron(0 7 * * ? *)", ["cron(0 24 * * ? *)"], "catchUpExpressions[0]"],
+      ["a rate() daily run with catch-ups", "rate(1 day)", ["cron(0 9 * * ? *)"], "scheduleExpression"],
+      ["a weekday-only daily run with catch-ups", "cron(0 7 ? * MON-FRI *)", ["cron(0 9 * * ? *)"], "scheduleExpression"],
+    ])("when given %s, it throws SCHEDULE_INVALID naming %4$s", (_what, scheduleExpression, catchUpExpressions, prop) => {
+      const e = thrownBy((f) => build(f, { scheduleExpression, catchUpExpressions }));
+      expect(e.code).toBe("SCHEDULE_INVALID");
+      expect(e.message).toContain(prop);
+    });
+
+    test.each([
+      ["09:00 after 07:00", "cron(0 7 * * ? *)", ["cron(0 9 * * ? *)"]],
+      ["07:01 after 07:00", "cron(0 7 * * ? *)", ["cron(1 7 * * ? *)"]],
+      ["two later the same day", "cron(30 6 * * ? *)", ["cron(0 9 * * ? *)", "cron(59 23 * * ? *)"]],
+    ])("when given %s, it synthesizes", (_what, scheduleExpression, catchUpExpressions) => {
+      expect(() => synth({ scheduleExpression, catchUpExpressions })).not.toThrow();
+    });
+
+    test("without catch-ups, a rate() daily expression is still accepted", () => {
+      expect(() => synth({ scheduleExpression: "rate(1 day)" })).not.toThrow();
+    });
+  });
+
   describe("with catch-up runs", () => {
     const withCatchUps = synth({ catchUpExpressions: ["cron(0 9 * * ? *)", "cron(0 11 * * ? *)"] });
     const schedules = resources(withCatchUps, "aws_scheduler_schedule");
