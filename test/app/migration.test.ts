@@ -242,6 +242,21 @@ describe("SES-specific metrics and rollback triggers (stand-in providers)", () =
     expect(emfOf(metrics, lines)).toMatchObject({ SesAttempts: 2, SesFailures: 1 });
   });
 
+  test("when SES throttles recipients past the dispatcher's retries, they enter the failure-rate window too, and enough of them trip and record the rollback", async () => {
+    const u = uniqueRoot();
+    const store = new RollbackStore(ssmClient(), u.root);
+    const window = new FailureRateWindow({ minAttempts: 2 });
+    const ses = fakeProvider("ses", (m) => mapAwsError(sdkError("Throttling", 400, "Maximum sending rate exceeded."), "ses:SendRawEmail", m.to));
+    const router = new MigrationRouter({ ses: ses.provider, sendgrid: fakeProvider("sendgrid").provider, useSes: true, sesPercent: 100, store, window });
+    const out = await dispatch(router, [msg("thr-1@example.net"), msg("thr-2@example.net")], { maxAttempts: 2, baseBackoffMs: 1, sleep: async () => {} });
+    expect(out.results.map((r) => r.status)).toEqual(["failed", "failed"]);
+    await router.close();
+    expect(window.state()).toMatchObject({ attempts: 2, failures: 2 });
+    expect(router.triggered).toMatchObject({ reason: "ses-failure-rate", detail: "2 of 2 SES sends failed in 10 min (100% > 5%)" });
+    expect(router.persisted).toBe(true);
+    expect(await store.read()).toMatchObject({ reason: "ses-failure-rate" });
+  });
+
   test("when Parameter Store denies access while the SES client reloads its config, ParameterStoreAccessDenied is counted and no SES attempt is", async () => {
     const lines: string[] = [];
     const metrics = new EmfMetrics((l) => lines.push(l));

@@ -144,9 +144,17 @@ export class MigrationRouter implements DeliveryProvider {
     }
   }
 
-  /** Counts recipients SES last answered with throttling, waits for the rollback record to be written, closes the providers. */
+  /**
+   * Finalizes recipients SES last answered with throttling (the dispatcher gave up on them):
+   * each is an SES failure for the metrics and for the failure-rate window alike (which may
+   * trip, and record, the rollback for later runs). Then waits for the rollback record to be
+   * written and closes the providers.
+   */
   async close(): Promise<void> {
-    for (const m of [...this.throttled]) this.countSes(m, false);
+    for (const m of [...this.throttled]) {
+      this.countSes(m, false);
+      this.observe(false);
+    }
     await this.persisting;
     await Promise.all([this.o.ses.close?.(), this.o.sendgrid?.close?.()]);
   }
