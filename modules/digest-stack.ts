@@ -155,6 +155,8 @@ export class DigestStack extends TerraformStack {
         [ENV.outDir]: CONTAINER_OUT_DIR,
         [ENV.logFormat]: "json",
         [ENV.ledgerTable]: this.ledger.outputs.tableName,
+        // The metrics' Stage dimension: the value this stage's alarms select (below).
+        [ENV.stage]: stage.name,
       },
     });
 
@@ -162,6 +164,7 @@ export class DigestStack extends TerraformStack {
       namePrefix: prefix,
       key,
       alarmEmail: stage.alarmEmail,
+      stage: stage.name,
       costAnomalyMonitor: !omitted.has("costAnomalyMonitor"),
       task: {
         clusterArn: this.task.outputs.clusterArn,

@@ -8,7 +8,7 @@ import { CloudwatchMetricAlarm, type CloudwatchMetricAlarmConfig } from "@cdktf/
 import { CloudwatchEventRule } from "@cdktf/provider-aws/lib/cloudwatch-event-rule";
 import { CeAnomalyMonitor } from "@cdktf/provider-aws/lib/ce-anomaly-monitor";
 import { CeAnomalySubscription } from "@cdktf/provider-aws/lib/ce-anomaly-subscription";
-import { METRIC_DIMENSIONS, METRICS } from "../app/src/contract";
+import { METRICS, metricDimensionsFor } from "../app/src/contract";
 import type { CustomerManagedKey } from "./customer-managed-key";
 import { EncryptedTopic } from "./encrypted-topic";
 import { ConfigError } from "./errors";
@@ -72,11 +72,10 @@ export interface MonitoringProps {
   /** Declare the Cost Explorer anomaly monitor and its subscription. @default true */
   readonly costAnomalyMonitor?: boolean;
   /**
-   * Value of each dimension in the contract's METRIC_DIMENSIONS, which every alarm on the
-   * digest's own metrics selects (keys must equal that list exactly).
-   * @default {} (METRIC_DIMENSIONS is empty: the metrics carry no dimensions)
+   * The stage name: the `Stage` dimension (the contract's METRIC_DIMENSIONS) that every alarm
+   * on the digest's own metrics selects, the value the stack gives the task as VIBE_STAGE.
    */
-  readonly metricDimensions?: Readonly<Record<string, string>>;
+  readonly stage: string;
 }
 
 /** Alarm names (suffixes after the prefix), stable for runbooks. */
@@ -124,8 +123,8 @@ export class Monitoring extends Construct {
     const ns = METRICS.namespace;
     // Every alarm on the sender's own metrics selects the contract's dimension set, the one
     // the sender's EMF lines declare; an alarm with other dimensions would never see data.
-    const dimensions = digestDimensions(this, props.metricDimensions ?? {});
-    const own = Object.keys(dimensions).length ? { dimensions } : {};
+    if (!/^[A-Za-z0-9_.-]{1,64}$/.test(props.stage ?? "")) throw new ConfigError("VALUE_INVALID", this.node.path, "stage", "a stage name (letters, digits, _ . -; at most 64)");
+    const own = { dimensions: metricDimensionsFor(props.stage) };
     this.alarm(ALARMS.deliveryFailures, `More than ${t.deliveryFailuresIn5Minutes} digest sends failed in 5 minutes`, {
       namespace: ns, metricName: METRICS.failed, ...own, statistic: "Sum", period: 300, evaluationPeriods: 1,
       comparisonOperator: "GreaterThanThreshold", threshold: t.deliveryFailuresIn5Minutes, treatMissingData: "notBreaching",
@@ -269,12 +268,3 @@ function validateThresholds(scope: Construct, t: AlarmThresholds): void {
   assertNumberInRange(scope, "THRESHOLD_INVALID", "thresholds.costAnomalyPercent", t.costAnomalyPercent, 1, 1000);
 }
 
-/** The contract's dimension set with the given values; refuses missing or extra names. */
-function digestDimensions(scope: Construct, values: Readonly<Record<string, string>>): Record<string, string> {
-  const given = Object.keys(values).sort();
-  const expected = [...METRIC_DIMENSIONS].sort();
-  if (given.join("\n") !== expected.join("\n")) {
-    throw new ConfigError("VALUE_INVALID", scope.node.path, "metricDimensions", `exactly the contract's METRIC_DIMENSIONS (${expected.join(", ") || "none"})`);
-  }
-  return Object.fromEntries(expected.map((d) => [d, values[d]!]));
-}

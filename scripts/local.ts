@@ -190,6 +190,7 @@ export async function runLocal(opts: LocalRunOptions = {}): Promise<LocalRunResu
         VIBE_LOG_FORMAT: "json",
         VIBE_LEDGER_TABLE: ledgerTable,
         VIBE_SENDGRID_BASE_URL: sendgrid!.url,
+        VIBE_STAGE: "local",
       }),
     );
     const summary = lastJsonLine(senderOutput);

@@ -14,7 +14,7 @@
  * Environment: VIBE_PARAMETER_ROOT (default /vibecoding), AWS_REGION, AWS_ENDPOINT_URL,
  * USE_SES_EMAIL, EMAIL_TO, VIBE_CONFIG_TTL_SECONDS, VIBE_OUT_DIR, VIBE_LOG_FORMAT,
  * VIBE_MAX_SEND_RATE, VIBE_LEDGER_TABLE, VIBE_SENDGRID_BASE_URL, VIBE_ROLLBACK_MIN_ATTEMPTS,
- * VIBE_SHUTDOWN_GRACE_MS.
+ * VIBE_SHUTDOWN_GRACE_MS, VIBE_STAGE (the metrics' Stage dimension).
  * With JSON logs the last stdout line is the command's summary. Exit codes: EXIT in run.ts.
  *
  * SIGTERM (ECS stopping the task): no new recipient is claimed, sends in flight get up to
@@ -26,7 +26,7 @@ import { SSMClient } from "@aws-sdk/client-ssm";
 import { randomUUID } from "node:crypto";
 import { parseArgs } from "node:util";
 import { ParameterStoreConfig, type ConfigOverrides, type DigestConfig } from "./config";
-import { DEFAULT_PARAMETER_ROOT, ENV, METRICS, ROLLBACK_DEFAULTS, SHUTDOWN_GRACE_DEFAULT_MS } from "./contract";
+import { DEFAULT_PARAMETER_ROOT, ENV, METRICS, ROLLBACK_DEFAULTS, SHUTDOWN_GRACE_DEFAULT_MS, STAGE_UNSET } from "./contract";
 import type { DeliveryResult } from "./delivery/provider";
 import { dispatchProviderFor } from "./delivery/select";
 import { SesClientCache } from "./delivery/ses-client";
@@ -75,6 +75,8 @@ export interface CliEnv {
   readonly rollbackMinAttempts: number;
   /** After SIGTERM, how long sends in flight may take to settle. */
   readonly shutdownGraceMs: number;
+  /** The metrics' Stage dimension; undefined when VIBE_STAGE is unset. */
+  readonly stage?: string;
 }
 
 /** Reads and checks the environment; invalid values throw ConfigInvalidError naming the variable. */
@@ -101,6 +103,8 @@ export function readEnv(env: NodeJS.ProcessEnv, isTTY: boolean): CliEnv {
   if (logFormatRaw !== undefined && logFormatRaw !== "json" && logFormatRaw !== "pretty") throw new ConfigInvalidError(ENV.logFormat, '"json" or "pretty"');
   const ledgerTable = get(ENV.ledgerTable);
   if (ledgerTable !== undefined && !isLedgerTableName(ledgerTable)) throw new ConfigInvalidError(ENV.ledgerTable, LEDGER_TABLE_NAME_EXPECTED);
+  const stage = get(ENV.stage);
+  if (stage !== undefined && !/^[A-Za-z0-9_.-]{1,64}$/.test(stage)) throw new ConfigInvalidError(ENV.stage, "a stage name (letters, digits, _ . -; at most 64)");
   const sendgridBaseUrl = get(ENV.sendgridBaseUrl);
   if (sendgridBaseUrl !== undefined) {
     let u: URL | undefined;
@@ -129,6 +133,7 @@ export function readEnv(env: NodeJS.ProcessEnv, isTTY: boolean): CliEnv {
     rollbackMinAttempts: num(ENV.rollbackMinAttempts, 1, 100_000) ?? ROLLBACK_DEFAULTS.minAttempts,
     // At most 25 s: ECS's default stopTimeout is 30 s, and the flush and exit need the rest.
     shutdownGraceMs: num(ENV.shutdownGraceMs, 0, 25_000) ?? SHUTDOWN_GRACE_DEFAULT_MS,
+    ...(stage !== undefined ? { stage } : {}),
   };
 }
 
@@ -216,9 +221,15 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv, io: 
 
   const logger: Logger = createLogger({ format: settings.logFormat, destination: io.logDestination ?? { write: (l: string) => io.writeLine(l.replace(/\n$/, "")) } });
   const json = settings.logFormat === "json";
-  const metrics: Metrics = new EmfMetrics((line) => {
-    if (json) io.writeLine(line);
-  });
+  const metrics: Metrics = new EmfMetrics(
+    (line) => {
+      if (json) io.writeLine(line);
+    },
+    { stage: settings.stage ?? STAGE_UNSET },
+  );
+  if (settings.stage === undefined) {
+    logger.warn({ env: ENV.stage, stage: STAGE_UNSET }, "VIBE_STAGE is not set: metrics carry Stage=\"unset\", which no stage's alarms select");
+  }
   const maxAttempts = settings.endpoint ? 2 : 3;
   const ssm = new SSMClient({ region: settings.region, maxAttempts, ...(settings.endpoint ? { endpoint: settings.endpoint } : {}) });
   // One attempt per SES call: see SesClientCache (a retried send could deliver twice).

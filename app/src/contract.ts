@@ -62,6 +62,11 @@ export const ENV = {
    * warns that exactly-once delivery is not guaranteed and sends without a ledger.
    */
   ledgerTable: "VIBE_LEDGER_TABLE",
+  /**
+   * The stage name (`local`, `dev`, `prod`): the `Stage` dimension of every metric, the one
+   * the stage's alarms select. Unset: the sender emits Stage="unset" and warns once.
+   */
+  stage: "VIBE_STAGE",
   /** SendGrid API base URL (tests and the local run point it at the loopback emulator). @default SENDGRID_DEFAULT_BASE_URL */
   sendgridBaseUrl: "VIBE_SENDGRID_BASE_URL",
   /** Minimum SES outcomes in the sliding window before the failure rate can trigger the rollback. @default ROLLBACK_DEFAULTS.minAttempts */
@@ -194,13 +199,21 @@ export const METRICS = {
 } as const;
 
 /**
- * The one dimension set every metric above is emitted with (EMF `Dimensions: [METRIC_DIMENSIONS]`)
- * and that the stack's alarms on {@link METRICS.namespace} select. Empty: a metric is
- * identified by namespace and name only, so two stages deployed to one account and region
- * would feed each other's alarms. Adding a name here (e.g. "Stage") means the sender emits
- * it as a property of every EMF line and the alarms pass its value: both read this list.
+ * The one dimension set every metric above is emitted with (EMF `Dimensions: [METRIC_DIMENSIONS]`,
+ * each name also a property of every EMF line: metrics.ts) and that every stack alarm on
+ * {@link METRICS.namespace} selects (monitoring.ts), so two stages in one account and region
+ * do not feed each other's alarms. `Stage`: the stage name, which the stack puts into the
+ * task's {@link ENV.stage} and the sender reads there ({@link STAGE_UNSET} when it is unset).
  */
-export const METRIC_DIMENSIONS: readonly string[] = [];
+export const METRIC_DIMENSIONS = ["Stage"] as const;
+
+/** The `Stage` dimension a sender emits when {@link ENV.stage} is unset (no alarm selects it). */
+export const STAGE_UNSET = "unset";
+
+/** The value of each METRIC_DIMENSIONS name for a stage. */
+export function metricDimensionsFor(stage: string): Record<(typeof METRIC_DIMENSIONS)[number], string> {
+  return { Stage: stage };
+}
 
 /** Subject prefix kept from the SendGrid-era app. */
 export const SUBJECT_PREFIX = "🧠 Daily Vibe Coding Digest";

@@ -3,9 +3,10 @@
  * CloudWatch Logs turns into metrics, so the task needs no cloudwatch:PutMetricData call
  * and no agent. Hand-written (the format is one small JSON object) rather than
  * aws-embedded-metrics, which probes the environment and in ECS sends to an agent socket.
- * Metrics carry no dimensions, so the stack's alarms match them by namespace and name.
+ * Every line carries the contract's METRIC_DIMENSIONS (`Stage`) as properties and declares
+ * them as its one dimension set: the set the stage's alarms select.
  */
-import { METRIC_DIMENSIONS, METRICS } from "./contract";
+import { METRIC_DIMENSIONS, METRICS, STAGE_UNSET, metricDimensionsFor } from "./contract";
 
 export type MetricUnit = "Count" | "Milliseconds" | "Percent";
 
@@ -26,7 +27,13 @@ export class EmfMetrics implements Metrics {
 
   constructor(
     private readonly write: (line: string) => void,
-    private readonly opts: { namespace?: string; now?: () => number; properties?: Record<string, string> } = {},
+    private readonly opts: {
+      namespace?: string;
+      now?: () => number;
+      properties?: Record<string, string>;
+      /** The `Stage` dimension's value. @default STAGE_UNSET */
+      stage?: string;
+    } = {},
   ) {}
 
   count(name: string, value = 1): void {
@@ -59,6 +66,7 @@ export class EmfMetrics implements Metrics {
         CloudWatchMetrics: [{ Namespace: this.opts.namespace ?? METRICS.namespace, Dimensions: [[...METRIC_DIMENSIONS]], Metrics: defs }],
       },
       ...this.opts.properties,
+      ...metricDimensionsFor(this.opts.stage ?? STAGE_UNSET),
       ...values,
     };
   }

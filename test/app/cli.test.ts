@@ -74,6 +74,20 @@ describe("digest CLI", () => {
     expect(lines.at(-2)).toHaveProperty("_aws");
   });
 
+  test.each([
+    [{ VIBE_STAGE: "prod" }, "prod", 0],
+    [{}, "unset", 1],
+  ])("when VIBE_STAGE is %j, the EMF line carries Stage %p and the run warns %p time(s)", async (extra, stage, warnings) => {
+    const s = await stack();
+    const lines: string[] = [];
+    const code = await main(["run", "--dry-run", "--out", path.join(outDir, `stage-${stage}`)], { ...s.env, VIBE_LOG_FORMAT: "json", ...extra }, { writeLine: (l) => void lines.push(l), isTTY: false });
+    expect(code).toBe(0);
+    const emf = lines.find((l) => l.includes('"_aws"'))!;
+    expect(emf).toContain(`"Stage":"${stage}"`);
+    expect((JSON.parse(emf) as { _aws: { CloudWatchMetrics: { Dimensions: string[][] }[] } })._aws.CloudWatchMetrics[0]!.Dimensions).toEqual([["Stage"]]);
+    expect(lines.filter((l) => l.includes("VIBE_STAGE is not set"))).toHaveLength(warnings);
+  });
+
   test("when a parameter is missing, it exits 2 and the summary names the parameter", async () => {
     const u = uniqueRoot();
     const p = await runCli(["run"], { VIBE_PARAMETER_ROOT: u.root, AWS_REGION: "us-east-1", AWS_ENDPOINT_URL: motoUrl() });

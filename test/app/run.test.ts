@@ -7,7 +7,6 @@ import { ParameterStoreConfig } from "../../app/src/config";
 import { dispatchProviderFor } from "../../app/src/delivery/select";
 import { SesClientCache } from "../../app/src/delivery/ses-client";
 import { FeedFetcher } from "../../app/src/feeds";
-import { METRIC_DIMENSIONS } from "../../app/src/contract";
 import { EmfMetrics } from "../../app/src/metrics";
 import { runDigest, type RunOptions } from "../../app/src/run";
 import { unsubscribeAddressOf, verifyUnsubscribeToken } from "../../app/src/unsubscribe";
@@ -145,7 +144,8 @@ describe("runDigest against moto", () => {
     expect(typeof doc.DeliveryLatency).toBe("number");
     // moto's quota is 200 a day: at least this send is counted.
     expect(doc.SesQuotaUsedPercent).toBeGreaterThanOrEqual(0.5);
-    expect(doc._aws.CloudWatchMetrics[0].Dimensions).toEqual([[...METRIC_DIMENSIONS]]); // the alarms select the same set
+    expect(doc._aws.CloudWatchMetrics[0].Dimensions).toEqual([["Stage"]]); // the alarms select the same set
+    expect(doc.Stage).toBe("unset"); // this test's EmfMetrics is given no stage
   });
 
   test("when Parameter Store denies access, the run exits 2 and counts ParameterStoreAccessDenied", async () => {

@@ -213,6 +213,33 @@ describe("DigestStack", () => {
     expect(actions.filter((a) => /^cloudwatch:/i.test(a))).toEqual([]);
   });
 
+  describe("metric Stage dimension", () => {
+    const NAMESPACE = "VibeDigest";
+    const ownDimensions = (json: TfJson) =>
+      resources(json, "aws_cloudwatch_metric_alarm").flatMap((a) => [
+        ...(a.props.namespace === NAMESPACE ? [{ alarm: a.props.alarm_name as string, dimensions: a.props.dimensions }] : []),
+        ...((a.props.metric_query ?? []) as { metric?: { namespace: string; dimensions?: unknown } }[])
+          .filter((q) => q.metric?.namespace === NAMESPACE)
+          .map((q) => ({ alarm: a.props.alarm_name as string, dimensions: q.metric!.dimensions })),
+      ]);
+
+    test("when the prod stage is synthesized, every alarm on the VibeDigest metrics selects {Stage: \"prod\"}", () => {
+      const own = ownDimensions(prod);
+      expect(own.length).toBe(9); // 8 alarms; the SES failure rate reads two metrics
+      for (const o of own) expect(o).toEqual({ alarm: o.alarm, dimensions: { Stage: "prod" } });
+    });
+
+    test("when the dev stage is synthesized, its alarms select {Stage: \"dev\"}", () => {
+      for (const o of ownDimensions(dev)) expect(o.dimensions).toEqual({ Stage: "dev" });
+    });
+
+    test("when the prod stage is synthesized, the task definition's environment has VIBE_STAGE=prod", () => {
+      const td = resources(prod, "aws_ecs_task_definition")[0]!;
+      const env = JSON.parse(td.props.container_definitions as string)[0].environment as { name: string; value: string }[];
+      expect(env.filter((e) => e.name === "VIBE_STAGE")).toEqual([{ name: "VIBE_STAGE", value: "prod" }]);
+    });
+  });
+
   test("when a task-role stage has an https unsubscribe target, it declares the SendGrid key and the unsubscribe signing key, both write-only", () => {
     const json = synthStack(new DigestStack(Testing.app(), { stage: { ...devStage(), unsubscribeUrl: "https://dev.vibedigest.example.com/unsubscribe" } }));
     const secure = resources(json, "aws_ssm_parameter").filter((p) => p.props.type === "SecureString");

@@ -1,4 +1,4 @@
-import { METRIC_DIMENSIONS, METRICS } from "../../app/src/contract";
+import { METRICS } from "../../app/src/contract";
 import { EmfMetrics } from "../../app/src/metrics";
 import { ALARMS, DEFAULT_THRESHOLDS, Monitoring, type MonitoringProps } from "../../modules/monitoring";
 import { synthWith, thrownBy, type Fixture } from "../support/construct-fixtures";
@@ -7,7 +7,7 @@ import { onlyResource, ref, resources, statementBySid, statementsOf, type Found,
 const TASK = { clusterArn: "arn:aws:ecs:us-east-1:111111111111:cluster/vd", scheduleGroupName: "vd", deadLetterQueueName: "vd-dlq" };
 
 function build(f: Fixture, props: Partial<MonitoringProps> = {}): void {
-  new Monitoring(f.stack, "monitoring", { namePrefix: "vd", key: f.key, alarmEmail: "ops@example.com", task: TASK, ...props });
+  new Monitoring(f.stack, "monitoring", { namePrefix: "vd", key: f.key, alarmEmail: "ops@example.com", task: TASK, stage: "prod", ...props });
 }
 
 interface Query {
@@ -120,26 +120,35 @@ describe("Monitoring", () => {
     expect((a.metric_query as Query[]).find((q) => q.id === "baseline")!.expression).toBe("ANOMALY_DETECTION_BAND(latency, 3)");
   });
 
-  test("when synthesized, every alarm on the digest's metrics selects exactly the contract's dimension set", () => {
+  test("when synthesized for stage prod, every alarm on the digest's metrics selects exactly {Stage: \"prod\"}", () => {
     const own = resources(json, "aws_cloudwatch_metric_alarm").flatMap((a) => [
       ...(a.props.namespace === METRICS.namespace ? [a.props.dimensions as Record<string, string> | undefined] : []),
       ...((a.props.metric_query ?? []) as Query[]).filter((q) => q.metric?.namespace === METRICS.namespace).map((q) => q.metric!.dimensions),
     ]);
     expect(own.length).toBeGreaterThanOrEqual(9);
-    for (const d of own) expect(Object.keys(d ?? {}).sort()).toEqual([...METRIC_DIMENSIONS].sort());
+    for (const d of own) expect(d).toEqual({ Stage: "prod" });
   });
 
-  test("when the sender writes an EMF line, it declares the contract's dimension set (the one the alarms select)", () => {
-    const emf = new EmfMetrics(() => undefined, { now: () => 0 });
+  test("when the sender writes an EMF line for stage prod, it declares Dimensions [[\"Stage\"]] and carries Stage \"prod\" (what the alarms select)", () => {
+    const lines: string[] = [];
+    const emf = new EmfMetrics((l) => lines.push(l), { now: () => 0, stage: "prod" });
     emf.count(METRICS.sesAttempts);
-    const doc = emf.document() as { _aws: { CloudWatchMetrics: { Namespace: string; Dimensions: string[][] }[] } };
-    expect(doc._aws.CloudWatchMetrics[0]!.Namespace).toBe(METRICS.namespace);
-    expect(doc._aws.CloudWatchMetrics[0]!.Dimensions).toEqual([[...METRIC_DIMENSIONS]]);
+    emf.flush();
+    expect(lines[0]).toContain('"Stage":"prod"');
+    const doc = JSON.parse(lines[0]!) as { Stage: string; _aws: { CloudWatchMetrics: { Namespace: string; Dimensions: string[][] }[] } };
+    expect(doc._aws.CloudWatchMetrics[0]!.Namespace).toBe("VibeDigest");
+    expect(doc._aws.CloudWatchMetrics[0]!.Dimensions).toEqual([["Stage"]]);
+    expect(doc.Stage).toBe("prod");
   });
 
-  test("when metric dimensions other than the contract's are given, it throws VALUE_INVALID naming metricDimensions", () => {
-    const err = thrownBy((f) => build(f, { metricDimensions: { Stage: "prod", ...Object.fromEntries(METRIC_DIMENSIONS.map((d) => [d, "x"])) } }));
-    expect(err).toMatchObject({ code: "VALUE_INVALID", subject: "metricDimensions" });
+  test("when the EMF writer is given no stage, every line carries Stage \"unset\"", () => {
+    const emf = new EmfMetrics(() => undefined, { now: () => 0 });
+    emf.count(METRICS.sent);
+    expect(emf.document()).toMatchObject({ Stage: "unset" });
+  });
+
+  test.each(["", "pro d", "x".repeat(65)])("when the stage is %p, it throws VALUE_INVALID naming stage", (stage) => {
+    expect(thrownBy((f) => build(f, { stage }))).toMatchObject({ code: "VALUE_INVALID", subject: "stage" });
   });
 
   test("when the task stops with a non-zero exit or fails to start, event-rule matches raise alarms", () => {
