@@ -427,30 +427,39 @@ describe("migration routing against moto and the SendGrid emulator", () => {
     expect(two.summary).toMatchObject({ ok: true, sent: 3, routes: { ses: 3 }, rollback: { inForce: false } });
   });
 
+  /** One run whose config load Parameter Store denies; the rollback store is a real moto one. */
+  async function runWithConfigDenied(sendgridAvailable: boolean | undefined) {
+    const u = uniqueRoot();
+    const ssm = new SSMClient({ region: "us-east-1", credentials: TEST_CREDENTIALS });
+    const mock = mockClient(ssm);
+    mock.on(GetParametersByPathCommand).rejects(Object.assign(new Error("not authorized"), { name: "AccessDeniedException", $metadata: { httpStatusCode: 400, requestId: "r-denied" } }));
+    const store = new RollbackStore(ssmClient(), u.root);
+    const emf: string[] = [];
+    const metrics = new EmfMetrics((l) => emf.push(l));
+    try {
+      const summary = await runDigest({
+        config: new ParameterStoreConfig(ssm, { root: u.root }),
+        feeds: new FeedFetcher(),
+        provider: () => {
+          throw new Error("unreached");
+        },
+        logger: captureLogger().logger,
+        metrics,
+        rollbackStore: store,
+        sendgridAvailable: async () => sendgridAvailable,
+      });
+      metrics.flush();
+      return { summary, emf, store };
+    } finally {
+      mock.restore();
+    }
+  }
+
   test.each<[boolean | undefined, string]>([
     [false, "not recorded"],
     [undefined, "not recorded (cannot be told)"],
   ])("when loading the config is denied and SendGrid availability is %p, the rollback is counted and reported but %s", async (available) => {
-    const u = uniqueRoot();
-    const ssm = new SSMClient({ region: "us-east-1", credentials: TEST_CREDENTIALS });
-    const mock = mockClient(ssm);
-    mock.on(GetParametersByPathCommand).rejects(Object.assign(new Error("not authorized"), { name: "AccessDeniedException", $metadata: { httpStatusCode: 400, requestId: "r-3" } }));
-    const store = new RollbackStore(ssmClient(), u.root);
-    const emf: string[] = [];
-    const metrics = new EmfMetrics((l) => emf.push(l));
-    const summary = await runDigest({
-      config: new ParameterStoreConfig(ssm, { root: u.root }),
-      feeds: new FeedFetcher(),
-      provider: () => {
-        throw new Error("unreached");
-      },
-      logger: captureLogger().logger,
-      metrics,
-      rollbackStore: store,
-      sendgridAvailable: async () => available,
-    });
-    metrics.flush();
-    mock.restore();
+    const { summary, emf, store } = await runWithConfigDenied(available);
     expect(summary).toMatchObject({ exitCode: 2, rollback: { triggered: { reason: "parameter-store" }, persisted: false } });
     expect(JSON.parse(emf[0])).toMatchObject({ SesRollback: 1 });
     expect(await store.read()).toBeUndefined();
@@ -467,26 +476,7 @@ describe("migration routing against moto and the SendGrid emulator", () => {
   });
 
   test("when loading the config is denied by Parameter Store, the run exits 2, counts SesRollback and records the rollback", async () => {
-    const u = uniqueRoot();
-    const ssm = new SSMClient({ region: "us-east-1", credentials: TEST_CREDENTIALS });
-    const mock = mockClient(ssm);
-    mock.on(GetParametersByPathCommand).rejects(Object.assign(new Error("not authorized"), { name: "AccessDeniedException", $metadata: { httpStatusCode: 400, requestId: "r-2" } }));
-    const store = new RollbackStore(ssmClient(), u.root);
-    const emf: string[] = [];
-    const metrics = new EmfMetrics((l) => emf.push(l));
-    const summary = await runDigest({
-      config: new ParameterStoreConfig(ssm, { root: u.root }),
-      feeds: new FeedFetcher(),
-      provider: () => {
-        throw new Error("unreached");
-      },
-      logger: captureLogger().logger,
-      metrics,
-      rollbackStore: store,
-      sendgridAvailable: async () => true,
-    });
-    metrics.flush();
-    mock.restore();
+    const { summary, emf, store } = await runWithConfigDenied(true);
     expect(summary).toMatchObject({ exitCode: 2, rollback: { triggered: { reason: "parameter-store", code: "AWS_ACCESS_DENIED" }, persisted: true } });
     expect(JSON.parse(emf[0])).toMatchObject({ SesRollback: 1, ParameterStoreAccessDenied: 1 });
     expect(await store.read()).toMatchObject({ reason: "parameter-store" });
