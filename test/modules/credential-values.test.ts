@@ -1,7 +1,5 @@
 import { credentialKindOf } from "../../modules/credential-values";
-import { ScheduledTask } from "../../modules/scheduled-task";
-import { TaskRole } from "../../modules/task-role";
-import { thrownBy, type Fixture } from "../support/construct-fixtures";
+import { buildScheduledTask, thrownBy, type Fixture } from "../support/construct-fixtures";
 
 // Made-up values in the shapes of real credentials (AWS's documented example key pair, a
 // SendGrid-shaped key); none of them is a credential of anything. They are assembled at
@@ -44,20 +42,7 @@ describe("credentialKindOf", () => {
 });
 
 describe("ScheduledTask environment values", () => {
-  function build(f: Fixture, environment: Record<string, string>): void {
-    const taskRole = new TaskRole(f.stack, "task-role", { roleName: "vd-task" });
-    taskRole.addToPrincipalPolicy({ sid: "Placeholder", actions: ["ssm:GetParameter"], resources: ["arn:aws:ssm:us-east-1:111111111111:parameter/x"] });
-    new ScheduledTask(f.stack, "task", {
-      namePrefix: "vd",
-      region: "us-east-1",
-      key: f.key,
-      taskRole,
-      imageTag: "2026.11.28",
-      subnetIds: ["subnet-a"],
-      securityGroupId: "sg-task",
-      environment,
-    });
-  }
+  const build = (f: Fixture, environment: Record<string, string>) => buildScheduledTask(f, { environment });
 
   test.each([
     ["an AWS access key id", { SES_USER: AWS_KEY_ID }],

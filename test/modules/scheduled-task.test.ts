@@ -1,23 +1,8 @@
-import { ScheduledTask, CONTAINER_NAME, type ScheduledTaskProps } from "../../modules/scheduled-task";
-import { TaskRole } from "../../modules/task-role";
-import { synthWith, thrownBy, type Fixture } from "../support/construct-fixtures";
+import { CONTAINER_NAME, type ScheduledTaskProps } from "../../modules/scheduled-task";
+import { buildScheduledTask, synthWith, thrownBy } from "../support/construct-fixtures";
 import { onlyResource, ref, resources, statementBySid, statementsOf, type Found, type TfJson } from "../support/tf-json";
 
-function build(f: Fixture, props: Partial<ScheduledTaskProps> = {}): void {
-  const taskRole = new TaskRole(f.stack, "task-role", { roleName: "vd-task" });
-  taskRole.addToPrincipalPolicy({ sid: "Placeholder", actions: ["ssm:GetParameter"], resources: ["arn:aws:ssm:us-east-1:111111111111:parameter/x"] });
-  new ScheduledTask(f.stack, "task", {
-    namePrefix: "vd",
-    region: "us-east-1",
-    key: f.key,
-    taskRole,
-    imageTag: "2026.11.28",
-    subnetIds: ["subnet-a", "subnet-b"],
-    securityGroupId: "sg-task",
-    environment: { VIBE_PARAMETER_ROOT: "/vibecoding", AWS_REGION: "us-east-1" },
-    ...props,
-  });
-}
+const build = buildScheduledTask;
 const synth = (props: Partial<ScheduledTaskProps> = {}): TfJson => synthWith((f) => build(f, props));
 
 describe("ScheduledTask", () => {

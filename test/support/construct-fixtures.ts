@@ -5,6 +5,8 @@
 import { Testing, TerraformStack } from "cdktf";
 import { AwsProvider } from "@cdktf/provider-aws/lib/provider";
 import { CustomerManagedKey } from "../../modules/customer-managed-key";
+import { ScheduledTask, type ScheduledTaskProps } from "../../modules/scheduled-task";
+import { TaskRole } from "../../modules/task-role";
 import { synthStack, type TfJson } from "./tf-json";
 
 export interface Fixture {
@@ -35,4 +37,21 @@ export function thrownBy(build: (f: Fixture) => void): Error & { code?: string; 
     return e as Error & { code?: string };
   }
   throw new Error("expected the construct to throw");
+}
+
+/** A ScheduledTask with a minimal task role and plain defaults; `props` override them. */
+export function buildScheduledTask(f: Fixture, props: Partial<ScheduledTaskProps> = {}): void {
+  const taskRole = new TaskRole(f.stack, "task-role", { roleName: "vd-task" });
+  taskRole.addToPrincipalPolicy({ sid: "Placeholder", actions: ["ssm:GetParameter"], resources: ["arn:aws:ssm:us-east-1:111111111111:parameter/x"] });
+  new ScheduledTask(f.stack, "task", {
+    namePrefix: "vd",
+    region: "us-east-1",
+    key: f.key,
+    taskRole,
+    imageTag: "2026.11.28",
+    subnetIds: ["subnet-a", "subnet-b"],
+    securityGroupId: "sg-task",
+    environment: { VIBE_PARAMETER_ROOT: "/vibecoding", AWS_REGION: "us-east-1" },
+    ...props,
+  });
 }
