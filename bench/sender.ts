@@ -44,7 +44,6 @@ const silent = createLogger({ destination: { write: () => undefined } });
 
 async function main(): Promise<void> {
   process.env.AWS_EC2_METADATA_DISABLED = "true";
-  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true"; // node 20 here is known (DESIGN.md)
   const moto = await startMoto();
   const rss = fs.readFileSync(path.join(SAMPLE_FEEDS_DIR, "vibe-blog.rss"), "utf8");
   const routes: Record<string, FeedRoute> = {};

@@ -3,9 +3,9 @@
 //
 //   node scripts/bundle.mjs            -> .build/app/digest.cjs (+ digest.cjs.LEGAL.txt)
 //
-// platform node, target node20 (the syntax of this machine's node; the image's node 24 runs
-// it too). Minified but with names kept: errors are matched by `name`, and stack traces
-// stay readable enough. Prints the bundle's path and size; `--json` prints them as JSON.
+// platform node, target node24: the Node the project pins (devDependency node@24) for its
+// tests and local run, and the image's base. Minified but with names kept: errors are
+// matched by `name`, and stack traces stay readable enough. Prints the bundle's path and size; `--json` prints them as JSON.
 // The output is deterministic (same sources, same bytes), so an unchanged bundle keeps the
 // image's COPY layer cached.
 import { build } from "esbuild";
@@ -24,7 +24,7 @@ export async function bundle() {
     outfile: BUNDLE_FILE,
     bundle: true,
     platform: "node",
-    target: "node20",
+    target: "node24",
     format: "cjs",
     minify: true,
     keepNames: true,

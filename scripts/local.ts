@@ -108,9 +108,6 @@ export function lastJsonLine(output: string): LocalRunSummary {
 }
 
 export async function runLocal(opts: LocalRunOptions = {}): Promise<LocalRunResult> {
-  // node 20 is what this machine has; the SDK's end-of-support notice is known (DESIGN.md)
-  // and would only interrupt the step lines, here and in the children.
-  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true";
   const log = opts.log ?? ((line: string) => console.log(line));
   const workDir = path.resolve(opts.workDir ?? path.join(PROJECT_ROOT, ".local"));
   const outdir = path.join(workDir, "cdktf.out");

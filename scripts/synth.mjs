@@ -12,7 +12,7 @@ await build({
   outfile,
   bundle: true,
   platform: "node",
-  target: "node20",
+  target: "node24",
   format: "cjs",
   packages: "external",
   logLevel: "warning",

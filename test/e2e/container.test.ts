@@ -192,16 +192,13 @@ describe("the sender's container, run as the local stage's task definition says"
 
     // Emulator wiring on top of the task definition's environment, and nothing else: on
     // Fargate the endpoint is AWS's, the credentials come from the task role, and SendGrid
-    // is api.sendgrid.com. The local base carries this machine's node 20, whose SDK notice
-    // (not JSON) the production base (node 24) never prints.
+    // is api.sendgrid.com.
     proxy = await startRecordingProxy(moto.url);
-    const baseNodeMajor = Number(/^v(\d+)/.exec(process.version)?.[1]);
     wiring = {
       [ENV.endpointUrl]: proxy.url,
       AWS_ACCESS_KEY_ID: TEST_CREDENTIALS.accessKeyId,
       AWS_SECRET_ACCESS_KEY: TEST_CREDENTIALS.secretAccessKey,
       [ENV.sendgridBaseUrl]: sendgrid!.url,
-      ...(baseNodeMajor < 22 ? { AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: "true" } : {}),
     };
 
     run = await timed("run", () => runContainer("run"));

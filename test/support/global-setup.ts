@@ -12,9 +12,6 @@ export default async function globalSetup(): Promise<void> {
   fs.mkdirSync(tmp, { recursive: true });
   process.env.TMPDIR = tmp;
   process.env.AWS_EC2_METADATA_DISABLED = "true";
-  // The SDK warns once per process that node 20 support ends in January 2027 (known, see
-  // DESIGN.md); in every jest worker and child that is only noise around the results.
-  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = "true";
   const moto = await startMoto();
   process.env.MOTO_URL = moto.url;
   (globalThis as { __moto?: typeof moto }).__moto = moto;

@@ -14,7 +14,7 @@ import { CONTAINER_NAME } from "../../modules/scheduled-task";
 import { exec, type ExecResult } from "../../scripts/image";
 
 export const PODMAN_SETUP_HINT =
-  "set podman up the way .ci/run does (apt-get install podman runc catatonit, then /etc/containers/containers.conf.d/50-vibe-digest.conf with runtime = \"runc\" and default_ulimits this machine allows)";
+  "run `bash scripts/test-prerequisites.sh` as root (what `npm test` runs first): it installs podman, runc and catatonit and writes /etc/containers/containers.conf.d/50-vibe-digest.conf (runtime = \"runc\", default_ulimits this machine allows)";
 
 /** Runs podman; rejects with its stderr on a non-zero exit. */
 export async function podman(args: readonly string[], timeoutMs = 120_000): Promise<string> {
