@@ -3,6 +3,7 @@
  * {@link synthesizeApp} with values from the environment; tests and scripts/local.ts call
  * it directly with a moto URL, a feed base URL and an outdir, without env vars.
  */
+import "./cdktf-node24";
 import { App } from "cdktf";
 import path from "node:path";
 import { DigestStack } from "./digest-stack";

@@ -3,6 +3,7 @@
  * exports the attributes that scripts and the sender's operators need. It writes no
  * policy JSON: every permission comes from a construct's `grantXxx` method.
  */
+import "./cdktf-node24";
 import { Construct } from "constructs";
 import { LocalBackend, S3Backend, TerraformOutput, TerraformStack } from "cdktf";
 import { AwsProvider, type AwsProviderEndpoints } from "@cdktf/provider-aws/lib/provider";

@@ -14,6 +14,7 @@ export type ErrorCode =
   | "AWS_INVALID_VALUE"
   | "AWS_THROTTLED"
   | "AWS_CREDENTIALS_INVALID"
+  | "AWS_CREDENTIALS_MISSING"
   | "AWS_UNAVAILABLE"
   | "AWS_ERROR"
   | "SES_SENDING_PAUSED"
@@ -168,6 +169,15 @@ export class CredentialsInvalidError extends AwsServiceError {
   constructor(d: AwsErrorDetails) {
     super("AWS did not accept the credentials (unknown, expired or mis-signed)", d, false);
     this.name = "CredentialsInvalidError";
+  }
+}
+
+/** No credentials were found at all (nothing in the SDK's chain): not the same as rejected ones. */
+export class CredentialsMissingError extends AwsServiceError {
+  readonly code = "AWS_CREDENTIALS_MISSING" as const;
+  constructor(d: AwsErrorDetails) {
+    super("no AWS credentials found (environment, profile, container or instance role)", d, false);
+    this.name = "CredentialsMissingError";
   }
 }
 
@@ -516,8 +526,10 @@ export function mapAwsError(err: unknown, operation: string, resource: string): 
     case "ExpiredToken":
     case "ExpiredTokenException":
     case "InvalidAccessKeyId":
-    case "CredentialsProviderError":
       return new CredentialsInvalidError(d);
+    case "CredentialsProviderError":
+    case "ProviderError":
+      return new CredentialsMissingError(d);
     case "AccountSendingPausedException":
     case "ConfigurationSetSendingPausedException":
       return new SendingPausedError(d);
