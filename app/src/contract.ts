@@ -19,6 +19,15 @@ export const PARAMETERS = {
   configurationSet: { path: "email/configuration_set", type: "String", secret: false, required: false },
   sendgridApiKey: { path: "sendgrid/api_key", type: "SecureString", secret: true, required: false },
   feeds: { path: "digest/feeds", type: "String", secret: false, required: true },
+  /**
+   * The feed egress allow-list: host patterns (`example.com` exactly, `*.example.com` any
+   * subdomain, or an IP literal), comma-separated. The stack writes it from the same stage
+   * data as `digest/feeds` and the DNS firewall's domain list. When set, the sender fetches
+   * (and follows redirects to) only hosts it matches, and reaches a private, loopback or
+   * link-local address only when the list names that IP literal (the local stage's
+   * 127.0.0.1). Optional for older stacks: unset means no host restriction.
+   */
+  feedHosts: { path: "digest/feed_hosts", type: "StringList", secret: false, required: false },
   /** List-Unsubscribe target (RFC 2369/8058): an https URL (one-click POST) or a mailto:. Optional. */
   unsubscribeUrl: { path: "email/unsubscribe_url", type: "String", secret: false, required: false },
   /**
@@ -173,6 +182,8 @@ export const METRICS = {
   deliveryLatencyMs: "DeliveryLatency",
   parameterStoreLatencyMs: "ParameterStoreLatency",
   feedFailures: "FeedFailures",
+  /** Feeds the run tried (with FeedFailures, the share of feeds that failed: the feed alarm's input). */
+  feedsAttempted: "FeedsAttempted",
   digestSucceeded: "DigestSucceeded",
   /** Percent of the 24-hour SES quota used (Max24HourSend vs SentLast24Hours of GetSendQuota). */
   sesQuotaUsedPercent: "SesQuotaUsedPercent",
