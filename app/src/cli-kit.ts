@@ -27,6 +27,8 @@ export const EXIT = {
   config: 2,
   /** Anything unexpected (a bug, or a failure with no better code). */
   internal: 3,
+  /** Nothing to send: every feed failed or the digest has no items (the digest sender; no one got an empty email). */
+  nothingToSend: 4,
   /** Bad command line: unknown command or option, missing or extra argument. */
   usage: 64,
   /** Stopped by SIGTERM or SIGINT. */

@@ -1,64 +1,50 @@
 /**
- * The sender's entry point, and the only module that reads the environment.
+ * The sender's command line (`npm run digest -- <command>`; the image's ENTRYPOINT, whose
+ * task definition passes `run`), on the project's one CLI convention (cli-kit.ts), and the
+ * only module that reads the environment ({@link readEnv}).
  *
- *   digest run                      fetch, render and send the digest (the scheduled task)
- *   digest run --dry-run            render and write files, send nothing
- *   digest preview                  write the HTML and text parts to files
- *   digest rollback status          is the automatic SES rollback in force, and why
- *   digest rollback clear           clear it: the next run uses SES again (per use_ses/ses_percent)
- *   digest ledger status [--date D] the delivery ledger of a digest (default: today's)
+ *   digest run [--dry-run] [--out DIR]    fetch, render and send today's digest (the scheduled task)
+ *   digest preview [--out DIR]            write the first recipient's HTML and text parts; sends nothing
+ *   digest rollback status|clear          the automatic SES rollback
+ *   digest ledger status [--date D]       the delivery ledger of a digest (default: today's)
  *   digest ledger resend --date D --recipient ADDRESS
- *                                   after checking, let the next run send an `unknown` recipient again
- *                                   (today's digest only: D must be today in America/New_York)
+ *   digest ledger mark-sent --date D --recipient ADDRESS --provider P --message-id ID
  *
- * Environment: VIBE_PARAMETER_ROOT (default /vibecoding), AWS_REGION, AWS_ENDPOINT_URL,
- * USE_SES_EMAIL, EMAIL_TO, VIBE_CONFIG_TTL_SECONDS, VIBE_OUT_DIR, VIBE_LOG_FORMAT,
- * VIBE_MAX_SEND_RATE, VIBE_LEDGER_TABLE, VIBE_SENDGRID_BASE_URL, VIBE_ROLLBACK_MIN_ATTEMPTS,
- * VIBE_SHUTDOWN_GRACE_MS, VIBE_STAGE (the metrics' Stage dimension).
- * With JSON logs the last stdout line is the command's summary. Exit codes: EXIT in run.ts.
- *
- * SIGTERM (ECS stopping the task): no new recipient is claimed, sends in flight get up to
- * VIBE_SHUTDOWN_GRACE_MS (default 10 s) to settle, then the metrics are flushed and the
- * summary (reason `interrupted`, the real counts) is printed, and the process exits 143.
+ * Bare `digest` prints the help and exits 64: nothing is sent without `run`. In a terminal,
+ * progress and errors go to stderr as readable lines and a short summary to stdout; with
+ * `--json` or when stdout is not a terminal, every stdout line is JSON (logs, the EMF metric
+ * line) and the last one is the command's summary. SIGTERM/SIGINT stop a run (run.ts): no
+ * send starts after the signal, sends in flight get VIBE_SHUTDOWN_GRACE_MS to settle, then
+ * the metrics are flushed, the summary is printed and the process exits 143.
  */
 import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { SSMClient } from "@aws-sdk/client-ssm";
-import { randomUUID } from "node:crypto";
-import { parseArgs } from "node:util";
+import { Option } from "commander";
+import { AWS_ENV_DOCS, Cli, CliError, EXIT, STANDARD_EXIT_DOCS, processIo, usageError, type CliIo, type EnvDoc, type Output } from "./cli-kit";
 import { ParameterStoreConfig, type ConfigOverrides, type DigestConfig } from "./config";
-import { DEFAULT_PARAMETER_ROOT, ENV, METRICS, ROLLBACK_DEFAULTS, SHUTDOWN_GRACE_DEFAULT_MS, STAGE_UNSET } from "./contract";
-import type { DeliveryResult } from "./delivery/provider";
+import { DEFAULT_PARAMETER_ROOT, ENV, SENDGRID_DEFAULT_BASE_URL, SHUTDOWN_GRACE_DEFAULT_MS, STAGE_UNSET } from "./contract";
 import { dispatchProviderFor } from "./delivery/select";
 import { SesClientCache } from "./delivery/ses-client";
-import { ConfigInvalidError, DigestError, UsageError } from "./errors";
+import { ConfigInvalidError } from "./errors";
 import { FeedFetcher } from "./feeds";
 import { DeliveryLedger } from "./ledger";
 import { createLogger, type LogFormat, type Logger } from "./log";
 import { EmfMetrics, type Metrics } from "./metrics";
 import { digestDate } from "./render";
 import { RollbackStore, rollbackTriggerOf, sendgridKeyConfigured } from "./rollback";
-import { EXIT, runDigest, type RunSummary } from "./run";
+import { runDigest, type RunDeps } from "./run";
+import { humanSummary } from "./run/summary";
 import { LEDGER_TABLE_NAME_EXPECTED, isLedgerTableName } from "./validation";
 
-export interface CliIo {
-  /** Writes one line (without newline) to stdout synchronously. */
-  readonly writeLine: (line: string) => void;
-  readonly isTTY: boolean;
-  /** Install a SIGTERM handler (the real process only). */
+/** Where the CLI writes, and what tests drive in-process. */
+export interface DigestIo extends CliIo {
+  /** Install SIGTERM/SIGINT handlers (the real process only). */
   readonly handleSignals?: boolean;
   /** Stops the run as SIGTERM does (tests drive the shutdown in-process with it). */
   readonly stop?: AbortSignal;
-  /** Logger destination override (tests). */
-  readonly logDestination?: { write(line: string): void };
   /** What "today" is for the operator commands (tests). @default () => new Date() */
   readonly clock?: () => Date;
 }
-
-const USAGE = `usage: digest run [--dry-run] [--out DIR]
-       digest preview [--out DIR]
-       digest rollback status|clear
-       digest ledger status [--date YYYY-MM-DD]
-       digest ledger resend --date YYYY-MM-DD --recipient ADDRESS`;
 
 /** Settings read from the environment (pure: tests pass an object). */
 export interface CliEnv {
@@ -72,12 +58,39 @@ export interface CliEnv {
   readonly maxSendRate?: number;
   readonly ledgerTable?: string;
   readonly sendgridBaseUrl?: string;
-  readonly rollbackMinAttempts: number;
   /** After SIGTERM, how long sends in flight may take to settle. */
   readonly shutdownGraceMs: number;
   /** The metrics' Stage dimension; undefined when VIBE_STAGE is unset. */
   readonly stage?: string;
 }
+
+/** Every environment variable the sender reads, with its default (the `--help` table). */
+export const DIGEST_ENV_DOCS: readonly EnvDoc[] = [
+  { name: ENV.parameterRoot, description: `Parameter Store root of the stage's settings (default ${DEFAULT_PARAMETER_ROOT})` },
+  { name: ENV.region, description: "AWS region (else AWS_DEFAULT_REGION, else us-east-1); the aws/region parameter wins for SES" },
+  ...AWS_ENV_DOCS.filter((d) => d.name !== ENV.region),
+  { name: ENV.useSes, description: "true|false: overrides email/use_ses (default: the parameter)" },
+  { name: ENV.emailTo, description: "comma-separated recipients replacing email/to_address (default: the parameter)" },
+  { name: ENV.configTtlSeconds, description: "seconds a loaded config is reused before Parameter Store is read again (default 300)" },
+  { name: ENV.outDir, description: "folder for the first recipient's message files (default: none for run; .local/out for --dry-run and preview)" },
+  { name: ENV.logFormat, description: "json|pretty (default: pretty in a terminal, JSON otherwise; --json forces JSON)" },
+  { name: ENV.maxSendRate, description: "ceiling on each provider's sends per second (default: the provider's own: SES MaxSendRate, SendGrid 10/s)" },
+  { name: ENV.ledgerTable, description: "DynamoDB delivery ledger table (default: none, and exactly-once is NOT guaranteed)" },
+  { name: ENV.sendgridBaseUrl, description: `SendGrid API root (default ${SENDGRID_DEFAULT_BASE_URL}; with AWS_ENDPOINT_URL set and this unset, SendGrid is not used)` },
+  { name: ENV.stage, description: `stage name, the metrics' Stage dimension (default: unset, metrics say Stage=${STAGE_UNSET}, which no alarm selects)` },
+  { name: ENV.shutdownGraceMs, description: `after SIGTERM, ms sends in flight may settle (default ${SHUTDOWN_GRACE_DEFAULT_MS}, at most 25000)` },
+];
+
+/** Every exit code `digest` can end with. */
+export const DIGEST_EXIT_DOCS = [
+  { code: EXIT.ok, meaning: "done: every recipient is `sent` in the ledger (operator commands: done)" },
+  { code: EXIT.failed, meaning: "not done: a recipient is failed, unknown, held by another run or not tried (see `digest ledger status`)" },
+  STANDARD_EXIT_DOCS.config,
+  { code: EXIT.internal, meaning: "unexpected failure, or a dry run that could not write its files" },
+  { code: EXIT.nothingToSend, meaning: "nothing to send: every feed failed or the digest is empty (nobody was sent anything)" },
+  STANDARD_EXIT_DOCS.usage,
+  { code: EXIT.interrupted, meaning: "stopped by SIGTERM/SIGINT: no send started after it; the summary counts sent, failed, unknown, in flight and not tried" },
+] as const;
 
 /** Reads and checks the environment; invalid values throw ConfigInvalidError naming the variable. */
 export function readEnv(env: NodeJS.ProcessEnv, isTTY: boolean): CliEnv {
@@ -130,210 +143,64 @@ export function readEnv(env: NodeJS.ProcessEnv, isTTY: boolean): CliEnv {
     maxSendRate: num(ENV.maxSendRate, 0.01, 10_000),
     ...(ledgerTable !== undefined ? { ledgerTable } : {}),
     ...(sendgridBaseUrl !== undefined ? { sendgridBaseUrl } : {}),
-    rollbackMinAttempts: num(ENV.rollbackMinAttempts, 1, 100_000) ?? ROLLBACK_DEFAULTS.minAttempts,
     // At most 25 s: ECS's default stopTimeout is 30 s, and the flush and exit need the rest.
     shutdownGraceMs: num(ENV.shutdownGraceMs, 0, 25_000) ?? SHUTDOWN_GRACE_DEFAULT_MS,
     ...(stage !== undefined ? { stage } : {}),
   };
 }
 
-type Command =
-  | { kind: "run" | "preview"; dryRun: boolean; out?: string }
-  | { kind: "rollback"; action: "status" | "clear" }
-  | { kind: "ledger"; action: "status"; date?: string }
-  | { kind: "ledger"; action: "resend"; date: string; recipient: string };
-
-/** Parses argv into a command; throws UsageError. `now` decides today's digest date (America/New_York). */
-export function parseCommand(argv: readonly string[], now: Date = new Date()): Command | "help" {
-  const parsed = parseArgs({
-    args: [...argv],
-    allowPositionals: true,
-    strict: true,
-    options: {
-      "dry-run": { type: "boolean" },
-      out: { type: "string" },
-      date: { type: "string" },
-      recipient: { type: "string" },
-      help: { type: "boolean", short: "h" },
-    },
-  });
-  const v = parsed.values;
-  if (v.help) return "help";
-  const [command = "run", action, ...rest] = parsed.positionals;
-  if (rest.length) throw new UsageError(`unexpected arguments; ${USAGE}`);
-  const only = (allowed: string[]) => {
-    for (const k of Object.keys(v)) if (!allowed.includes(k)) throw new UsageError(`--${k} does not apply to \`${command}${action ? ` ${action}` : ""}\`; ${USAGE}`);
-  };
-  if (command === "run" || command === "preview") {
-    if (action !== undefined) throw new UsageError(`unknown command; ${USAGE}`);
-    only(["dry-run", "out"]);
-    if (command === "preview" && v["dry-run"]) throw new UsageError("preview never sends; drop --dry-run");
-    return { kind: command, dryRun: v["dry-run"] === true || command === "preview", out: v.out };
-  }
-  if (command === "rollback" && (action === "status" || action === "clear")) {
-    only([]);
-    return { kind: "rollback", action };
-  }
-  if (command === "ledger" && (action === "status" || action === "resend")) {
-    if (v.date !== undefined && !/^\d{4}-\d{2}-\d{2}$/.test(v.date)) throw new UsageError("--date must be YYYY-MM-DD");
-    if (action === "status") {
-      only(["date"]);
-      return { kind: "ledger", action, date: v.date };
-    }
-    only(["date", "recipient"]);
-    if (!v.date || !v.recipient) throw new UsageError(`ledger resend needs --date and --recipient; ${USAGE}`);
-    // A run only ever sends today's digest: marking another date would report success for
-    // a resend that nothing will ever make.
-    const today = digestDate(now);
-    if (v.date !== today) throw new UsageError(`ledger resend only applies to today's digest (${today}, America/New_York): runs send only today's digest, so nothing would ever resend one for ${v.date}`);
-    return { kind: "ledger", action, date: v.date, recipient: v.recipient };
-  }
-  throw new UsageError(`unknown command; ${USAGE}`);
-}
-
-/** Runs the CLI; resolves with the exit code. */
-export async function main(argv: readonly string[], env: NodeJS.ProcessEnv, io: CliIo): Promise<number> {
-  let cmd: Command;
-  try {
-    const c = parseCommand(argv, (io.clock ?? (() => new Date()))());
-    if (c === "help") {
-      io.writeLine(USAGE);
-      return EXIT.ok;
-    }
-    cmd = c;
-  } catch (err) {
-    io.writeLine(JSON.stringify({ level: "error", msg: err instanceof UsageError ? err.message : `${String((err as Error).message)}\n${USAGE}` }));
-    return EXIT.usage;
-  }
-
-  let settings: CliEnv;
-  try {
-    settings = readEnv(env, io.isTTY);
-  } catch (err) {
-    const e = err as ConfigInvalidError;
-    io.writeLine(JSON.stringify({ msg: "run summary", ok: false, sent: 0, failed: 0, messageIds: [], reason: "config", error: e.toJSON(), exitCode: EXIT.configError }));
-    return EXIT.configError;
-  }
-  if (cmd.kind === "rollback" || cmd.kind === "ledger") return operatorCommand(cmd, settings, io);
-  const command = cmd.kind;
-  const dryRun = cmd.dryRun;
-  const out = cmd.out;
-
-  const logger: Logger = createLogger({ format: settings.logFormat, destination: io.logDestination ?? { write: (l: string) => io.writeLine(l.replace(/\n$/, "")) } });
-  const json = settings.logFormat === "json";
-  const metrics: Metrics = new EmfMetrics(
-    (line) => {
-      if (json) io.writeLine(line);
-    },
-    { stage: settings.stage ?? STAGE_UNSET },
-  );
-  if (settings.stage === undefined) {
-    logger.warn({ env: ENV.stage, stage: STAGE_UNSET }, "VIBE_STAGE is not set: metrics carry Stage=\"unset\", which no stage's alarms select");
-  }
+/** The sender's dependencies as the scheduled task wires them, and how to release them. */
+export function senderDeps(settings: CliEnv, logger: Logger, metrics: Metrics): { deps: RunDeps; close(): void } {
   const maxAttempts = settings.endpoint ? 2 : 3;
-  const ssm = new SSMClient({ region: settings.region, maxAttempts, ...(settings.endpoint ? { endpoint: settings.endpoint } : {}) });
+  const endpoint = settings.endpoint ? { endpoint: settings.endpoint } : {};
+  const ssm = new SSMClient({ region: settings.region, maxAttempts, ...endpoint });
   // One attempt per SES call: see SesClientCache (a retried send could deliver twice).
   const sesClients = new SesClientCache({ endpoint: settings.endpoint, logger });
-  const ddb = settings.ledgerTable ? new DynamoDBClient({ region: settings.region, maxAttempts, ...(settings.endpoint ? { endpoint: settings.endpoint } : {}) }) : undefined;
-  const ledger = ddb && settings.ledgerTable ? new DeliveryLedger(ddb, settings.ledgerTable) : undefined;
+  const ddb = settings.ledgerTable ? new DynamoDBClient({ region: settings.region, maxAttempts, ...endpoint }) : undefined;
+  const ledger = ddb && settings.ledgerTable
+    ? new DeliveryLedger(ddb, settings.ledgerTable, { onRetry: (e) => logger.warn(e, "ledger: retrying after a transient failure") })
+    : undefined;
   const rollbackStore = new RollbackStore(ssm, settings.root);
   const config = new ParameterStoreConfig(ssm, { root: settings.root, ttlSeconds: settings.ttlSeconds, overrides: settings.overrides, metrics });
   // With AWS emulated (AWS_ENDPOINT_URL), a SendGrid key must never reach the real API:
   // SendGrid is used only when VIBE_SENDGRID_BASE_URL says where (the loopback emulator).
   const sendgridDisabled = settings.endpoint && !settings.sendgridBaseUrl ? `AWS_ENDPOINT_URL is set and ${ENV.sendgridBaseUrl} is not` : undefined;
-  const outDir = out ?? settings.outDir ?? (command === "preview" || dryRun ? ".local/out" : undefined);
-
-  // ECS stops a task with SIGTERM, then SIGKILL after its stop timeout (30 s by default):
-  // stop claiming recipients, let the sends in flight settle for a bounded grace, then
-  // report the real counts and exit 143 (run.ts turns the summary into "interrupted").
-  const runId = randomUUID();
-  const startedAt = Date.now();
-  const stop = new AbortController();
-  const onSigterm = () => {
-    if (stop.signal.aborted) return;
-    logger.warn({ graceMs: settings.shutdownGraceMs, detail: "no new recipients are claimed; sends in flight may settle, then the run stops" }, "interrupted by SIGTERM");
-    stop.abort();
+  const deps: RunDeps = {
+    config,
+    feeds: new FeedFetcher({ logger }),
+    // The client follows the cached config: after its TTL a reload notices rotated keys
+    // and SesClientCache rebuilds the client (or after the client's own 1 h TTL). A
+    // Parameter Store access failure on reload is a rollback trigger (the router sees
+    // it); any other reload failure keeps the config this run started with.
+    provider: (c, run) =>
+      dispatchProviderFor(
+        c,
+        {
+          ses: async () => sesClients.get(await config.load().catch((err: unknown) => reloadFallback(err, c))).client,
+          logger,
+          metrics,
+          sendgridBaseUrl: settings.sendgridBaseUrl,
+          sendgridDisabled,
+          rollbackStore,
+        },
+        run,
+      ),
+    credentialMode: (c) => SesClientCache.modeOf(c),
+    logger,
+    metrics,
+    ledger,
+    rollbackStore,
+    sendgridAvailable: async () => (sendgridDisabled ? false : sendgridKeyConfigured(ssm, settings.root)),
   };
-  // This run's results as they settle, for a summary when the grace runs out first.
-  const progress = { sent: 0, failed: 0, unknown: 0, skipped: 0, messageIds: [] as string[] };
-  const tally = (r: DeliveryResult) => {
-    if (r.status === "sent") {
-      progress.sent++;
-      progress.messageIds.push(r.messageId);
-    } else if (r.status === "skipped") progress.skipped++;
-    else if (r.definitelyNotSent) progress.failed++;
-    else progress.unknown++;
+  return {
+    deps,
+    close: () => {
+      config.clear();
+      sesClients.destroy();
+      ddb?.destroy();
+      ssm.destroy();
+    },
   };
-  let graceTimer: NodeJS.Timeout | undefined;
-  const graceExpired = new Promise<RunSummary>((resolve) => {
-    const start = () => {
-      graceTimer = setTimeout(() => {
-        logger.error({ graceMs: settings.shutdownGraceMs }, "sends in flight did not settle within the shutdown grace; their outcome is unknown (see `digest ledger status`)");
-        metrics.count(METRICS.sent, progress.sent);
-        metrics.count(METRICS.failed, progress.failed);
-        metrics.count(METRICS.emailsUnknown, progress.unknown);
-        metrics.count(METRICS.digestSucceeded, 0);
-        resolve({
-          msg: "run summary", ok: false, runId, dryRun, ...progress, recipients: [], states: {}, feeds: { total: 0, ok: 0, failed: [] }, items: 0,
-          durationMs: Date.now() - startedAt, reason: "interrupted", graceExceeded: true, exitCode: EXIT.interrupted,
-        });
-      }, settings.shutdownGraceMs);
-    };
-    stop.signal.addEventListener("abort", start, { once: true });
-  });
-  if (io.handleSignals) process.on("SIGTERM", onSigterm);
-  if (io.stop) {
-    if (io.stop.aborted) onSigterm();
-    else io.stop.addEventListener("abort", onSigterm, { once: true });
-  }
-
-  let summary: RunSummary;
-  try {
-    const run = runDigest(
-      {
-        config,
-        feeds: new FeedFetcher({ logger }),
-        // The client follows the cached config: after its TTL a reload notices rotated keys
-        // and SesClientCache rebuilds the client (or after the client's own 1 h TTL). A
-        // Parameter Store access failure on reload is a rollback trigger (the router sees
-        // it); any other reload failure keeps the config this run started with.
-        provider: (c, run) =>
-          dispatchProviderFor(
-            c,
-            {
-              ses: async () => sesClients.get(await config.load().catch((err: unknown) => reloadFallback(err, c))).client,
-              logger,
-              metrics,
-              sendgridBaseUrl: settings.sendgridBaseUrl,
-              sendgridDisabled,
-              rollbackStore,
-              rollbackWindow: { minAttempts: settings.rollbackMinAttempts },
-            },
-            run,
-          ),
-        credentialMode: (c) => SesClientCache.modeOf(c),
-        logger,
-        metrics,
-        ledger,
-        rollbackStore,
-        sendgridAvailable: async () => (sendgridDisabled ? false : sendgridKeyConfigured(ssm, settings.root)),
-      },
-      { runId, dryRun, outDir, files: command === "preview" ? "parts" : dryRun ? "all" : "message", dispatch: { ceilingPerSecond: settings.maxSendRate, onResult: tally }, signal: stop.signal },
-    );
-    summary = await Promise.race([run, graceExpired]);
-  } finally {
-    clearTimeout(graceTimer);
-    if (io.handleSignals) process.removeListener("SIGTERM", onSigterm);
-    io.stop?.removeEventListener("abort", onSigterm);
-    config.clear();
-    sesClients.destroy();
-    ddb?.destroy();
-    ssm.destroy();
-  }
-  metrics.flush();
-  const { msg, ...fields } = summary;
-  logger.info(fields, msg);
-  return summary.exitCode;
 }
 
 /**
@@ -346,70 +213,217 @@ export function reloadFallback(err: unknown, current: DigestConfig): DigestConfi
   return current;
 }
 
-/** `digest rollback ...` and `digest ledger ...`: one JSON line, no secrets, no config load. */
-async function operatorCommand(cmd: Extract<Command, { kind: "rollback" | "ledger" }>, settings: CliEnv, io: CliIo): Promise<number> {
-  const maxAttempts = settings.endpoint ? 2 : 3;
-  const endpoint = settings.endpoint ? { endpoint: settings.endpoint } : {};
-  const print = (o: Record<string, unknown>) => io.writeLine(JSON.stringify(o));
-  const fail = (msg: string, err: unknown, code: number = EXIT.configError) => {
-    print({ level: "error", msg, ok: false, error: err instanceof DigestError ? err.toJSON() : { name: (err as Error)?.name ?? "Error" }, exitCode: code });
-    return code;
+/** The `digest` command line. */
+export function digestCli(env: NodeJS.ProcessEnv, io: DigestIo = processIo()): Cli {
+  const cli = new Cli(
+    "digest",
+    {
+      invocation: "npm run digest --",
+      description:
+        "The Daily Vibe Coding Digest sender: fetches the feeds, renders the digest once and sends each recipient its copy through SES (SendGrid during the migration), exactly once per recipient and day with the delivery ledger. Without a command it prints this help and sends nothing.",
+      env: DIGEST_ENV_DOCS,
+      exitCodes: DIGEST_EXIT_DOCS,
+      examples: [
+        "npm run digest -- run --dry-run          render today's digest into .local/out, send nothing",
+        "npm run digest -- run                    send today's digest (what the scheduled task runs)",
+        "npm run digest -- ledger status          today's ledger: sent, failed, unknown, in progress",
+        "npm run digest -- rollback status        is the automatic SES rollback in force, and why",
+      ],
+    },
+    io,
+  );
+  const today = () => digestDate((io.clock ?? (() => new Date()))());
+  const dateOption = (required: boolean) => {
+    const o = new Option("--date <YYYY-MM-DD>", "digest date, America/New_York" + (required ? "" : " (default: today)")).argParser((v) => {
+      if (!/^\d{4}-\d{2}-\d{2}$/.test(v)) throw usageError("--date must be YYYY-MM-DD");
+      return v;
+    });
+    return required ? o.makeOptionMandatory(true) : o;
   };
-  if (cmd.kind === "rollback") {
-    const ssm = new SSMClient({ region: settings.region, maxAttempts, ...endpoint });
-    const store = new RollbackStore(ssm, settings.root);
-    try {
-      if (cmd.action === "status") {
-        const record = await store.read();
-        print({ msg: "rollback status", ok: true, parameter: store.name, inForce: record !== undefined, ...(record ? { rollback: record } : {}), exitCode: EXIT.ok });
-      } else {
-        const previous = await store.clear();
-        print({ msg: "rollback cleared", ok: true, parameter: store.name, wasInForce: previous !== undefined, ...(previous ? { previous } : {}), exitCode: EXIT.ok });
-      }
-      return EXIT.ok;
-    } catch (err) {
-      return fail(`rollback ${cmd.action} failed`, err);
-    } finally {
-      ssm.destroy();
-    }
+
+  type RunOpts = { json?: boolean; dryRun?: boolean; out?: string };
+  cli.action<RunOpts>(
+    cli.command("run", "fetch, render and send today's digest (the scheduled task); --dry-run renders and writes files only").option("--dry-run", "render and write the files, send nothing").option("--out <dir>", `write the first recipient's message files here (overrides ${ENV.outDir})`),
+    ({ opts }) => sendCommand(env, io, opts.dryRun === true ? "dry-run" : "run", opts),
+  );
+  cli.action<RunOpts>(
+    cli.command("preview", "write the first recipient's HTML and text parts to files; sends nothing").option("--out <dir>", `folder (default ${ENV.outDir}, else .local/out)`),
+    ({ opts }) => sendCommand(env, io, "preview", opts),
+  );
+
+  const rollback = cli.command("rollback", "the automatic SES rollback (email/ses_rollback)");
+  cli.action(cli.command("status", "is a rollback in force, why, and its evidence", {}, rollback), ({ out }) => rollbackCommand(env, io, out, "status"));
+  cli.action(cli.command("clear", "clear it: the next run uses SES again (per use_ses and ses_percent)", {}, rollback), ({ out }) => rollbackCommand(env, io, out, "clear"));
+
+  const ledger = cli.command("ledger", "the delivery ledger (VIBE_LEDGER_TABLE)");
+  cli.action<{ json?: boolean; date?: string }>(cli.command("status", "a digest's items; exits 1 while one is failed, unknown or in progress", {}, ledger).addOption(dateOption(false)), ({ out, opts }) =>
+    ledgerCommand(env, io, out, { action: "status", date: opts.date ?? today() }),
+  );
+  cli.action<{ json?: boolean; date: string; recipient: string }>(
+    cli
+      .command("resend", "after checking, let the next run send an `unknown` (or `failed`) recipient again; today's digest only", {}, ledger)
+      .addOption(dateOption(true))
+      .requiredOption("--recipient <address>", "the recipient"),
+    ({ out, opts }) => {
+      // A run only ever sends today's digest: marking another date would report success for
+      // a resend that nothing will ever make.
+      if (opts.date !== today()) throw usageError(`ledger resend only applies to today's digest (${today()}, America/New_York): runs send only today's digest, so nothing would ever resend one for ${opts.date}`);
+      return ledgerCommand(env, io, out, { action: "resend", date: opts.date, recipient: opts.recipient });
+    },
+  );
+  cli.action<{ json?: boolean; date: string; recipient: string; provider: string; messageId: string }>(
+    cli
+      .command("mark-sent", "record a send the ledger missed (the run summary's `unrecorded`), or an `unknown` one the provider shows as accepted", {}, ledger)
+      .addOption(dateOption(true))
+      .requiredOption("--recipient <address>", "the recipient")
+      .addOption(new Option("--provider <provider>", "who accepted it").choices(["ses", "sendgrid"]).makeOptionMandatory(true))
+      .requiredOption("--message-id <id>", "the provider's message id"),
+    ({ out, opts }) => ledgerCommand(env, io, out, { action: "mark-sent", date: opts.date, recipient: opts.recipient, provider: opts.provider, messageId: opts.messageId }),
+  );
+  return cli;
+}
+
+/** Runs the CLI; resolves with the exit code. */
+export async function main(argv: readonly string[], env: NodeJS.ProcessEnv, io: DigestIo = processIo()): Promise<number> {
+  return digestCli(env, io).run(argv);
+}
+
+/** `run`, `run --dry-run` and `preview`: one digest run, its progress, metrics and summary. */
+async function sendCommand(env: NodeJS.ProcessEnv, io: DigestIo, mode: "run" | "dry-run" | "preview", opts: { json?: boolean; out?: string }): Promise<number> {
+  const settings = readEnv(env, io.isTTY);
+  const json = opts.json === true || settings.logFormat === "json";
+  // JSON: every line on stdout (the task's log stream). Terminal: progress on stderr.
+  const logger = createLogger({ format: json ? "json" : "pretty", destination: { write: (l: string) => (json ? io.stdout(l) : io.stderr(l)) } });
+  const metrics = new EmfMetrics((line) => (json ? io.stdout(`${line}\n`) : undefined), { stage: settings.stage ?? STAGE_UNSET });
+  if (settings.stage === undefined) {
+    logger.warn({ env: ENV.stage, stage: STAGE_UNSET }, "VIBE_STAGE is not set: metrics carry Stage=\"unset\", which no stage's alarms select");
   }
-  if (!settings.ledgerTable) return fail("no delivery ledger: set VIBE_LEDGER_TABLE", new ConfigInvalidError(ENV.ledgerTable, "the ledger table name"));
-  const ddb = new DynamoDBClient({ region: settings.region, maxAttempts, ...endpoint });
+  const dryRun = mode !== "run";
+  const outDir = opts.out ?? settings.outDir ?? (dryRun ? ".local/out" : undefined);
+
+  // ECS stops a task with SIGTERM, then SIGKILL after its stop timeout (30 s by default).
+  const stop = new AbortController();
+  const onSignal = (signal: string) => () => {
+    if (stop.signal.aborted) return;
+    logger.warn({ signal, graceMs: settings.shutdownGraceMs, detail: "no send starts from now on; sends in flight may settle, then the run stops" }, `interrupted by ${signal}`);
+    stop.abort();
+  };
+  const onTerm = onSignal("SIGTERM");
+  const onInt = onSignal("SIGINT");
+  if (io.handleSignals) {
+    process.on("SIGTERM", onTerm);
+    process.on("SIGINT", onInt);
+  }
+  if (io.stop) {
+    if (io.stop.aborted) onTerm();
+    else io.stop.addEventListener("abort", onTerm, { once: true });
+  }
+  const wired = senderDeps(settings, logger, metrics);
+  try {
+    const summary = await runDigest(wired.deps, {
+      dryRun,
+      outDir,
+      files: mode === "preview" ? "parts" : dryRun ? "all" : "message",
+      dispatch: { ceilingPerSecond: settings.maxSendRate },
+      signal: stop.signal,
+      shutdownGraceMs: settings.shutdownGraceMs,
+    });
+    metrics.flush();
+    if (json) {
+      const { msg, ...fields } = summary;
+      logger.info(fields, msg);
+    } else {
+      io.stdout(`${humanSummary(summary).join("\n")}\n`);
+    }
+    return summary.exitCode;
+  } finally {
+    if (io.handleSignals) {
+      process.removeListener("SIGTERM", onTerm);
+      process.removeListener("SIGINT", onInt);
+    }
+    io.stop?.removeEventListener("abort", onTerm);
+    wired.close();
+  }
+}
+
+/** `digest rollback status|clear`: no secrets, no config load. */
+async function rollbackCommand(env: NodeJS.ProcessEnv, io: DigestIo, out: Output, action: "status" | "clear"): Promise<number> {
+  const settings = readEnv(env, io.isTTY);
+  const ssm = new SSMClient({ region: settings.region, maxAttempts: settings.endpoint ? 2 : 3, ...(settings.endpoint ? { endpoint: settings.endpoint } : {}) });
+  const store = new RollbackStore(ssm, settings.root);
+  try {
+    if (action === "status") {
+      const record = await store.read();
+      out.result(
+        { msg: "rollback status", ok: true, parameter: store.name, inForce: record !== undefined, ...(record ? { rollback: record } : {}), exitCode: EXIT.ok },
+        record ? [`SES rollback in force (${store.name}) since ${record.at}: ${record.reason}`, `  ${record.detail}`, "  clear it with: npm run digest -- rollback clear"] : [`no SES rollback in force (${store.name})`],
+      );
+    } else {
+      const previous = await store.clear();
+      out.result(
+        { msg: "rollback cleared", ok: true, parameter: store.name, wasInForce: previous !== undefined, ...(previous ? { previous } : {}), exitCode: EXIT.ok },
+        previous ? `cleared the SES rollback (${previous.reason}, since ${previous.at}): the next run uses SES again` : "no SES rollback was in force; nothing changed",
+      );
+    }
+    return EXIT.ok;
+  } finally {
+    ssm.destroy();
+  }
+}
+
+type LedgerAction =
+  | { action: "status"; date: string }
+  | { action: "resend"; date: string; recipient: string }
+  | { action: "mark-sent"; date: string; recipient: string; provider: string; messageId: string };
+
+/** `digest ledger ...`. */
+async function ledgerCommand(env: NodeJS.ProcessEnv, io: DigestIo, out: Output, cmd: LedgerAction): Promise<number> {
+  const settings = readEnv(env, io.isTTY);
+  if (!settings.ledgerTable) throw new CliError("CONFIG_MISSING", `no delivery ledger: set ${ENV.ledgerTable}`, EXIT.config);
+  const ddb = new DynamoDBClient({ region: settings.region, maxAttempts: settings.endpoint ? 2 : 3, ...(settings.endpoint ? { endpoint: settings.endpoint } : {}) });
   const ledger = new DeliveryLedger(ddb, settings.ledgerTable);
   try {
-    const date = cmd.date ?? digestDate((io.clock ?? (() => new Date()))());
-    if (cmd.action === "resend") {
-      const changed = await ledger.markForResend(date, cmd.recipient);
-      print({ msg: "ledger resend", ok: changed, digestDate: date, recipient: cmd.recipient, ...(changed ? {} : { reason: "only an unknown or failed recipient can be marked for resending" }), exitCode: changed ? EXIT.ok : EXIT.deliveryFailed });
-      return changed ? EXIT.ok : EXIT.deliveryFailed;
+    if (cmd.action === "resend" || cmd.action === "mark-sent") {
+      const changed = cmd.action === "resend" ? await ledger.markForResend(cmd.date, cmd.recipient) : await ledger.markSent(cmd.date, cmd.recipient, cmd.provider, cmd.messageId);
+      const why = cmd.action === "resend" ? "only an unknown or failed recipient can be marked for resending" : "only an unknown recipient, or one left in progress after its send started and its lease ran out, can be marked sent";
+      const exitCode = changed ? EXIT.ok : EXIT.failed;
+      out.result(
+        { msg: `ledger ${cmd.action}`, ok: changed, digestDate: cmd.date, recipient: cmd.recipient, ...(changed ? {} : { reason: why }), exitCode },
+        changed ? `${cmd.recipient} (${cmd.date}): ${cmd.action === "resend" ? "marked for resending by the next run" : "recorded as sent"}` : `${cmd.recipient} (${cmd.date}): not changed: ${why}`,
+      );
+      return exitCode;
     }
-    const items = [...(await ledger.items(date)).values()];
+    const items = [...(await ledger.items(cmd.date)).values()];
     const states: Record<string, number> = {};
     for (const it of items) states[it.state] = (states[it.state] ?? 0) + 1;
     const notDone = (states.failed ?? 0) + (states.unknown ?? 0) + (states.in_progress ?? 0);
-    print({
-      msg: "ledger status",
-      ok: notDone === 0,
-      table: settings.ledgerTable,
-      digestDate: date,
-      states,
-      recipients: items.map((it) => ({ recipient: it.recipient, state: it.state, provider: it.provider, messageId: it.messageId, errorCode: it.errorCode, attempts: it.attempts, updatedAt: it.updatedAt })),
-      exitCode: notDone === 0 ? EXIT.ok : EXIT.deliveryFailed,
-    });
-    return notDone === 0 ? EXIT.ok : EXIT.deliveryFailed;
-  } catch (err) {
-    return fail(`ledger ${cmd.action} failed`, err);
+    const exitCode = notDone === 0 ? EXIT.ok : EXIT.failed;
+    out.result(
+      {
+        msg: "ledger status",
+        ok: notDone === 0,
+        table: settings.ledgerTable,
+        digestDate: cmd.date,
+        states,
+        recipients: items.map((it) => ({ recipient: it.recipient, state: it.state, provider: it.provider, messageId: it.messageId, errorCode: it.errorCode, attempts: it.attempts, latencyMs: it.latencyMs, updatedAt: it.updatedAt })),
+        exitCode,
+      },
+      [
+        `ledger ${settings.ledgerTable}, digest ${cmd.date}: ${Object.entries(states).map(([k, v]) => `${k} ${v}`).join(", ") || "no items"}`,
+        ...items.filter((it) => it.state !== "sent").map((it) => `  ${it.state.padEnd(11)} ${it.recipient}${it.errorCode ? ` (${it.errorCode})` : ""}`),
+      ],
+    );
+    return exitCode;
   } finally {
     ddb.destroy();
   }
 }
 
 if (require.main === module) {
-  const writeLine = (line: string) => process.stdout.write(`${line}\n`);
-  main(process.argv.slice(2), process.env, { writeLine, isTTY: process.stdout.isTTY === true, handleSignals: true }).then(
+  main(process.argv.slice(2), process.env, { ...processIo(), handleSignals: true }).then(
     (code) => {
       process.exitCode = code;
-      // Sockets of the SDK's keep-alive agents must not hold the task open.
+      // Sockets of the SDK's keep-alive agents (and sends abandoned after the grace) must not hold the task open.
       setTimeout(() => process.exit(code), 200).unref();
     },
     (err: unknown) => {
@@ -418,3 +432,4 @@ if (require.main === module) {
     },
   );
 }
+

@@ -78,8 +78,6 @@ export const ENV = {
   stage: "VIBE_STAGE",
   /** SendGrid API base URL (tests and the local run point it at the loopback emulator). @default SENDGRID_DEFAULT_BASE_URL */
   sendgridBaseUrl: "VIBE_SENDGRID_BASE_URL",
-  /** Minimum SES outcomes in the sliding window before the failure rate can trigger the rollback. @default ROLLBACK_DEFAULTS.minAttempts */
-  rollbackMinAttempts: "VIBE_ROLLBACK_MIN_ATTEMPTS",
   /**
    * After SIGTERM, how long (ms) sends in flight may take to settle before the sender prints
    * its summary and exits 143; keep it under the task's stopTimeout (ECS default 30 s).
@@ -122,20 +120,53 @@ export interface RollbackRecord {
   readonly at: string;
   /** What triggered it; "manual" when an operator set a value by hand. */
   readonly reason: "ses-failure-rate" | "ses-sending-paused" | "parameter-store" | "manual";
-  /** Human-readable detail, e.g. "3 of 40 SES sends failed in 10 min (7.5% > 5%)". */
+  /** Human-readable detail, e.g. "SES failure rate above 5%: 9 of 41 SES sends failed ...". */
   readonly detail: string;
   readonly runId?: string;
   readonly digestDate?: string;
   /** Error code that triggered it (e.g. SES_SENDING_PAUSED, AWS_ACCESS_DENIED). */
   readonly code?: string;
+  /** For reason "ses-failure-rate": the evidence the sequential test decided on. */
+  readonly evidence?: RollbackEvidence;
 }
 
-/** The automatic rollback's trigger (the seed: SES failure rate > 5% over 10 minutes). */
+/**
+ * The evidence behind an automatic rollback on the SES failure rate: Wald's sequential
+ * probability ratio test of {@link ROLLBACK_DEFAULTS}.p0 against p1 over the SES outcomes
+ * of the sliding window (app/src/rollback.ts explains the test).
+ */
+export interface RollbackEvidence {
+  readonly test: "sprt";
+  /** SES outcomes (recipients with a final SES answer) in the window, and how many failed. */
+  readonly attempts: number;
+  readonly failures: number;
+  /** The window's length and the times of its first and last outcome (ISO). */
+  readonly windowMs: number;
+  readonly from: string;
+  readonly to: string;
+  /** The two failure rates the test weighs (acceptable, too high). */
+  readonly p0: number;
+  readonly p1: number;
+  /** Likelihood ratio of p1 over p0 for these counts, and the bound it reached, (1 - beta) / alpha. */
+  readonly likelihoodRatio: number;
+  readonly bound: number;
+  /** 1 - alpha: at a true failure rate of p0 or less, a run trips with probability at most alpha. */
+  readonly confidence: number;
+}
+
+/**
+ * The automatic rollback's failure-rate trip (the seed: SES failure rate > 5% over 10
+ * minutes): Wald's SPRT of p0 = 2% against p1 = 10%, whose neutral rate (where the evidence
+ * drifts neither way) is 5.0%; alpha = 0.1% (false trip at 2%), beta = 1% (no trip at 10%).
+ */
 export const ROLLBACK_DEFAULTS = {
   windowMs: 10 * 60 * 1000,
-  /** Trips when failures / attempts is strictly greater than this. */
+  /** The rate the seed's bound names: the test's neutral point lies here. */
   maxFailureRate: 0.05,
-  minAttempts: 20,
+  p0: 0.02,
+  p1: 0.1,
+  alpha: 0.001,
+  beta: 0.01,
 } as const;
 
 /** SendGrid v3 API root; `POST /v3/mail/send` is appended. */
@@ -168,6 +199,11 @@ export const LEDGER = {
     attempts: "attempts",
     updatedAt: "updated_at",
     runId: "run_id",
+    /**
+     * Milliseconds the provider took to answer the send request (N), on every item whose
+     * request was made (sent, failed, unknown): `rollout status` reports p50/p95 per provider.
+     */
+    latencyMs: "latency_ms",
   },
   /** DynamoDB actions the sender uses on the table (the stack grants exactly these). */
   actions: ["dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:Query"] as const,
@@ -207,6 +243,13 @@ export const METRICS = {
    * when SendGrid then delivered the message. The numerator of the SES failure-rate alarm.
    */
   sesFailures: "SesFailures",
+  /**
+   * SES send requests answered with throttling (each answer, retries included): pacing
+   * backpressure, alarmed on its own. Never in SesAttempts/SesFailures nor in the rollback's
+   * test; a recipient still throttled after the dispatcher's retries ends `failed`
+   * (EmailsFailed) and the catch-up run retries it.
+   */
+  sesThrottled: "SesThrottled",
 } as const;
 
 /**

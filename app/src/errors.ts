@@ -40,6 +40,7 @@ export type ErrorCode =
   | "SENDGRID_NETWORK"
   | "LEDGER_UNAVAILABLE"
   | "LEDGER_CLAIM_LOST"
+  | "INTERRUPTED"
   | "USAGE";
 
 /** Base of every error the sender throws. */
@@ -435,6 +436,20 @@ export class LedgerClaimLostError extends DigestError {
   constructor(recipient: string) {
     super(`Delivery to ${recipient} not attempted: the ledger claim expired and another run took it over`, recipient, false);
     this.name = "LedgerClaimLostError";
+  }
+}
+
+/**
+ * The run was stopped (SIGTERM) before this recipient's provider request started: checked
+ * after the ledger's `sending` mark, right before the request, so no send starts after the
+ * signal. The recipient's claim is released (`failed`, code INTERRUPTED) for the next run.
+ */
+export class SendInterruptedError extends DigestError {
+  readonly code = "INTERRUPTED" as const;
+  readonly definitelyNotSent = true;
+  constructor(recipient: string) {
+    super(`Delivery to ${recipient} not started: the run was stopped`, recipient, false);
+    this.name = "SendInterruptedError";
   }
 }
 

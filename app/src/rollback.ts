@@ -1,15 +1,26 @@
 /**
- * The automatic SES rollback: a sliding-window failure-rate trip (the seed: SES failure
- * rate > 5% over 10 minutes) and the `email/ses_rollback` parameter that records it, so
- * later runs send through SendGrid until an operator clears it. The parameter holds a
- * small JSON record (when, why, which run), never a secret or an address.
+ * The automatic SES rollback: a failure-rate trip that needs evidence (the seed: SES
+ * failure rate > 5% over 10 minutes) and the `email/ses_rollback` parameter that records
+ * it, so later runs send through SendGrid until an operator clears it. The parameter holds
+ * a small JSON record (when, why, which run, the evidence), never a secret or an address.
+ *
+ * The trip is Wald's sequential probability ratio test (SPRT), evaluated after every SES
+ * outcome so it protects the run in progress. It weighs "SES fails p0 = 2% of sends"
+ * against "p1 = 10%": each failure multiplies the likelihood ratio by p1/p0 = 5, each
+ * success by (1 - p1)/(1 - p0) = 0.918, and the test trips when the ratio over the outcomes
+ * of the last 10 minutes reaches (1 - beta)/alpha = 990. The ratio drifts up exactly when
+ * the true rate is above 5.03%, the test's neutral point (the seed's 5%). By Ville's
+ * inequality a run whose true rate is 2% or less trips with probability at most alpha =
+ * 0.1%, however long it runs; at 10% the test misses with probability about beta = 1%
+ * (and takes ~80 SES outcomes on average). Five failures in a row trip it; one failure
+ * alone never does. bench/rollback-simulation.ts measures both rates per list size.
  */
 import { GetParameterCommand, PutParameterCommand, type SSMClient } from "@aws-sdk/client-ssm";
-import { METRICS, ROLLBACK_CLEARED, ROLLBACK_DEFAULTS, SECRET_PLACEHOLDER, parameterName, runtimeParameterName, type RollbackRecord } from "./contract";
+import { METRICS, ROLLBACK_CLEARED, ROLLBACK_DEFAULTS, SECRET_PLACEHOLDER, parameterName, runtimeParameterName, type RollbackEvidence, type RollbackRecord } from "./contract";
 import { AwsServiceError, DigestError, ProviderSetupError, mapAwsError } from "./errors";
 import type { Metrics } from "./metrics";
 
-export type { RollbackRecord } from "./contract";
+export type { RollbackEvidence, RollbackRecord } from "./contract";
 
 /**
  * The one definition of what persists the automatic rollback (besides the failure rate):
@@ -62,6 +73,7 @@ export function parseRollbackValue(raw: string | undefined): RollbackRecord | un
         ...(typeof o.runId === "string" ? { runId: o.runId.slice(0, 64) } : {}),
         ...(typeof o.digestDate === "string" ? { digestDate: o.digestDate.slice(0, 10) } : {}),
         ...(typeof o.code === "string" ? { code: o.code.slice(0, 64) } : {}),
+        ...(parseEvidence(o.evidence) ?? {}),
       };
     }
   } catch {
@@ -70,6 +82,30 @@ export function parseRollbackValue(raw: string | undefined): RollbackRecord | un
   // Any other value (e.g. an operator typed "rolled_back" or "true") forces the rollback:
   // failing safe towards SendGrid. The value itself is not echoed (it is free text).
   return { state: "rolled_back", at: "unknown", reason: "manual", detail: "set by hand to a value other than the cleared value" };
+}
+
+/** The evidence of a stored record, when it has the expected shape (numbers and ISO times only). */
+function parseEvidence(raw: unknown): { evidence: RollbackEvidence } | undefined {
+  if (typeof raw !== "object" || raw === null) return undefined;
+  const o = raw as Record<string, unknown>;
+  const nums = ["attempts", "failures", "windowMs", "p0", "p1", "likelihoodRatio", "bound", "confidence"] as const;
+  if (o.test !== "sprt" || !nums.every((k) => typeof o[k] === "number" && Number.isFinite(o[k])) || typeof o.from !== "string" || typeof o.to !== "string") return undefined;
+  const n = (k: (typeof nums)[number]) => o[k] as number;
+  return {
+    evidence: {
+      test: "sprt",
+      attempts: n("attempts"),
+      failures: n("failures"),
+      windowMs: n("windowMs"),
+      from: o.from.slice(0, 40),
+      to: o.to.slice(0, 40),
+      p0: n("p0"),
+      p1: n("p1"),
+      likelihoodRatio: n("likelihoodRatio"),
+      bound: n("bound"),
+      confidence: n("confidence"),
+    },
+  };
 }
 
 /**
@@ -132,44 +168,72 @@ export class RollbackStore {
   }
 }
 
-export interface FailureRateOptions {
-  /** @default 600000 (10 minutes) */
+export interface FailureTestOptions {
+  /** Outcomes older than this leave the test. @default ROLLBACK_DEFAULTS.windowMs (10 minutes) */
   readonly windowMs?: number;
-  /** Trips when failures / attempts is strictly greater. @default 0.05 */
-  readonly maxFailureRate?: number;
-  /** Fewer outcomes than this in the window never trip. @default 20 */
-  readonly minAttempts?: number;
+  /** The acceptable failure rate. @default ROLLBACK_DEFAULTS.p0 (2%) */
+  readonly p0?: number;
+  /** The failure rate that must trip. @default ROLLBACK_DEFAULTS.p1 (10%) */
+  readonly p1?: number;
+  /** Largest chance of tripping at p0. @default ROLLBACK_DEFAULTS.alpha (0.1%) */
+  readonly alpha?: number;
+  /** Chance of not tripping at p1. @default ROLLBACK_DEFAULTS.beta (1%) */
+  readonly beta?: number;
   readonly now?: () => number;
 }
 
-/** What the window holds after an outcome. */
-export interface FailureRateState {
+/** What the test holds after an outcome. */
+export interface FailureTestState {
   readonly attempts: number;
   readonly failures: number;
-  readonly rate: number;
-  /** True when this outcome crossed the threshold. */
-  readonly exceeded: boolean;
+  /** Natural log of the likelihood ratio p1 : p0 over the window's outcomes. */
+  readonly logLikelihoodRatio: number;
+  /** True once the ratio reached the bound: the failure rate is above the neutral point with the stated confidence. */
+  readonly tripped: boolean;
 }
 
-/** SES outcomes over a sliding time window; says when the failure rate exceeds the bound. */
-export class FailureRateWindow {
+/**
+ * Wald's SPRT over the SES outcomes of a sliding window (see the module comment). Only
+ * final SES answers are outcomes: throttling is backpressure, never an outcome here.
+ */
+export class SesFailureTest {
   readonly windowMs: number;
-  readonly maxFailureRate: number;
-  readonly minAttempts: number;
+  readonly p0: number;
+  readonly p1: number;
+  readonly alpha: number;
+  readonly beta: number;
+  /** ln(p1/p0): what one failure adds to the log-likelihood ratio. */
+  readonly failureWeight: number;
+  /** ln((1-p1)/(1-p0)) (negative): what one success adds. */
+  readonly successWeight: number;
+  /** ln((1-beta)/alpha): the trip bound. */
+  readonly logBound: number;
   private readonly now: () => number;
-  /** Outcome times, oldest first (bounded by the sends of one run, at most 1000 recipients x attempts). */
+  /** Outcome times and results, oldest first (at most one per recipient of a run). */
   private readonly events: { t: number; ok: boolean }[] = [];
   private failures = 0;
 
-  constructor(opts: FailureRateOptions = {}) {
+  constructor(opts: FailureTestOptions = {}) {
     this.windowMs = opts.windowMs ?? ROLLBACK_DEFAULTS.windowMs;
-    this.maxFailureRate = opts.maxFailureRate ?? ROLLBACK_DEFAULTS.maxFailureRate;
-    this.minAttempts = Math.max(1, Math.floor(opts.minAttempts ?? ROLLBACK_DEFAULTS.minAttempts));
+    this.p0 = opts.p0 ?? ROLLBACK_DEFAULTS.p0;
+    this.p1 = opts.p1 ?? ROLLBACK_DEFAULTS.p1;
+    this.alpha = opts.alpha ?? ROLLBACK_DEFAULTS.alpha;
+    this.beta = opts.beta ?? ROLLBACK_DEFAULTS.beta;
+    if (!(this.p0 > 0 && this.p0 < this.p1 && this.p1 < 1)) throw new RangeError("SesFailureTest needs 0 < p0 < p1 < 1");
+    if (!(this.alpha > 0 && this.alpha < 1 && this.beta > 0 && this.beta < 1)) throw new RangeError("SesFailureTest needs alpha and beta in (0, 1)");
+    this.failureWeight = Math.log(this.p1 / this.p0);
+    this.successWeight = Math.log((1 - this.p1) / (1 - this.p0));
+    this.logBound = Math.log((1 - this.beta) / this.alpha);
     this.now = opts.now ?? Date.now;
   }
 
-  /** Records one SES outcome. */
-  record(ok: boolean): FailureRateState {
+  /** The failure rate at which the evidence drifts neither way (5.03% for 2% vs 10%). */
+  get neutralRate(): number {
+    return -this.successWeight / (this.failureWeight - this.successWeight);
+  }
+
+  /** Records one SES outcome (true: SES accepted the message). */
+  record(ok: boolean): FailureTestState {
     const t = this.now();
     this.events.push({ t, ok });
     if (!ok) this.failures++;
@@ -177,11 +241,30 @@ export class FailureRateWindow {
     return this.state();
   }
 
-  state(): FailureRateState {
+  state(): FailureTestState {
     this.prune(this.now());
     const attempts = this.events.length;
-    const rate = attempts === 0 ? 0 : this.failures / attempts;
-    return { attempts, failures: this.failures, rate, exceeded: attempts >= this.minAttempts && rate > this.maxFailureRate };
+    const llr = this.failures * this.failureWeight + (attempts - this.failures) * this.successWeight;
+    return { attempts, failures: this.failures, logLikelihoodRatio: llr, tripped: llr >= this.logBound };
+  }
+
+  /** The evidence of the current window, for the rollback record. */
+  evidence(): RollbackEvidence {
+    const s = this.state();
+    const iso = (t: number | undefined) => new Date(t ?? this.now()).toISOString();
+    return {
+      test: "sprt",
+      attempts: s.attempts,
+      failures: s.failures,
+      windowMs: this.windowMs,
+      from: iso(this.events[0]?.t),
+      to: iso(this.events.at(-1)?.t),
+      p0: this.p0,
+      p1: this.p1,
+      likelihoodRatio: round3(Math.exp(s.logLikelihoodRatio)),
+      bound: round3(Math.exp(this.logBound)),
+      confidence: 1 - this.alpha,
+    };
   }
 
   private prune(t: number): void {
@@ -191,8 +274,21 @@ export class FailureRateWindow {
   }
 }
 
-/** "3 of 40 SES sends failed in 10 min (7.5% > 5%)". */
-export function describeRate(s: FailureRateState, w: Pick<FailureRateWindow, "windowMs" | "maxFailureRate">): string {
-  const pct = (x: number) => `${Math.round(x * 1000) / 10}%`;
-  return `${s.failures} of ${s.attempts} SES sends failed in ${Math.round(w.windowMs / 60000)} min (${pct(s.rate)} > ${pct(w.maxFailureRate)})`;
+function round3(x: number): number {
+  return Number(x.toPrecision(3));
+}
+
+/**
+ * "SES failure rate above 5%: 9 of 41 SES sends failed in the last 10 min (22.0%); the
+ * sequential test (2% vs 10%) reached its bound at 99.9% confidence (likelihood ratio 2.13e+3
+ * >= 990)". States the counts and the test, never a rounded comparison with the bound.
+ */
+export function describeTrip(e: RollbackEvidence, neutralRate: number = ROLLBACK_DEFAULTS.maxFailureRate): string {
+  const pct = (x: number, digits = 1) => `${(x * 100).toFixed(digits).replace(/\.0+$/, "")}%`;
+  const ratio = e.likelihoodRatio >= 1e6 ? e.likelihoodRatio.toExponential(2) : String(Math.round(e.likelihoodRatio));
+  return (
+    `SES failure rate above ${pct(neutralRate, 0)}: ${e.failures} of ${e.attempts} SES sends failed in the last ${Math.round(e.windowMs / 60000)} min ` +
+    `(${pct(e.failures / Math.max(1, e.attempts))}); the sequential test (${pct(e.p0, 0)} vs ${pct(e.p1, 0)}) reached its bound ` +
+    `at ${pct(e.confidence)} confidence (likelihood ratio ${ratio} >= ${Math.round(e.bound)})`
+  );
 }

@@ -3,13 +3,17 @@ import { mockClient } from "aws-sdk-client-mock";
 import { simpleParser } from "mailparser";
 import { randomUUID } from "node:crypto";
 import { inspect } from "node:util";
-import { dispatch, Pacer } from "../../app/src/delivery/dispatch";
+import { dispatch } from "../../app/src/delivery/dispatch";
+import { Pacer } from "../../app/src/delivery/pacer";
 import type { DeliveryProvider, DigestMessage } from "../../app/src/delivery/provider";
+import { MigrationRouter } from "../../app/src/delivery/router";
+import type { DeliveryClaims } from "../../app/src/ledger";
 import { SesProvider } from "../../app/src/delivery/ses";
 import { mapAwsError, ThrottledError } from "../../app/src/errors";
 import { listUnsubscribeHeaders } from "../../app/src/mime";
 import { motoSentMessages } from "../support/moto";
 import { motoUrl, sesClient, uniqueRoot, verifySender } from "../support/app-fixtures";
+import { virtualClock } from "../support/virtual-clock";
 
 const message = (to: string, from = "digest@example.com", extra: Partial<DigestMessage> = {}): DigestMessage => ({
   from,
@@ -26,11 +30,8 @@ const message = (to: string, from = "digest@example.com", extra: Partial<DigestM
 const sdkError = (name: string, status: number, message = "payload with CANARY value") =>
   Object.assign(new Error(message), { name, $fault: status >= 500 ? "server" : "client", $metadata: { httpStatusCode: status, requestId: `req-${name}` }, $response: { body: "CANARY" } });
 
-/** A fake clock whose sleep advances it (no real waiting). */
-function fakeTime() {
-  let t = 0;
-  return { now: () => t, sleep: async (ms: number) => void (t += Math.max(ms, 0)) };
-}
+/** Virtual time (no real waiting; see test/support/virtual-clock.ts). */
+const fakeTime = virtualClock;
 
 /** Largest number of values of `starts` inside any half-open window of `windowMs`. */
 function maxInWindow(starts: number[], windowMs = 1000): number {
@@ -245,5 +246,126 @@ describe("SES error mapping", () => {
     const u = uniqueRoot();
     const err = await new SesProvider(sesClient()).send(message(u.to, u.from)).catch((e: unknown) => e);
     expect(err).toMatchObject({ code: "SES_SENDER_NOT_VERIFIED", awsCode: "MessageRejected", httpStatus: 400, definitelyNotSent: true });
+  });
+});
+
+describe("one pacer per provider", () => {
+  /** A stand-in provider that records the virtual time of each request. */
+  const timed = (name: string, rate: number, clock: { now(): number }, fail?: (m: DigestMessage) => Error | undefined, remaining = Infinity) => {
+    const starts: number[] = [];
+    const provider: DeliveryProvider = {
+      name,
+      limits: async () => ({ maxPerSecond: rate, remaining24h: remaining }),
+      send: async (m) => {
+        starts.push(clock.now());
+        const e = fail?.(m);
+        if (e) throw e;
+        return { messageId: `${name}-${m.to}` };
+      },
+    };
+    return { provider, starts };
+  };
+  const rejected = (m: DigestMessage) => mapAwsError(sdkError("MessageRejected", 400, "Address blacklisted."), "ses:SendRawEmail", m.to);
+  const spacing = (starts: number[]) => Math.min(...starts.slice(1).map((s, i) => s - starts[i]));
+
+  test("when half the recipients go to SES (50/s) and half to SendGrid (10/s), each provider's starts keep its own rate and SES is not held back by SendGrid", async () => {
+    const t = virtualClock();
+    const ses = timed("ses", 50, t);
+    const sg = timed("sendgrid", 10, t);
+    const router = new MigrationRouter({ ses: ses.provider, sendgrid: sg.provider, useSes: true, sesPercent: 50 });
+    const recipients = Array.from({ length: 200 }, (_, i) => `mix-${i}@example.org`);
+    const out = await dispatch(router, recipients.map((r) => message(r)), { now: t.now, sleep: t.sleep });
+    expect(out.results.every((r) => r.status === "sent")).toBe(true);
+    expect(Object.fromEntries(out.lanes.map((l) => [l.name, l.rate]))).toEqual({ ses: 50, sendgrid: 10 });
+    expect(ses.starts.length + sg.starts.length).toBe(200);
+    expect(maxInWindow(sg.starts)).toBeLessThanOrEqual(10);
+    expect(spacing(sg.starts)).toBeGreaterThanOrEqual(100 - 1e-9);
+    expect(maxInWindow(ses.starts)).toBeLessThanOrEqual(50);
+    expect(spacing(ses.starts)).toBeGreaterThanOrEqual(20 - 1e-9);
+    // SES's share is done at its own pace, long before SendGrid's.
+    expect(ses.starts.at(-1)!).toBeLessThan(sg.starts.at(-1)! / 2);
+  });
+
+  test("when the rollback trips mid-run, SendGrid takes the rest (and the fallbacks) at no more than its own 10/s", async () => {
+    const t = virtualClock();
+    const ses = timed("ses", 50, t, rejected);
+    const sg = timed("sendgrid", 10, t);
+    const router = new MigrationRouter({ ses: ses.provider, sendgrid: sg.provider, useSes: true, sesPercent: 100 });
+    const recipients = Array.from({ length: 60 }, (_, i) => `rb-${i}@example.org`);
+    const out = await dispatch(router, recipients.map((r) => message(r)), { now: t.now, sleep: t.sleep });
+    await router.close();
+    expect(router.triggered).toMatchObject({ reason: "ses-failure-rate" });
+    expect(out.results.every((r) => r.status === "sent" && r.provider === "sendgrid")).toBe(true);
+    expect(sg.starts).toHaveLength(60);
+    expect(maxInWindow(sg.starts)).toBeLessThanOrEqual(10);
+    expect(spacing(sg.starts)).toBeGreaterThanOrEqual(100 - 1e-9);
+  });
+
+  test("when SES's daily quota is used up, the rest go through SendGrid without an SES request", async () => {
+    const t = virtualClock();
+    const ses = timed("ses", 50, t, undefined, 3);
+    const sg = timed("sendgrid", 10, t);
+    const router = new MigrationRouter({ ses: ses.provider, sendgrid: sg.provider, useSes: true, sesPercent: 100 });
+    const out = await dispatch(router, ["a", "b", "c", "d", "e"].map((x) => message(`${x}@example.org`)), { now: t.now, sleep: t.sleep, maxConcurrency: 1 });
+    expect(ses.starts).toHaveLength(3);
+    expect(sg.starts).toHaveLength(2);
+    expect(out.results.map((r) => r.status === "sent" && r.provider)).toEqual(["ses", "ses", "ses", "sendgrid", "sendgrid"]);
+    expect(out.results.slice(3).map((r) => r.status === "sent" && r.fallbackFrom)).toEqual(["ses", "ses"]);
+  });
+});
+
+describe("stop means stop", () => {
+  /** Claims in memory that record each call; `onSending` runs inside the sending mark. */
+  const memoryClaims = (onSending: () => void = () => undefined) => {
+    const calls: string[] = [];
+    const claims: DeliveryClaims = {
+      claim: async (r) => {
+        calls.push(`claim ${r}`);
+        return { kind: "claimed", token: { digestDate: "2026-11-28", recipient: r, claimId: `c-${r}` } };
+      },
+      sending: async (tok) => {
+        calls.push(`sending ${tok.recipient}`);
+        onSending();
+      },
+      settle: async (tok, o) => void calls.push(`settle ${tok.recipient} ${o.state}${o.state === "sent" ? "" : ` ${o.errorCode}`}`),
+    };
+    return { claims, calls };
+  };
+
+  test("when the stop comes while the ledger writes the sending mark, no request is made and the claim is released as not sent", async () => {
+    const stop = new AbortController();
+    const { claims, calls } = memoryClaims(() => stop.abort());
+    const sent: string[] = [];
+    const provider: DeliveryProvider = { name: "ses", limits: async () => ({ maxPerSecond: 10, remaining24h: Infinity }), send: async (m) => (sent.push(m.to), { messageId: "x" }) };
+    const out = await dispatch(provider, [message("a@example.org"), message("b@example.org")], { ledger: claims, signal: stop.signal, maxConcurrency: 1 });
+    expect(sent).toEqual([]);
+    expect(out.results.map((r) => r.status === "skipped" && r.reason)).toEqual(["interrupted", "interrupted"]);
+    expect(calls).toEqual(["claim a@example.org", "sending a@example.org", "settle a@example.org failed INTERRUPTED"]);
+  });
+
+  test("when the stop comes during a throttling backoff, no further try starts and the claim is released", async () => {
+    const stop = new AbortController();
+    const { claims, calls } = memoryClaims();
+    let requests = 0;
+    const provider: DeliveryProvider = {
+      name: "ses",
+      limits: async () => ({ maxPerSecond: 10, remaining24h: Infinity }),
+      send: async () => {
+        requests++;
+        throw new ThrottledError({ operation: "ses:SendRawEmail", resource: "a", awsCode: "Throttling", httpStatus: 400 });
+      },
+    };
+    const out = await dispatch(provider, [message("a@example.org")], {
+      ledger: claims,
+      signal: stop.signal,
+      // The backoff never ends by itself: only the stop ends it.
+      sleep: () => {
+        stop.abort();
+        return new Promise<void>(() => undefined);
+      },
+    });
+    expect(requests).toBe(1);
+    expect(out.results[0]).toMatchObject({ status: "skipped", reason: "interrupted" });
+    expect(calls.at(-1)).toBe("settle a@example.org failed INTERRUPTED");
   });
 });

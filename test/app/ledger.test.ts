@@ -12,7 +12,7 @@ import { runDigest } from "../../app/src/run";
 import { startFeedServer, type FeedServer } from "../../scripts/lib/feed-server";
 import { startSendGridServer, type SendGridServer } from "../../scripts/lib/sendgrid-server";
 import { motoSentMessages } from "../support/moto";
-import { captureLogger, createLedgerTable, dynamoClient, migrationStack, motoUrl, REGION, TEST_CREDENTIALS, uniqueRoot } from "../support/app-fixtures";
+import { captureLogger, cliIo, createLedgerTable, dynamoClient, migrationStack, motoUrl, REGION, TEST_CREDENTIALS, uniqueRoot } from "../support/app-fixtures";
 
 const ids = (n: number, prefix: string) => Array.from({ length: n }, (_, i) => `${prefix}-${i}@example.net`);
 
@@ -25,8 +25,8 @@ const DATE = digestDate(NOW);
  * first attempt of each UpdateItem that `lose` picks: the request reaches moto and is
  * applied, then the connection "resets", so the SDK retries the same conditional write.
  */
-function lossyDynamo(lose: (input: Record<string, unknown>) => boolean = () => true): { ddb: DynamoDBClient; lost: () => number } {
-  const ddb = new DynamoDBClient({ region: REGION, endpoint: motoUrl(), credentials: TEST_CREDENTIALS, maxAttempts: 3 });
+function lossyDynamo(lose: (input: Record<string, unknown>) => boolean = () => true, maxAttempts = 3): { ddb: DynamoDBClient; lost: () => number } {
+  const ddb = new DynamoDBClient({ region: REGION, endpoint: motoUrl(), credentials: TEST_CREDENTIALS, maxAttempts });
   const done = new WeakSet<object>();
   let lost = 0;
   ddb.middlewareStack.add(
@@ -158,9 +158,8 @@ describe("exactly once per recipient per digest (ledger in moto DynamoDB)", () =
     expect(await deliveries(sendgrid, recipients)).toEqual(Object.fromEntries(recipients.map((r) => [r, 1])));
 
     // An operator decides to resend it; the next run does, once.
-    const lines: string[] = [];
     const env = { AWS_REGION: "us-east-1", AWS_ENDPOINT_URL: motoUrl(), VIBE_LEDGER_TABLE: table, VIBE_LOG_FORMAT: "json" };
-    expect(await main(["ledger", "resend", "--date", DATE, "--recipient", recipients[1]], env, { writeLine: (l) => void lines.push(l), isTTY: false, clock: () => NOW })).toBe(0);
+    expect(await main(["ledger", "resend", "--date", DATE, "--recipient", recipients[1]], env, cliIo(false, { clock: () => NOW }).io)).toBe(0);
     const third = await s.run();
     expect(third.summary).toMatchObject({ ok: true, sent: 1, exitCode: 0, ledger: { states: { sent: 3 } } });
     expect(sendgrid.acceptedFor(recipients[1])).toHaveLength(2);
@@ -203,9 +202,9 @@ describe("exactly once per recipient per digest (ledger in moto DynamoDB)", () =
     const s = await stack({ values: { useSes: "false" }, recipients, table: ownTable });
     sendgrid.inject({ to: recipients[0], times: 1, fault: { kind: "status", status: 403 } });
     await s.run();
-    const lines: string[] = [];
+    const { lines, io } = cliIo(false);
     const env = { AWS_REGION: "us-east-1", AWS_ENDPOINT_URL: motoUrl(), VIBE_LEDGER_TABLE: ownTable, VIBE_LOG_FORMAT: "json" };
-    expect(await main(["ledger", "status", "--date", DATE], env, { writeLine: (l) => void lines.push(l), isTTY: false })).toBe(1);
+    expect(await main(["ledger", "status", "--date", DATE], env, io)).toBe(1);
     const out = JSON.parse(lines.at(-1)!);
     expect(out).toMatchObject({ msg: "ledger status", digestDate: DATE, states: { sent: 1, failed: 1 }, ok: false });
     expect(out.recipients).toEqual(expect.arrayContaining([expect.objectContaining({ recipient: recipients[0], state: "failed", errorCode: "SENDGRID_FORBIDDEN" })]));
@@ -221,9 +220,8 @@ describe("exactly once per recipient per digest (ledger in moto DynamoDB)", () =
       const session = new DeliveryLedger(lossy.ddb, table).session(DATE, "run-lost-claim");
       const c = await session.claim(to);
       expect(lossy.lost()).toBe(1);
-      expect(c).toMatchObject({ kind: "claimed", token: { recipient: to } });
+      expect(c).toMatchObject({ kind: "claimed", token: { recipient: to, claimId: session.claimIdFor(to) } });
       if (c.kind !== "claimed") throw new Error("expected a claim");
-      expect(session.claimIds.has(c.token.claimId)).toBe(true);
       expect(await new DeliveryLedger(dynamoClient(), table).item(DATE, to)).toMatchObject({ state: "in_progress", claimId: c.token.claimId, attempts: 1 });
     });
 
@@ -271,29 +269,127 @@ describe("exactly once per recipient per digest (ledger in moto DynamoDB)", () =
     });
   });
 
+  describe("when the ledger is down for longer than the SDK's own retries", () => {
+    /** A moto-backed client (one SDK attempt) whose UpdateItems `fail` picks answer 503 without reaching moto. */
+    function failingDynamo(fail: (input: Record<string, unknown>) => boolean): { ddb: DynamoDBClient; failures: () => number } {
+      const ddb = new DynamoDBClient({ region: REGION, endpoint: motoUrl(), credentials: TEST_CREDENTIALS, maxAttempts: 1 });
+      let failures = 0;
+      ddb.middlewareStack.add(
+        (next, ctx) => async (args) => {
+          if (ctx.commandName === "UpdateItemCommand" && fail(args.input as Record<string, unknown>)) {
+            failures++;
+            throw Object.assign(new Error("Service Unavailable"), { name: "ServiceUnavailable", $metadata: { httpStatusCode: 503 } });
+          }
+          return next(args);
+        },
+        { step: "initialize", name: "fail-update" },
+      );
+      return { ddb, failures: () => failures };
+    }
+    const settlingSent = (input: Record<string, unknown>) => JSON.stringify(input.ExpressionAttributeValues ?? {}).includes('{"S":"sent"}');
+    const fastRetry = { maxAttempts: 2, sleep: async () => undefined };
+    const runWith = async (s: Awaited<ReturnType<typeof stack>>, ledger: DeliveryLedger) => {
+      const log = captureLogger();
+      const summary = await runDigest(
+        {
+          config: new ParameterStoreConfig(s.ssm, { root: s.root, ttlSeconds: 0 }),
+          feeds: new FeedFetcher({ timeoutMs: 2000, retries: 0 }),
+          provider: (c, ctx) => dispatchProviderFor(c, { ses: () => s.ses.cache.get(c).client, logger: log.logger, sendgridBaseUrl: sendgrid.url, sendgridMaxPerSecond: 50 }, ctx),
+          logger: log.logger,
+          clock: () => NOW,
+          ledger,
+        },
+        { dispatch: { ceilingPerSecond: 50 }, ledgerSettleMs: 20_000, ledgerPollMs: 50 },
+      );
+      return { summary, log };
+    };
+
+    test("when the SDK gives up on a claim whose write landed, the ledger's retry recognises the claim as this run's own and the run does not wait on it", async () => {
+      const recipients = ids(3, `own-${uniqueRoot().id}`);
+      const s = await stack({ values: { useSes: "false" }, recipients });
+      let first = true;
+      const lossy = lossyDynamo(() => {
+        const lose = first;
+        first = false;
+        return lose;
+      }, 1);
+      const t0 = Date.now();
+      const { summary, log } = await runWith(s, new DeliveryLedger(lossy.ddb, table, { retry: fastRetry }));
+      expect(lossy.lost()).toBe(1);
+      expect(Date.now() - t0).toBeLessThan(15_000); // never waited out the 20 s settle for "another run"
+      expect(summary).toMatchObject({ ok: true, sent: 3, exitCode: 0, ledger: { states: { sent: 3 } } });
+      expect(log.text()).not.toContain("another run still holds");
+      expect(Object.values(await deliveries(sendgrid, recipients))).toEqual([1, 1, 1]);
+    });
+
+    test("when recording a send fails past its retries, it is recorded in the reconcile step: the recipient stays sent, never unknown", async () => {
+      const recipients = ids(2, `rec-${uniqueRoot().id}`);
+      const s = await stack({ values: { useSes: "false" }, recipients });
+      let left = 2; // the first settle's two tries fail; the reconcile step's try lands
+      const down = failingDynamo((input) => settlingSent(input) && left-- > 0);
+      const { summary, log } = await runWith(s, new DeliveryLedger(down.ddb, table, { retry: fastRetry }));
+      expect(down.failures()).toBe(2);
+      expect(summary).toMatchObject({ ok: true, sent: 2, exitCode: 0, ledger: { states: { sent: 2 } } });
+      expect(summary).not.toHaveProperty("unrecorded");
+      expect(summary.recipients.every((r) => r.ledgerError === undefined)).toBe(true);
+      expect(log.text()).toContain("ledger: outcome recorded on the second try");
+      expect(Object.values(await deliveries(sendgrid, recipients))).toEqual([1, 1]);
+    });
+
+    test("when the ledger cannot record a send at all, the summary keeps what reconciling needs (recipient, provider, message id), exits 1, and mark-sent records it after the lease", async () => {
+      const recipients = ids(1, `unrec-${uniqueRoot().id}`);
+      const s = await stack({ values: { useSes: "false" }, recipients });
+      const down = failingDynamo(settlingSent);
+      const { summary } = await runWith(s, new DeliveryLedger(down.ddb, table, { retry: fastRetry }));
+      const accepted = sendgrid.acceptedFor(recipients[0]);
+      expect(accepted).toHaveLength(1);
+      expect(summary).toMatchObject({ ok: false, sent: 1, exitCode: 1, ledger: { states: { in_progress: 1 } }, unrecorded: [{ recipient: recipients[0], state: "sent", provider: "sendgrid", messageId: accepted[0].messageId }] });
+      expect(summary.recipients[0]).toMatchObject({ status: "sent", ledgerError: "AWS_UNAVAILABLE" });
+      // Once the claim's lease has run out, the operator records it from the summary.
+      const later = new DeliveryLedger(dynamoClient(), table, { now: () => Date.now() + 11 * 60_000 });
+      expect(await later.markSent(DATE, recipients[0], "sendgrid", accepted[0].messageId)).toBe(true);
+      expect(await later.item(DATE, recipients[0])).toMatchObject({ state: "sent", messageId: accepted[0].messageId });
+    });
+  });
+
   test("when the run is stopped while a claimed recipient waits for its send slot, the claim is released as failed (the next run sends it) and nobody unclaimed is claimed", async () => {
     const recipients = ids(4, `stop-${uniqueRoot().id}`);
     const stop = new AbortController();
     const sent: string[] = [];
-    // Two sends per second: the second recipient is claimed, then waits ~500 ms for its slot.
+    // Two sends per second on a clock that never moves and a sleep that never ends by
+    // itself: whichever of the two claimed recipients gets the first slot is sent; the other
+    // can only leave its wait for the second slot through the stop. No timing involved.
     const provider: DeliveryProvider = {
       name: "sendgrid",
       limits: async () => ({ maxPerSecond: 2, remaining24h: Infinity }),
       send: async (m) => {
         sent.push(m.to);
         stop.abort(); // SIGTERM arrives while this first send is in flight
-        await new Promise((r) => setTimeout(r, 50));
         return { messageId: `m-${m.to}` };
       },
     };
     const message = (to: string): DigestMessage => ({ from: "digest@example.com", to, subject: "s", html: "<p>h</p>", text: "t", date: NOW, headers: {}, tags: {} });
     const ledger = new DeliveryLedger(dynamoClient(), table);
-    const out = await dispatch(provider, recipients.map(message), { ledger: ledger.session(DATE, "run-stopped"), maxConcurrency: 2, signal: stop.signal });
-    expect(sent).toEqual([recipients[0]]);
-    expect(out.results.map((r) => (r.status === "skipped" ? r.reason : r.status))).toEqual(["sent", "interrupted", "interrupted", "interrupted"]);
+    const claimed: number[] = [];
+    const out = await dispatch(provider, recipients.map(message), {
+      ledger: ledger.session(DATE, "run-stopped"),
+      maxConcurrency: 2,
+      signal: stop.signal,
+      now: () => 0,
+      sleep: () => new Promise<void>(() => undefined),
+      onProgress: (i, stage) => stage === "claimed" && claimed.push(i),
+    });
+    expect(sent).toHaveLength(1);
+    const first = recipients.indexOf(sent[0]);
+    const other = 1 - first;
+    expect([0, 1]).toContain(first);
+    expect(claimed.sort()).toEqual([0, 1]);
+    const reasons = out.results.map((r) => (r.status === "skipped" ? r.reason : r.status));
+    expect(reasons[first]).toBe("sent");
+    expect([reasons[other], reasons[2], reasons[3]]).toEqual(["interrupted", "interrupted", "interrupted"]);
     const items = await ledger.items(DATE);
-    expect(items.get(recipients[0])).toMatchObject({ state: "sent" });
-    expect(items.get(recipients[1])).toMatchObject({ state: "failed", errorCode: "INTERRUPTED" });
+    expect(items.get(recipients[first])).toMatchObject({ state: "sent" });
+    expect(items.get(recipients[other])).toMatchObject({ state: "failed", errorCode: "INTERRUPTED" });
     expect(items.has(recipients[2]) || items.has(recipients[3])).toBe(false);
   });
 });

@@ -12,13 +12,13 @@ import { SesProvider } from "../../app/src/delivery/ses";
 import { mapAwsError } from "../../app/src/errors";
 import { FeedFetcher } from "../../app/src/feeds";
 import { EmfMetrics } from "../../app/src/metrics";
-import { FailureRateWindow, parseRollbackValue, RollbackStore, sendgridKeyConfigured } from "../../app/src/rollback";
+import { describeTrip, parseRollbackValue, RollbackStore, SesFailureTest, sendgridKeyConfigured } from "../../app/src/rollback";
 import { runDigest } from "../../app/src/run";
 import { startFeedServer, type FeedServer } from "../../scripts/lib/feed-server";
 import { startSendGridServer, type SendGridServer } from "../../scripts/lib/sendgrid-server";
 import { motoSentMessages } from "../support/moto";
 import type { DigestConfig } from "../../app/src/config";
-import { captureLogger, migrationStack, motoUrl, ssmClient, TEST_CREDENTIALS, uniqueRoot, verifySender, sesClient } from "../support/app-fixtures";
+import { captureLogger, cliIo, migrationStack, motoUrl, ssmClient, TEST_CREDENTIALS, uniqueRoot, verifySender, sesClient } from "../support/app-fixtures";
 
 const ids = (n: number, prefix = "reader") => Array.from({ length: n }, (_, i) => `${prefix}-${i}@example.net`);
 
@@ -58,40 +58,96 @@ describe("sticky rollout", () => {
   });
 });
 
-describe("failure-rate window", () => {
+/** A seeded uniform generator (mulberry32): the same failures on every run of the suite. */
+function seeded(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+describe("the rollback's sequential test (SPRT, 2% vs 10%)", () => {
   const clock = () => {
     let t = 0;
     return { now: () => t, advance: (ms: number) => void (t += ms) };
   };
 
-  test("when 1 of 20 SES outcomes failed (exactly 5%), it does not trip; the next failure (2 of 21, 9.5%) trips", () => {
+  test("when four SES sends in a row fail, it does not trip; the fifth failure trips it", () => {
+    const w = new SesFailureTest({ now: () => 0 });
+    for (let i = 0; i < 4; i++) expect(w.record(false).tripped).toBe(false);
+    expect(w.record(false)).toMatchObject({ attempts: 5, failures: 5, tripped: true });
+  });
+
+  test("when one failure comes first (1 of 1, 100%), it does not trip: one outcome is no evidence", () => {
+    const w = new SesFailureTest({ now: () => 0 });
+    expect(w.record(false).tripped).toBe(false);
+  });
+
+  test("when 2% of 1,000 sends fail, evenly or in a seeded random order, it never trips", () => {
+    const even = new SesFailureTest({ now: () => 0 });
+    for (let i = 1; i <= 1000; i++) expect(even.record(i % 50 !== 0).tripped).toBe(false);
+    for (const seed of [1, 2, 3, 4, 5]) {
+      const r = seeded(seed);
+      const w = new SesFailureTest({ now: () => 0 });
+      let tripped = false;
+      for (let i = 0; i < 1000 && !tripped; i++) tripped = w.record(r() >= 0.02).tripped;
+      expect(tripped).toBe(false);
+    }
+  });
+
+  test("when 10% of sends fail (seeded), it trips before a third of 1,000 sends", () => {
+    for (const seed of [1, 2, 3, 4, 5]) {
+      const r = seeded(seed);
+      const w = new SesFailureTest({ now: () => 0 });
+      let at = 0;
+      for (let i = 1; i <= 1000 && !at; i++) if (w.record(r() >= 0.1).tripped) at = i;
+      expect(at).toBeGreaterThan(0);
+      expect(at).toBeLessThan(1000 / 3);
+    }
+  });
+
+  test("when it trips, the evidence carries counts, window, hypotheses, ratio, bound and confidence, and the message states the counts without a rounded comparison", () => {
     const c = clock();
-    const w = new FailureRateWindow({ now: c.now, minAttempts: 20 });
-    for (let i = 0; i < 19; i++) expect(w.record(true).exceeded).toBe(false);
-    expect(w.record(false)).toMatchObject({ attempts: 20, failures: 1, rate: 0.05, exceeded: false });
-    expect(w.record(false)).toMatchObject({ attempts: 21, failures: 2, exceeded: true });
+    const w = new SesFailureTest({ now: c.now });
+    for (let i = 0; i < 10; i++) w.record(true);
+    for (let i = 0; i < 5; i++) {
+      c.advance(1000);
+      w.record(false);
+    }
+    const e = w.evidence();
+    expect(e).toMatchObject({ test: "sprt", attempts: 15, failures: 5, windowMs: 600_000, p0: 0.02, p1: 0.1, bound: 990, confidence: 0.999, from: new Date(0).toISOString(), to: new Date(5000).toISOString() });
+    expect(e.likelihoodRatio).toBeGreaterThanOrEqual(990);
+    const detail = describeTrip(e, w.neutralRate);
+    expect(detail).toMatch(/^SES failure rate above 5%: 5 of 15 SES sends failed in the last 10 min \(33\.3%\); the sequential test \(2% vs 10%\) reached its bound at 99\.9% confidence \(likelihood ratio \d+ >= 990\)$/);
+    expect(detail).not.toMatch(/5% > 5%|>\s*5%/);
+    expect(w.neutralRate).toBeCloseTo(0.0503, 3);
   });
 
-  test("when 5 of 100 failed, it does not trip; the 6th failure does", () => {
-    const w = new FailureRateWindow({ minAttempts: 20, now: () => 0 });
-    for (let i = 0; i < 95; i++) w.record(true);
-    for (let i = 0; i < 5; i++) expect(w.record(false).exceeded).toBe(false);
-    expect(w.record(false).exceeded).toBe(true);
-  });
-
-  test("when fewer outcomes than the minimum are in the window, even all failing does not trip", () => {
-    const w = new FailureRateWindow({ minAttempts: 20, now: () => 0 });
-    for (let i = 0; i < 19; i++) expect(w.record(false).exceeded).toBe(false);
-    expect(w.record(false).exceeded).toBe(true);
-  });
-
-  test("when failures are older than 10 minutes, they leave the window", () => {
+  test("when failures are older than 10 minutes, they leave the test", () => {
     const c = clock();
-    const w = new FailureRateWindow({ now: c.now, minAttempts: 5 });
+    const w = new SesFailureTest({ now: c.now });
     for (let i = 0; i < 4; i++) w.record(false);
     c.advance(10 * 60_000);
-    for (let i = 0; i < 5; i++) expect(w.record(true).exceeded).toBe(false);
-    expect(w.state()).toMatchObject({ attempts: 5, failures: 0 });
+    expect(w.record(false)).toMatchObject({ attempts: 1, failures: 1, tripped: false });
+  });
+
+  test.each([
+    [{ p0: 0.1, p1: 0.02 }],
+    [{ alpha: 0 }],
+    [{ beta: 1 }],
+  ])("when the test is configured with %j, it refuses", (opts) => {
+    expect(() => new SesFailureTest(opts)).toThrow(RangeError);
+  });
+
+  test("when a stored rollback carries evidence, it is read back; a malformed one is dropped", () => {
+    const evidence = { test: "sprt", attempts: 15, failures: 5, windowMs: 600000, from: "2026-11-28T12:00:00.000Z", to: "2026-11-28T12:00:05.000Z", p0: 0.02, p1: 0.1, likelihoodRatio: 1330, bound: 990, confidence: 0.999 };
+    const base = { state: "rolled_back", at: "2026-11-28T12:00:05Z", reason: "ses-failure-rate", detail: "d" };
+    expect(parseRollbackValue(JSON.stringify({ ...base, evidence }))).toMatchObject({ evidence });
+    expect(parseRollbackValue(JSON.stringify({ ...base, evidence: { ...evidence, attempts: "many" } }))).not.toHaveProperty("evidence");
   });
 
   test.each([
@@ -124,10 +180,10 @@ const msg = (to: string): DigestMessage => ({ from: "digest@example.com", to, su
 const sdkError = (name: string, status: number, message = "x") => Object.assign(new Error(message), { name, $metadata: { httpStatusCode: status, requestId: `req-${name}` } });
 
 describe("MigrationRouter with stand-in providers", () => {
-  test("when SES has failed 1 of 20 sends, it keeps SES; when the 21st fails too, it stops using SES, records the rollback and counts it", async () => {
+  test("when four SES sends in a row fail among healthy ones, it keeps SES; when a fifth fails, it stops using SES, records the rollback with its evidence and counts it", async () => {
     const u = uniqueRoot();
     const store = new RollbackStore(ssmClient(), u.root);
-    const bad = new Set(["r-7@example.net", "r-20@example.net"]);
+    const bad = new Set(ids(30, "r").slice(10, 15));
     const ses = fakeProvider("ses", (m) => (bad.has(m.to) ? mapAwsError(sdkError("MessageRejected", 400, "Address blacklisted."), "ses:SendRawEmail", m.to) : undefined));
     const sg = fakeProvider("sendgrid");
     const emf: string[] = [];
@@ -138,12 +194,13 @@ describe("MigrationRouter with stand-in providers", () => {
     await router.close();
     metrics.flush();
     expect(out.results.every((r) => r.status === "sent")).toBe(true);
-    // 21 SES outcomes (2 failed) trip it: 9 recipients left go straight to SendGrid.
-    expect(ses.calls).toHaveLength(21);
-    expect(sg.calls).toEqual(["r-7@example.net", "r-20@example.net", ...recipients.slice(21)]);
-    expect(router.triggered).toMatchObject({ reason: "ses-failure-rate", detail: "2 of 21 SES sends failed in 10 min (9.5% > 5%)", runId: "run-x", digestDate: "2026-11-28" });
-    expect(await store.read()).toMatchObject({ state: "rolled_back", reason: "ses-failure-rate" });
-    expect(JSON.parse(emf[0])).toMatchObject({ SesRollback: 1, SesFallbacks: 2 });
+    // 15 SES outcomes (10 accepted, then 5 rejected) trip it: the 15 left go straight to SendGrid.
+    expect(ses.calls).toHaveLength(15);
+    expect(sg.calls).toEqual([...bad, ...recipients.slice(15)]);
+    expect(router.triggered).toMatchObject({ reason: "ses-failure-rate", runId: "run-x", digestDate: "2026-11-28", evidence: { attempts: 15, failures: 5, bound: 990 } });
+    expect(router.triggered!.detail).toMatch(/^SES failure rate above 5%: 5 of 15 SES sends failed/);
+    expect(await store.read()).toMatchObject({ state: "rolled_back", reason: "ses-failure-rate", evidence: { attempts: 15, failures: 5 } });
+    expect(JSON.parse(emf[0])).toMatchObject({ SesRollback: 1, SesFallbacks: 5, SesAttempts: 15, SesFailures: 5 });
   });
 
   test.each([
@@ -185,7 +242,8 @@ describe("MigrationRouter with stand-in providers", () => {
     const emf: string[] = [];
     const metrics = new EmfMetrics((l) => emf.push(l));
     const log = captureLogger();
-    const router = new MigrationRouter({ ses: ses.provider, useSes: true, sesPercent: 100, store, metrics, logger: log.logger, window: new FailureRateWindow({ minAttempts: 2 }) });
+    // A lenient test (alpha = beta = 10%: two failures in a row trip it) keeps the run short.
+    const router = new MigrationRouter({ ses: ses.provider, useSes: true, sesPercent: 100, store, metrics, logger: log.logger, test: new SesFailureTest({ alpha: 0.1, beta: 0.1 }) });
     const out = await dispatch(router, ids(4, "nosg").map(msg), { maxConcurrency: 1 });
     await router.close();
     metrics.flush();
@@ -224,7 +282,7 @@ describe("SES-specific metrics and rollback triggers (stand-in providers)", () =
     expect(emfOf(metrics, lines)).toMatchObject({ SesAttempts: 1, SesFailures: 1 });
   });
 
-  test("when SES throttles a recipient past the dispatcher's retries, it counts as one SES attempt and one failure; a throttle then success counts as one attempt, no failure", async () => {
+  test("when SES throttles, each answer counts in SesThrottled and none counts as an SES attempt or failure; a recipient throttled past the retries fails, one throttled once is sent", async () => {
     const lines: string[] = [];
     const metrics = new EmfMetrics((l) => lines.push(l));
     const answers = new Map<string, number>();
@@ -238,23 +296,23 @@ describe("SES-specific metrics and rollback triggers (stand-in providers)", () =
     const out = await dispatch(router, [msg("always@example.net"), msg("once@example.net")], { maxAttempts: 3, baseBackoffMs: 1, sleep: async () => {} });
     await router.close();
     expect(out.results.map((r) => r.status)).toEqual(["failed", "sent"]);
+    expect(out.results[0]).toMatchObject({ definitelyNotSent: true, error: { code: "AWS_THROTTLED" } });
     expect(ses.calls).toHaveLength(5);
-    expect(emfOf(metrics, lines)).toMatchObject({ SesAttempts: 2, SesFailures: 1 });
+    expect(emfOf(metrics, lines)).toMatchObject({ SesThrottled: 4, SesAttempts: 1, SesFailures: 0 });
   });
 
-  test("when SES throttles recipients past the dispatcher's retries, they enter the failure-rate window too, and enough of them trip and record the rollback", async () => {
+  test("when SES throttles every send, the rollback never trips: throttling is backpressure, not an SES failure", async () => {
     const u = uniqueRoot();
     const store = new RollbackStore(ssmClient(), u.root);
-    const window = new FailureRateWindow({ minAttempts: 2 });
+    const test = new SesFailureTest();
     const ses = fakeProvider("ses", (m) => mapAwsError(sdkError("Throttling", 400, "Maximum sending rate exceeded."), "ses:SendRawEmail", m.to));
-    const router = new MigrationRouter({ ses: ses.provider, sendgrid: fakeProvider("sendgrid").provider, useSes: true, sesPercent: 100, store, window });
-    const out = await dispatch(router, [msg("thr-1@example.net"), msg("thr-2@example.net")], { maxAttempts: 2, baseBackoffMs: 1, sleep: async () => {} });
-    expect(out.results.map((r) => r.status)).toEqual(["failed", "failed"]);
+    const router = new MigrationRouter({ ses: ses.provider, sendgrid: fakeProvider("sendgrid").provider, useSes: true, sesPercent: 100, store, test });
+    const out = await dispatch(router, ids(10, "thr").map(msg), { maxAttempts: 2, baseBackoffMs: 1, sleep: async () => {} });
     await router.close();
-    expect(window.state()).toMatchObject({ attempts: 2, failures: 2 });
-    expect(router.triggered).toMatchObject({ reason: "ses-failure-rate", detail: "2 of 2 SES sends failed in 10 min (100% > 5%)" });
-    expect(router.persisted).toBe(true);
-    expect(await store.read()).toMatchObject({ reason: "ses-failure-rate" });
+    expect(out.results.every((r) => r.status === "failed" && r.error.code === "AWS_THROTTLED")).toBe(true);
+    expect(test.state()).toMatchObject({ attempts: 0, tripped: false });
+    expect(router.triggered).toBeUndefined();
+    expect(await store.read()).toBeUndefined();
   });
 
   test("when Parameter Store denies access while the SES client reloads its config, ParameterStoreAccessDenied is counted and no SES attempt is", async () => {
@@ -367,12 +425,13 @@ describe("migration routing against moto and the SendGrid emulator", () => {
 
   test("when the SES failure rate crosses the threshold, the rollback fires, persists to the next run, and clearing it brings SES back", async () => {
     const recipients = ids(8, `rb-${uniqueRoot().id}`);
-    const s = await stack({ verify: false, recipients, factories: { rollbackWindow: { minAttempts: 5 } } });
+    const s = await stack({ verify: false, recipients });
 
-    // Run 1: SES rejects every send (sender not verified); at 5 outcomes the rate is 100%.
+    // Run 1: SES rejects every send (sender not verified); five failures in a row trip the test.
     const one = await s.run({ dispatch: { maxConcurrency: 1 } });
     expect(s.sesSends()).toBe(5);
-    expect(one.summary).toMatchObject({ ok: true, sent: 8, routes: { ses: 0, sendgrid: 8, fallback: 5 }, rollback: { inForce: false, triggered: { reason: "ses-failure-rate", detail: "5 of 5 SES sends failed in 10 min (100% > 5%)" } } });
+    expect(one.summary).toMatchObject({ ok: true, sent: 8, routes: { ses: 0, sendgrid: 8, fallback: 5 }, rollback: { inForce: false, triggered: { reason: "ses-failure-rate", evidence: { attempts: 5, failures: 5 } } } });
+    expect(one.summary.rollback?.triggered?.detail).toMatch(/^SES failure rate above 5%: 5 of 5 SES sends failed in the last 10 min \(100%\)/);
     expect(one.emf[0]).toMatchObject({ SesRollback: 1 });
     expect(one.log.text()).toContain("SES rollback triggered");
     const stored = await s.store.read();
@@ -389,8 +448,7 @@ describe("migration routing against moto and the SendGrid emulator", () => {
 
     // The operator looks, then clears it.
     const env = { VIBE_PARAMETER_ROOT: s.root, AWS_REGION: "us-east-1", AWS_ENDPOINT_URL: motoUrl(), VIBE_LOG_FORMAT: "json" };
-    const lines: string[] = [];
-    const io = { writeLine: (l: string) => void lines.push(l), isTTY: false };
+    const { lines, io } = cliIo(false);
     expect(await main(["rollback", "status"], env, io)).toBe(0);
     expect(JSON.parse(lines.at(-1)!)).toMatchObject({ msg: "rollback status", inForce: true, rollback: { reason: "ses-failure-rate" }, parameter: `${s.root}/email/ses_rollback` });
     expect(await main(["rollback", "clear"], env, io)).toBe(0);
@@ -415,7 +473,7 @@ describe("migration routing against moto and the SendGrid emulator", () => {
 
   test("when the failure rate trips in a run without a SendGrid key, the summary says persisted false, email/ses_rollback is untouched and the next run uses SES again", async () => {
     const recipients = ids(3, `nosg-${uniqueRoot().id}`);
-    const s = await stack({ verify: false, recipients, values: { sendgridApiKey: "unset" }, factories: { rollbackWindow: { minAttempts: 2 } } });
+    const s = await stack({ verify: false, recipients, values: { sendgridApiKey: "unset" }, factories: { rollbackTest: { alpha: 0.1, beta: 0.1 } } });
     const one = await s.run({ dispatch: { maxConcurrency: 1 } });
     expect(s.sesSends()).toBe(2);
     expect(one.summary).toMatchObject({ ok: false, exitCode: 1, rollback: { inForce: false, triggered: { reason: "ses-failure-rate" }, persisted: false } });

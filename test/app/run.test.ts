@@ -19,7 +19,12 @@ const NOW = new Date("2026-11-28T12:00:00Z");
 describe("runDigest against moto", () => {
   let feeds: FeedServer;
   beforeAll(async () => {
-    feeds = await startFeedServer({ routes: { "/dead": { status: 503, body: "down", contentType: "text/plain" } } });
+    feeds = await startFeedServer({
+      routes: {
+        "/dead": { status: 503, body: "down", contentType: "text/plain" },
+        "/empty.rss": { body: '<?xml version="1.0"?><rss version="2.0"><channel><title>Empty</title><link>https://empty.example.com/</link><description>none</description></channel></rss>', contentType: "application/rss+xml" },
+      },
+    });
   });
   afterAll(async () => feeds.close());
 
@@ -124,11 +129,22 @@ describe("runDigest against moto", () => {
     expect(await sentTo(u.to)).toHaveLength(0);
   });
 
-  test("when every feed fails, the empty digest is not sent and the run exits 0", async () => {
+  test("when every feed fails, nothing is sent and the run fails with exit 4, DigestSucceeded 0 and the feed counts", async () => {
     const u = uniqueRoot();
     const s = await setup({ feeds: feedsJson(feeds.url, { "/dead": "Dead Feed" }), to: u.to });
     const summary = await s.run();
-    expect(summary).toMatchObject({ ok: true, sent: 0, failed: 0, skipped: 1, reason: "empty digest", exitCode: 0 });
+    s.metrics.flush();
+    expect(summary).toMatchObject({ ok: false, total: 1, sent: 0, failed: 0, notTried: 1, reason: "nothing to send", exitCode: 4, feeds: { total: 1, ok: 0 } });
+    expect(await sentTo(u.to)).toHaveLength(0);
+    expect(JSON.parse(s.emf[0])).toMatchObject({ DigestSucceeded: 0, FeedsAttempted: 1, FeedFailures: 1, EmailsSent: 0 });
+    expect(s.log.text()).toContain("nothing to send: every feed failed or the digest has no items");
+  });
+
+  test("when the feeds answer but hold no items, nothing is sent and the run exits 4", async () => {
+    const u = uniqueRoot();
+    const s = await setup({ feeds: feedsJson(feeds.url, { "/empty.rss": "Empty Feed" }), to: u.to });
+    const summary = await s.run();
+    expect(summary).toMatchObject({ ok: false, sent: 0, reason: "nothing to send", exitCode: 4, items: 0, feeds: { total: 1, ok: 1 } });
     expect(await sentTo(u.to)).toHaveLength(0);
   });
 
@@ -139,7 +155,7 @@ describe("runDigest against moto", () => {
     expect(s.emf).toHaveLength(1);
     const doc = JSON.parse(s.emf[0]);
     expect(doc._aws.CloudWatchMetrics[0].Namespace).toBe("VibeDigest");
-    expect(doc).toMatchObject({ EmailsSent: 1, EmailsFailed: 0, FeedFailures: 1, DigestSucceeded: 1 });
+    expect(doc).toMatchObject({ EmailsSent: 1, EmailsFailed: 0, FeedFailures: 1, FeedsAttempted: 4, DigestSucceeded: 1 });
     expect(typeof doc.ParameterStoreLatency).toBe("number");
     expect(typeof doc.DeliveryLatency).toBe("number");
     // moto's quota is 200 a day: at least this send is counted.
@@ -203,7 +219,7 @@ describe("runDigest against moto", () => {
     const stop = new AbortController();
     const summary = await s.run({ signal: stop.signal, dispatch: { ceilingPerSecond: 50, onResult: (r) => r.status === "sent" && stop.abort() } });
     s.metrics.flush();
-    expect(summary).toMatchObject({ ok: false, reason: "interrupted", exitCode: 143, sent: 1, skipped: 3, failed: 0, unknown: 0 });
+    expect(summary).toMatchObject({ ok: false, reason: "interrupted", exitCode: 143, total: 4, sent: 1, notTried: 3, skipped: 0, inFlight: 0, failed: 0, unknown: 0 });
     expect(summary.recipients.map((r) => r.skipReason ?? r.status)).toEqual(["sent", "interrupted", "interrupted", "interrupted"]);
     const counts = await Promise.all(recipients.map(async (r) => (await sentTo(r)).length));
     expect(counts).toEqual([1, 0, 0, 0]);

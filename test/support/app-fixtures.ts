@@ -217,6 +217,22 @@ export function captureLogger(): { logger: Logger; lines: string[]; text: () => 
   return { logger, lines, text: () => lines.join("") };
 }
 
+/** An io for the digest CLI's main() in-process: stdout as lines (`lines`), stderr as text. */
+export function cliIo(isTTY = false, extra: { stop?: AbortSignal; clock?: () => Date; onLine?: (line: string) => void } = {}) {
+  const lines: string[] = [];
+  const err: string[] = [];
+  let partial = "";
+  const stdout = (text: string) => {
+    const parts = (partial + text).split("\n");
+    partial = parts.pop()!;
+    for (const l of parts) {
+      lines.push(l);
+      extra.onLine?.(l);
+    }
+  };
+  return { lines, err, stderrText: () => err.join(""), io: { stdout, stderr: (t: string) => void err.push(t), isTTY, ...extra } };
+}
+
 export function feedsJson(base: string, names: Record<string, string>): string {
   return JSON.stringify(Object.entries(names).map(([path, name]) => ({ url: `${base}${path}`, name })));
 }

@@ -1,38 +1,28 @@
 /**
- * Sends a batch of messages through one provider within its limits: at most
- * min(provider rate, ceiling) sends started per second (consecutive starts are at least
- * 1/rate apart on the injected clock), up to that many in flight, never more than the
- * 24-hour quota left, and exponential backoff with full jitter when the provider throttles
- * (at least as long as SendGrid's X-RateLimit-Reset asks).
+ * Sends one digest to a list of recipients through one provider (usually the migration
+ * router), in this order:
  *
- * With a ledger, each recipient is claimed just before its send (so a concurrent run
- * sees the claim), marked `sending` right before the request, and settled after it:
- * sent, failed (certainly not sent: the next run retries) or unknown (ambiguous: never
- * resent automatically).
+ *   1. open the lanes: each provider's limits, one pacer per provider (lanes.ts);
+ *   2. deliver: per lane, workers take that lane's recipients one by one (deliver-one.ts:
+ *      claim, build the message, send through the gate, settle in the ledger);
+ *   3. reconcile: outcomes the ledger could not record within their retry budget are
+ *      written once more;
+ *   4. account: every recipient has a result (never tried: `interrupted`).
  *
- * When `signal` aborts (SIGTERM), no new recipient is claimed or started; sends in flight
- * finish and settle, a claim whose send had not started is released (`failed`, so the next
- * run sends it), and the recipients not tried are reported as skipped, reason `interrupted`.
+ * A stop (SIGTERM) ends step 2 early: no new recipient is claimed and no provider request
+ * starts after it (the gate checks it last, after the ledger's `sending` mark); claims not
+ * sent are released. Never throws: failures are results.
  */
-import { METRICS } from "../contract";
-import {
-  DeliveryError,
-  DigestError,
-  LedgerClaimLostError,
-  LedgerUnavailableError,
-  QuotaExceededError,
-  SendGridThrottledError,
-  isDefinitelyNotSent,
-  isThrottled,
-  providerOfError,
-} from "../errors";
-import type { ClaimToken, DeliveryClaims, SettleOutcome } from "../ledger";
+import { DeliveryError, DigestError } from "../errors";
+import type { DeliveryClaims } from "../ledger";
 import type { Logger } from "../log";
 import type { Metrics } from "../metrics";
-import type { DeliveryProvider, DeliveryResult, DigestMessage, SendLimits } from "./provider";
+import { deliverOne, type Unrecorded } from "./deliver-one";
+import { Lanes } from "./lanes";
+import { isRoutingProvider, type DeliveryProvider, type DeliveryResult, type DigestMessage, type SendLimits } from "./provider";
 
 export interface DispatchOptions {
-  /** Upper bound on sends per second, below the provider's own. @default - the provider's rate */
+  /** Upper bound on each provider's sends per second, below its own rate. @default - each provider's rate */
   readonly ceilingPerSecond?: number;
   /** Attempts per message when throttled. @default 4 */
   readonly maxAttempts?: number;
@@ -42,7 +32,7 @@ export interface DispatchOptions {
   readonly maxBackoffMs?: number;
   /** A provider asking to wait longer than this (429 X-RateLimit-Reset) fails the recipient instead. @default 60000 */
   readonly maxRetryAfterMs?: number;
-  /** Most sends in flight at once. @default 64 (and at most the rate, rounded up) */
+  /** Most recipients in progress at once per provider. @default 64 (and at most the provider's rate, rounded up) */
   readonly maxConcurrency?: number;
   /** Exactly-once claims for this digest. @default - none (no ledger) */
   readonly ledger?: DeliveryClaims;
@@ -53,219 +43,146 @@ export interface DispatchOptions {
   readonly metrics?: Metrics;
   /** Stops the dispatch (SIGTERM): nothing new starts; what is in flight settles. @default - never */
   readonly signal?: AbortSignal;
-  /** Called with each recipient's final result as it is known (progress for a bounded shutdown). */
-  readonly onResult?: (result: DeliveryResult) => void;
+  /** Called with each recipient's final result as it is known. */
+  readonly onResult?: (result: DeliveryResult, index: number) => void;
+  /** Called when a recipient is claimed (0) and when its first provider request starts (1). */
+  readonly onProgress?: (index: number, stage: "claimed" | "sending") => void;
+  /** Called when an outcome the ledger could not record at first is recorded in the reconcile step. */
+  readonly onRecorded?: (index: number) => void;
+  /** Keep every result in the outcome (callers that count them through onResult pass false). @default true */
+  readonly keepResults?: boolean;
+}
+
+/** The recipients of a dispatch: addresses, and the one function that builds each one's message when its turn comes. */
+export interface Recipients {
+  readonly list: readonly string[];
+  messageFor(to: string): DigestMessage;
 }
 
 export interface DispatchOutcome {
+  /** Per recipient, in list order (empty when keepResults is false). */
   readonly results: DeliveryResult[];
-  readonly limits?: SendLimits;
-  /** The rate actually enforced (sends per second). */
+  /** The lane of each provider: its limits and the rate enforced. */
+  readonly lanes: readonly { readonly name: string; readonly rate: number; readonly limits: SendLimits }[];
+  /** The first lane's rate (the only one for a plain provider). */
   readonly rate: number;
-}
-
-/** Spaces starts at least `intervalMs` apart, in call order. */
-export class Pacer {
-  private next = -Infinity;
-  private chain: Promise<void> = Promise.resolve();
-
-  constructor(
-    private readonly intervalMs: number,
-    private readonly now: () => number,
-    private readonly sleep: (ms: number) => Promise<void>,
-  ) {}
-
-  /** Resolves when the caller may start; reserves the following slot. */
-  acquire(): Promise<void> {
-    const turn = this.chain.then(async () => {
-      for (let i = 0; i < 10_000; i++) {
-        const t = this.now();
-        if (t >= this.next) {
-          this.next = t + this.intervalMs;
-          return;
-        }
-        await this.sleep(this.next - t);
-      }
-    });
-    this.chain = turn;
-    return turn;
-  }
+  /** SES's (or the only provider's) limits, for the quota metric. */
+  readonly limits?: SendLimits;
+  /** Sends the ledger could not record even after the reconcile step. */
+  readonly unrecorded: readonly Unrecorded[];
 }
 
 const realSleep = (ms: number) => new Promise<void>((r) => setTimeout(r, Math.max(0, ms)));
 
-/** Delivers `messages` (one per recipient) through `provider`; never throws. */
-export async function dispatch(provider: DeliveryProvider, messages: readonly DigestMessage[], opts: DispatchOptions = {}): Promise<DispatchOutcome> {
+/** Delivers to every recipient through `provider`; never throws. */
+export async function dispatch(provider: DeliveryProvider, recipients: readonly DigestMessage[] | Recipients, opts: DispatchOptions = {}): Promise<DispatchOutcome> {
+  const list = isRecipients(recipients) ? recipients : fromMessages(recipients);
   const now = opts.now ?? Date.now;
   const sleep = opts.sleep ?? realSleep;
-  const random = opts.random ?? Math.random;
-  const maxAttempts = Math.min(Math.max(opts.maxAttempts ?? 4, 1), 10);
-  const base = opts.baseBackoffMs ?? 250;
-  const cap = opts.maxBackoffMs ?? 8000;
-  const maxRetryAfter = opts.maxRetryAfterMs ?? 60_000;
-  const results: DeliveryResult[] = new Array(messages.length);
-  if (messages.length === 0) return { results: [], rate: 0 };
+  const keep = opts.keepResults !== false;
+  const results: DeliveryResult[] = keep ? new Array<DeliveryResult>(list.list.length) : [];
+  const done = new Uint8Array(list.list.length);
+  const report = (i: number, r: DeliveryResult) => {
+    done[i] = 1;
+    if (keep) results[i] = r;
+    opts.onResult?.(r, i);
+  };
+  if (list.list.length === 0) return { results: [], lanes: [], rate: 0, unrecorded: [] };
 
-  let limits: SendLimits;
+  // 1. Lanes.
+  let lanes: Lanes;
   try {
-    limits = await provider.limits();
+    lanes = await Lanes.open(provider, { ceilingPerSecond: opts.ceilingPerSecond, now, sleep, logger: opts.logger });
   } catch (err) {
     const error = err instanceof DigestError ? err : new DeliveryError(provider.name, "could not read the sending limits", true);
-    const definitelyNotSent = true;
     opts.logger?.error({ provider: provider.name, err: error }, "could not read the provider's sending limits; nothing sent");
-    return {
-      results: messages.map((m) => ({ status: "failed", recipient: m.to, provider: provider.name, error, attempts: 0, latencyMs: 0, definitelyNotSent })),
-      rate: 0,
-    };
+    list.list.forEach((to, i) => report(i, { status: "failed", recipient: to, provider: provider.name, error, attempts: 0, latencyMs: 0, definitelyNotSent: true }));
+    return { results, lanes: [], rate: 0, unrecorded: [] };
   }
-  const ceiling = opts.ceilingPerSecond && opts.ceilingPerSecond > 0 ? opts.ceilingPerSecond : Infinity;
-  const rate = Math.min(limits.maxPerSecond > 0 ? limits.maxPerSecond : 1, ceiling);
-  const allowed = Math.min(messages.length, limits.remaining24h);
-  if (allowed < messages.length) {
-    opts.logger?.warn({ provider: provider.name, remaining24h: limits.remaining24h, recipients: messages.length }, "daily quota left is smaller than the recipient list; the rest are not sent");
-  }
-  const pacer = new Pacer(Number.isFinite(rate) ? 1000 / rate : 0, now, sleep);
-  const concurrency = Math.max(1, Math.min(Number.isFinite(rate) ? Math.ceil(rate) : 16, opts.maxConcurrency ?? 64, allowed));
+  const laneInfo = lanes.all.map((l) => ({ name: l.name, rate: l.rate, limits: l.limits }));
+  opts.logger?.info({ lanes: laneInfo.map((l) => ({ provider: l.name, rate: l.rate, remaining24h: l.limits.remaining24h })) }, "sending limits");
 
-  const stopped = () => opts.signal?.aborted === true;
-  const interrupted = (m: DigestMessage, started: number): DeliveryResult => ({ status: "skipped", recipient: m.to, reason: "interrupted", attempts: 0, latencyMs: now() - started });
-  let next = 0;
-  const worker = async () => {
-    while (next < allowed && !stopped()) {
-      const i = next++;
-      results[i] = await sendOne(messages[i]);
-      opts.onResult?.(results[i]);
-    }
-  };
-
-  const failed = (m: DigestMessage, error: DigestError, attempts: number, started: number, definitelyNotSent: boolean, name = provider.name): DeliveryResult => ({
-    status: "failed",
-    recipient: m.to,
-    provider: name,
-    error,
-    attempts,
-    latencyMs: now() - started,
-    definitelyNotSent,
+  // 2. Deliver, each lane's recipients by that lane's workers.
+  const queues = new Map<string, number[]>();
+  const routeOf = isRoutingProvider(provider) ? (to: string) => provider.routeOf(to) : () => provider.name;
+  list.list.forEach((to, i) => {
+    const lane = routeOf(to);
+    let q = queues.get(lane);
+    if (!q) queues.set(lane, (q = []));
+    q.push(i);
   });
-
-  /** Provider attempts for one claimed (or ledger-less) recipient. */
-  const attemptSend = async (m: DigestMessage, token: ClaimToken | undefined, started: number): Promise<DeliveryResult> => {
-    let attempt = 0;
-    try {
-      await provider.prepare?.(m);
-    } catch (err) {
-      const error = err instanceof DigestError ? err : new DeliveryError(m.to, "could not prepare the message", true);
-      return failed(m, error, 0, started, true);
-    }
-    for (;;) {
-      attempt++;
-      await pacer.acquire();
-      if (attempt === 1 && stopped()) return interrupted(m, started);
-      if (token && attempt === 1) {
-        try {
-          await opts.ledger!.sending(token);
-        } catch (err) {
-          if (err instanceof LedgerClaimLostError) {
-            // Another run claimed it meanwhile (ours expired, or a racing claim won): it is theirs.
-            opts.logger?.warn({ recipient: m.to }, "ledger claim taken over by another run before sending; not sending");
-            return { status: "skipped", recipient: m.to, reason: "in_progress", attempts: 0, latencyMs: now() - started };
-          }
-          return failed(m, new LedgerUnavailableError(m.to, err instanceof DigestError ? err : new DeliveryError(m.to, "ledger write failed")), 0, started, true);
-        }
-      }
-      const t0 = now();
-      try {
-        const receipt = await provider.send(m);
-        opts.metrics?.observe(METRICS.deliveryLatencyMs, now() - t0);
-        return {
-          status: "sent",
-          recipient: m.to,
-          provider: receipt.provider ?? provider.name,
-          messageId: receipt.messageId,
-          attempts: attempt,
-          latencyMs: now() - started,
-          ...(receipt.fallbackFrom ? { fallbackFrom: receipt.fallbackFrom } : {}),
-        };
-      } catch (err) {
-        const error = err instanceof DigestError ? err : new DeliveryError(m.to, "unexpected provider failure");
-        const definitelyNotSent = isDefinitelyNotSent(error);
-        const name = providerOfError(error) ?? provider.name;
-        if (isThrottled(error) && attempt < maxAttempts) {
-          const asked = error instanceof SendGridThrottledError ? error.retryAfterMs : undefined;
-          if (asked !== undefined && asked > maxRetryAfter) {
-            opts.logger?.warn({ provider: name, recipient: m.to, retryAfterMs: asked }, "rate limited for longer than we wait; not sent");
-            return failed(m, error, attempt, started, true, name);
-          }
-          if (stopped()) return failed(m, error, attempt, started, true, name); // throttled: not accepted; no more waiting
-          const backoff = Math.max(Math.floor(random() * Math.min(cap, base * 2 ** (attempt - 1))), asked ?? 0);
-          opts.logger?.warn({ provider: name, recipient: m.to, attempt, backoffMs: backoff }, "throttled; backing off");
-          await sleep(backoff);
-          continue;
-        }
-        return failed(m, error, attempt, started, definitelyNotSent, name);
-      }
-    }
+  const unrecorded: Unrecorded[] = [];
+  const ctx = {
+    provider,
+    lanes,
+    ledger: opts.ledger,
+    messageFor: list.messageFor,
+    now,
+    sleep,
+    random: opts.random ?? Math.random,
+    maxAttempts: Math.min(Math.max(opts.maxAttempts ?? 4, 1), 10),
+    baseBackoffMs: opts.baseBackoffMs ?? 250,
+    maxBackoffMs: opts.maxBackoffMs ?? 8000,
+    maxRetryAfterMs: opts.maxRetryAfterMs ?? 60_000,
+    signal: opts.signal,
+    logger: opts.logger,
+    metrics: opts.metrics,
+    onProgress: opts.onProgress,
+    unrecorded,
   };
-
-  const sendOne = async (m: DigestMessage): Promise<DeliveryResult> => {
-    const started = now();
-    const ledger = opts.ledger;
-    if (stopped()) return interrupted(m, started);
-    if (!ledger) return attemptSend(m, undefined, started);
-    let token: ClaimToken;
-    try {
-      const c = await ledger.claim(m.to);
-      if (c.kind === "skip") {
-        opts.logger?.info({ recipient: m.to, reason: c.reason, provider: c.item.provider, messageId: c.item.messageId }, "ledger: not sending");
-        return {
-          status: "skipped",
-          recipient: m.to,
-          reason: c.reason,
-          ...(c.item.provider ? { provider: c.item.provider } : {}),
-          ...(c.item.messageId ? { messageId: c.item.messageId } : {}),
-          attempts: 0,
-          latencyMs: now() - started,
-        };
+  const stopped = () => opts.signal?.aborted === true;
+  const workers: Promise<void>[] = [];
+  for (const [laneName, queue] of queues) {
+    const lane = lanes.get(laneName);
+    let next = 0;
+    const worker = async () => {
+      while (next < queue.length && !stopped()) {
+        const i = queue[next++];
+        report(i, await deliverOne(ctx, i, list.list[i]));
       }
-      token = c.token;
-    } catch (err) {
-      const error = new LedgerUnavailableError(m.to, err instanceof DigestError ? err : new DeliveryError(m.to, "ledger claim failed"));
-      opts.logger?.error({ recipient: m.to, err: error }, "ledger claim failed; not sending (exactly-once first)");
-      return failed(m, error, 0, started, true);
-    }
-    const result = await attemptSend(m, token, started);
-    if (result.status === "skipped" && result.reason === "interrupted") {
-      // Claimed, never sent: release it so the next run sends it instead of waiting out the lease.
-      await ledger.settle(token, { state: "failed", errorCode: "INTERRUPTED" }).catch((err: unknown) => {
-        opts.logger?.warn({ recipient: m.to, err }, "could not release the ledger claim of a recipient not sent (the lease expires)");
-      });
-      return result;
-    }
-    if (result.status === "skipped") return result;
-    const outcome: SettleOutcome =
-      result.status === "sent"
-        ? { state: "sent", provider: result.provider, messageId: result.messageId }
-        : { state: result.status === "failed" && result.definitelyNotSent ? "failed" : "unknown", provider: result.provider, errorCode: result.status === "failed" ? result.error.code : "UNKNOWN" };
+    };
+    const n = Math.max(1, Math.min(Math.ceil(lane.rate), opts.maxConcurrency ?? 64, queue.length));
+    for (let w = 0; w < n; w++) workers.push(worker());
+  }
+  await Promise.all(workers);
+
+  // 3. Reconcile: one more try for outcomes the ledger did not take.
+  const stillUnrecorded: Unrecorded[] = [];
+  for (const u of unrecorded) {
     try {
-      await ledger.settle(token, outcome);
+      await opts.ledger!.settle(u.token, u.outcome);
+      opts.logger?.info({ recipient: u.recipient, state: u.outcome.state }, "ledger: outcome recorded on the second try");
+      opts.onRecorded?.(u.index);
+      if (keep && results[u.index]) results[u.index] = withoutLedgerError(results[u.index]);
     } catch (err) {
-      const code = err instanceof DigestError ? err.code : "LEDGER_UNAVAILABLE";
       opts.logger?.error(
-        { recipient: m.to, state: outcome.state, err },
-        code === "LEDGER_CLAIM_LOST" ? "ledger claim was taken over during the send; the recipient may get the digest twice" : "could not record the outcome in the ledger",
+        { recipient: u.recipient, state: u.outcome.state, provider: u.outcome.provider, messageId: u.outcome.state === "sent" ? u.outcome.messageId : undefined, err },
+        "ledger: could not record this outcome; the item stays in_progress (see `unrecorded` in the summary to reconcile it)",
       );
-      return { ...result, ledgerError: code } as DeliveryResult;
+      stillUnrecorded.push(u);
     }
-    return result;
-  };
+  }
 
-  await Promise.all(Array.from({ length: concurrency }, worker));
-  for (let i = 0; i < allowed; i++) {
-    if (results[i] === undefined) results[i] = interrupted(messages[i], now());
-  }
-  for (let i = allowed; i < messages.length; i++) {
-    const error = new QuotaExceededError({ operation: `${provider.name}:quota`, resource: messages[i].to });
-    results[i] = { status: "failed", recipient: messages[i].to, provider: provider.name, error, attempts: 0, latencyMs: 0, definitelyNotSent: true };
-  }
-  return { results, limits, rate };
+  // 4. Every recipient has a result: those never started were interrupted.
+  list.list.forEach((to, i) => {
+    if (!done[i]) report(i, { status: "skipped", recipient: to, reason: "interrupted", attempts: 0, latencyMs: 0 });
+  });
+  const ses = laneInfo.find((l) => l.name === "ses") ?? (laneInfo.length === 1 ? laneInfo[0] : undefined);
+  return { results, lanes: laneInfo, rate: laneInfo[0]?.rate ?? 0, ...(ses ? { limits: ses.limits } : {}), unrecorded: stillUnrecorded };
+}
+
+function isRecipients(r: readonly DigestMessage[] | Recipients): r is Recipients {
+  return !Array.isArray(r);
+}
+
+/** A prepared list of messages as {@link Recipients} (tests, the benchmark). */
+function fromMessages(messages: readonly DigestMessage[]): Recipients {
+  const byTo = new Map(messages.map((m) => [m.to, m]));
+  return { list: messages.map((m) => m.to), messageFor: (to) => byTo.get(to)! };
+}
+
+function withoutLedgerError(r: DeliveryResult): DeliveryResult {
+  if (r.status === "skipped" || !r.ledgerError) return r;
+  const { ledgerError: _dropped, ...rest } = r;
+  return rest as DeliveryResult;
 }

@@ -1,8 +1,16 @@
 /**
  * The delivery layer's seam. A provider sends one message to one recipient; the
- * dispatcher (dispatch.ts) paces a batch within the provider's limits and keeps the
- * delivery ledger. SES, SendGrid and the migration router (itself a provider that picks
- * one of the two per recipient) all sit behind this interface.
+ * dispatcher (dispatch.ts) paces the sends of each provider within that provider's limits
+ * and keeps the delivery ledger. SES, SendGrid and the migration router (itself a provider
+ * that picks one of the two per recipient, see {@link RoutingProvider}) all sit behind
+ * this interface.
+ *
+ * Every provider request passes the dispatcher's {@link SendGate} first, named by the
+ * provider that makes it: the gate waits for that provider's next send slot, checks its
+ * daily quota, writes the ledger's `sending` mark (once per recipient) and checks the stop
+ * signal, so no request starts after SIGTERM and each provider is paced at its own rate
+ * whatever the mix. A plain provider is gated by the dispatcher itself; a router calls the
+ * gate before each request it makes (a fallback through SendGrid passes SendGrid's gate).
  */
 import type { DigestError } from "../errors";
 
@@ -38,6 +46,16 @@ export interface SendReceipt {
   readonly fallbackFrom?: string;
 }
 
+/**
+ * Passed before every provider request (see the module comment). Throws, and the request
+ * must not be made, when: the run was stopped (SendInterruptedError), the provider's daily
+ * quota is used up (QuotaExceededError), the ledger could not record the `sending` mark
+ * (LedgerUnavailableError) or another run took the claim over (LedgerClaimLostError).
+ */
+export interface SendGate {
+  pass(provider: string): Promise<void>;
+}
+
 /** A way to deliver one message. `send` throws a {@link DigestError} on failure. */
 export interface DeliveryProvider {
   /** "ses", "sendgrid", "router" ... (logs, metrics, the ledger). */
@@ -49,9 +67,24 @@ export interface DeliveryProvider {
    * taking a send slot, so the paced moment is the request itself.
    */
   prepare?(message: DigestMessage): Promise<void>;
-  send(message: DigestMessage): Promise<SendReceipt>;
+  /** A plain provider ignores `gate` (the dispatcher passed it already); a router passes it before each request. */
+  send(message: DigestMessage, gate?: SendGate): Promise<SendReceipt>;
   /** Releases sockets and finishes background work (e.g. recording a rollback). */
   close?(): Promise<void>;
+}
+
+/** A provider over several providers (the migration router): each gets its own pacer. */
+export interface RoutingProvider extends DeliveryProvider {
+  /** The limits of each provider this run may use, by name. Called once per run instead of limits(). */
+  lanes(): Promise<ReadonlyMap<string, SendLimits>>;
+  /** The provider `address` goes to first, as things stand now. */
+  routeOf(address: string): string;
+  /** `send` calls `gate.pass(provider)` before each request it makes. */
+  send(message: DigestMessage, gate: SendGate): Promise<SendReceipt>;
+}
+
+export function isRoutingProvider(p: DeliveryProvider): p is RoutingProvider {
+  return typeof (p as Partial<RoutingProvider>).lanes === "function" && typeof (p as Partial<RoutingProvider>).routeOf === "function";
 }
 
 /**
@@ -67,9 +100,15 @@ export type DeliveryResult =
       readonly provider: string;
       readonly messageId: string;
       readonly attempts: number;
+      /** From the claim to the outcome (pacing and retries included). */
       readonly latencyMs: number;
+      /** The accepted provider request alone. */
+      readonly requestMs?: number;
       readonly fallbackFrom?: string;
-      /** Set when the ledger could not record the outcome (the item stays in_progress). */
+      /**
+       * Set when the ledger could not record the outcome after its retries (the item stays
+       * in_progress with the sending mark; the summary lists it under `unrecorded`).
+       */
       readonly ledgerError?: string;
     }
   | {
@@ -79,6 +118,8 @@ export type DeliveryResult =
       readonly error: DigestError;
       readonly attempts: number;
       readonly latencyMs: number;
+      /** The last provider request, when one was made. */
+      readonly requestMs?: number;
       /** True when the provider certainly did not accept it (safe to retry elsewhere); false: outcome unknown. */
       readonly definitelyNotSent: boolean;
       readonly ledgerError?: string;

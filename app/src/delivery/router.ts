@@ -8,20 +8,26 @@
  *                                                         SendGrid for the rest
  *
  * A recipient whose SES send was certainly not accepted (a 4xx answer other than
- * throttling, or no request made) is sent through SendGrid in the same run. SES outcomes
- * feed a sliding-window failure rate and the SesAttempts/SesFailures metrics (one attempt
- * per recipient handed to SES; a failure unless SES accepted it); when the rate exceeds
- * the bound, or SES says sending is paused / the account is suspended, or Parameter Store
- * denies access under the SES client, the router stops using SES for the rest of the run,
- * records the rollback for later runs (rollback.ts defines the triggers), logs and counts it.
- * Without a SendGrid key it is not recorded (nothing to fall back to): this run only.
+ * throttling, no request made, or SES's daily quota used up) is sent through SendGrid in
+ * the same run. Each request passes the dispatcher's gate for its own provider first (SES's
+ * pacer for SES, SendGrid's for SendGrid, the fallback included), so each provider keeps its
+ * own rate whatever the split or a mid-run rollback.
+ *
+ * SES outcomes (final answers other than throttling) feed the rollback's sequential test
+ * and the SesAttempts/SesFailures metrics (one attempt per recipient SES answered; a
+ * failure unless SES accepted it). Throttling is backpressure: counted in SesThrottled and
+ * retried by the dispatcher, never an SES failure. When the test trips, or SES says sending
+ * is paused / the account is suspended, or Parameter Store denies access under the SES
+ * client, the router stops using SES for the rest of the run, records the rollback with its
+ * evidence for later runs (rollback.ts defines the triggers), logs and counts it. Without a
+ * SendGrid key it is not recorded (nothing to fall back to): this run only.
  */
 import { METRICS, type RollbackRecord } from "../contract";
-import { DigestError, ProviderSetupError, SendGridNotConfiguredError, SesRolledBackError, isDefinitelyNotSent, isThrottled } from "../errors";
+import { DigestError, ProviderSetupError, QuotaExceededError, SendGridNotConfiguredError, SesRolledBackError, isDefinitelyNotSent, isThrottled } from "../errors";
 import type { Logger } from "../log";
 import type { Metrics } from "../metrics";
-import { countParameterStoreAccessDenied, describeRate, FailureRateWindow, rollbackTriggerOf, type RollbackStore } from "../rollback";
-import type { DeliveryProvider, DigestMessage, SendLimits, SendReceipt } from "./provider";
+import { countParameterStoreAccessDenied, describeTrip, SesFailureTest, rollbackTriggerOf, type RollbackStore } from "../rollback";
+import type { DeliveryProvider, DigestMessage, RoutingProvider, SendGate, SendLimits, SendReceipt } from "./provider";
 import { inSesShare } from "./rollout";
 
 export type Route = "ses" | "sendgrid";
@@ -38,8 +44,8 @@ export interface MigrationRouterOptions {
   readonly rollback?: RollbackRecord;
   /** Where a rollback this run triggers is recorded. @default - not recorded (logged and counted only) */
   readonly store?: RollbackStore;
-  /** The failure-rate trip. @default - 5% over 10 minutes, at least 20 SES outcomes */
-  readonly window?: FailureRateWindow;
+  /** The failure-rate trip. @default - the SPRT of ROLLBACK_DEFAULTS (2% vs 10% over 10 minutes) */
+  readonly test?: SesFailureTest;
   readonly runId?: string;
   readonly digestDate?: string;
   readonly logger?: Logger;
@@ -50,14 +56,14 @@ export interface MigrationRouterOptions {
 /** Why SES is out for the rest of the run. */
 type SesOffReason = RollbackRecord["reason"] | "use_ses=false" | "limits-unavailable";
 
-export class MigrationRouter implements DeliveryProvider {
+/** A gate that lets every request through (a router used outside a dispatcher: tests, the benchmark). */
+const OPEN_GATE: SendGate = { pass: async () => undefined };
+
+export class MigrationRouter implements RoutingProvider {
   readonly name = "router";
-  private readonly window: FailureRateWindow;
+  private readonly test: SesFailureTest;
   private sesOff?: SesOffReason;
-  private sesRemaining = Infinity;
   private persisting?: Promise<void>;
-  /** Recipients whose last SES answer was throttling (no final SES outcome yet). */
-  private readonly throttled = new Set<DigestMessage>();
   private readonly now: () => number;
   /** The rollback this run triggered, if any. */
   triggered?: RollbackRecord;
@@ -65,7 +71,7 @@ export class MigrationRouter implements DeliveryProvider {
   persisted?: boolean;
 
   constructor(private readonly o: MigrationRouterOptions) {
-    this.window = o.window ?? new FailureRateWindow({ now: o.now });
+    this.test = o.test ?? new SesFailureTest({ now: o.now });
     this.now = o.now ?? Date.now;
     if (!o.useSes) this.sesOff = "use_ses=false";
     else if (o.rollback) this.sesOff = o.rollback.reason;
@@ -81,108 +87,113 @@ export class MigrationRouter implements DeliveryProvider {
     return inSesShare(address, this.o.sesPercent) ? "ses" : "sendgrid";
   }
 
-  /** SES limits when SES carries some of this run, else SendGrid's. */
-  async limits(): Promise<SendLimits> {
+  /**
+   * The limits of each provider this run may use: SES when it carries some of the run,
+   * SendGrid when it is configured (it takes the routed share, fallbacks and a rollback).
+   * SES limits that cannot be read move this run to SendGrid (or fail it without SendGrid).
+   */
+  async lanes(): Promise<ReadonlyMap<string, SendLimits>> {
+    const lanes = new Map<string, SendLimits>();
     const sesInUse = !this.sesOff && (this.o.sesPercent > 0 || !this.o.sendgrid);
-    if (!sesInUse) return this.o.sendgrid ? this.o.sendgrid.limits() : { maxPerSecond: 10, remaining24h: Infinity };
-    try {
-      const l = await this.o.ses.limits();
-      this.sesRemaining = l.remaining24h;
-      // SendGrid takes whatever the SES quota cannot.
-      return this.o.sendgrid ? { ...l, remaining24h: Infinity } : l;
-    } catch (err) {
-      if (!this.o.sendgrid) throw err;
-      const e = err instanceof DigestError ? err : undefined;
-      this.o.logger?.error({ err: e ?? { name: "Error" } }, "could not read the SES sending limits; this run sends through SendGrid");
-      this.sesOff = "limits-unavailable";
-      return this.o.sendgrid.limits();
+    if (sesInUse) {
+      try {
+        lanes.set("ses", await this.o.ses.limits());
+      } catch (err) {
+        if (!this.o.sendgrid) throw err;
+        const e = err instanceof DigestError ? err : undefined;
+        this.o.logger?.error({ err: e ?? { name: "Error" } }, "could not read the SES sending limits; this run sends through SendGrid");
+        this.sesOff = "limits-unavailable";
+      }
     }
+    if (this.o.sendgrid) lanes.set("sendgrid", await this.o.sendgrid.limits());
+    if (lanes.size === 0) lanes.set("sendgrid", { maxPerSecond: 10, remaining24h: Infinity });
+    return lanes;
+  }
+
+  /** The limits of the provider that carries most of this run (a router used as a plain provider). */
+  async limits(): Promise<SendLimits> {
+    const lanes = await this.lanes();
+    return lanes.get("ses") ?? lanes.get("sendgrid")!;
   }
 
   async prepare(m: DigestMessage): Promise<void> {
     if (this.routeOf(m.to) === "ses") await this.o.ses.prepare?.(m);
   }
 
-  async send(m: DigestMessage): Promise<SendReceipt> {
-    const route = this.routeOf(m.to);
-    if (route === "sendgrid") return this.viaSendGrid(m, undefined);
-    if (this.sesRemaining <= 0) {
-      if (this.o.sendgrid) return this.viaSendGrid(m, "ses");
+  async send(m: DigestMessage, gate: SendGate = OPEN_GATE): Promise<SendReceipt> {
+    if (this.routeOf(m.to) === "sendgrid") return this.viaSendGrid(m, undefined, gate);
+    try {
+      await gate.pass("ses");
+    } catch (err) {
+      // SES's daily quota is used up: no SES request was made; SendGrid may take it.
+      if (err instanceof QuotaExceededError && this.o.sendgrid) return this.viaSendGrid(m, "ses", gate);
+      throw err;
     }
     try {
       const r = await this.o.ses.send(m);
-      this.sesRemaining--;
-      this.countSes(m, true);
+      this.countSes(true);
       this.observe(true);
       return { ...r, provider: "ses" };
     } catch (err) {
       if (isThrottled(err)) {
-        // Pacing signal: the dispatcher backs off and calls again. If it gives up, close()
-        // counts the recipient as an SES failure (throttled past retries).
-        this.throttled.add(m);
+        // Backpressure, not an SES outcome: the dispatcher backs off and calls again.
+        this.o.metrics?.count(METRICS.sesThrottled, 1);
         throw err;
       }
       const trigger = rollbackTriggerOf(err);
       if (err instanceof ProviderSetupError) {
         // The SES client could not be set up (its config reload failed): no SES request was
         // made, so no SES outcome. Parameter Store denying access rolls SES back.
-        this.throttled.delete(m);
         countParameterStoreAccessDenied(this.o.metrics, err);
         if (trigger) this.trip(trigger.reason, `Parameter Store failed under the SES client (${trigger.code})`, trigger.code);
       } else {
         // Rejected (perhaps sent through SendGrid next) or ambiguous: an SES failure either way.
-        this.countSes(m, false);
+        this.countSes(false);
         this.observe(false);
         if (trigger) this.trip(trigger.reason, "SES answered that sending is paused or suspended", trigger.code);
       }
       if (this.o.sendgrid && isDefinitelyNotSent(err)) {
         this.o.logger?.warn({ recipient: m.to, err }, "SES did not accept the message; sending it through SendGrid");
         this.o.metrics?.count(METRICS.sesFallbacks, 1);
-        return this.viaSendGrid(m, "ses");
+        return this.viaSendGrid(m, "ses", gate);
       }
       throw err;
     }
   }
 
-  /**
-   * Finalizes recipients SES last answered with throttling (the dispatcher gave up on them):
-   * each is an SES failure for the metrics and for the failure-rate window alike (which may
-   * trip, and record, the rollback for later runs). Then waits for the rollback record to be
-   * written and closes the providers.
-   */
+  /** Waits for the rollback record to be written and closes the providers. */
   async close(): Promise<void> {
-    for (const m of [...this.throttled]) {
-      this.countSes(m, false);
-      this.observe(false);
-    }
     await this.persisting;
     await Promise.all([this.o.ses.close?.(), this.o.sendgrid?.close?.()]);
   }
 
-  private async viaSendGrid(m: DigestMessage, fallbackFrom: string | undefined): Promise<SendReceipt> {
+  private async viaSendGrid(m: DigestMessage, fallbackFrom: string | undefined, gate: SendGate): Promise<SendReceipt> {
     if (!this.o.sendgrid) {
       if (this.sesOff && this.sesOff !== "use_ses=false" && this.sesOff !== "limits-unavailable") throw new SesRolledBackError(m.to);
       throw new SendGridNotConfiguredError(m.to, this.sesOff === "use_ses=false" ? "use_ses is false" : "SES cannot be used for this recipient");
     }
+    await gate.pass("sendgrid");
     const r = await this.o.sendgrid.send(m);
     return { ...r, provider: "sendgrid", ...(fallbackFrom ? { fallbackFrom } : {}) };
   }
 
   /**
    * The final SES outcome of one recipient, for the SesAttempts/SesFailures metrics that
-   * the stack's SES failure-rate alarm reads: one attempt per recipient handed to SES, a
+   * the stack's SES failure-rate alarm reads: one attempt per recipient SES answered, a
    * failure unless SES accepted it (SendGrid sending it afterwards does not change that).
    */
-  private countSes(m: DigestMessage, ok: boolean): void {
-    this.throttled.delete(m);
+  private countSes(ok: boolean): void {
     this.o.metrics?.count(METRICS.sesAttempts, 1);
     this.o.metrics?.count(METRICS.sesFailures, ok ? 0 : 1);
   }
 
-  /** One SES outcome into the failure-rate window (which may trip the rollback). */
+  /** One SES outcome into the sequential test (which may trip the rollback). */
   private observe(ok: boolean): void {
-    const s = this.window.record(ok);
-    if (s.exceeded) this.trip("ses-failure-rate", describeRate(s, this.window), undefined);
+    if (this.sesOff) return;
+    if (this.test.record(ok).tripped) {
+      const evidence = this.test.evidence();
+      this.trip("ses-failure-rate", describeTrip(evidence, this.test.neutralRate), undefined, evidence);
+    }
   }
 
   /**
@@ -192,7 +203,7 @@ export class MigrationRouter implements DeliveryProvider {
    * for this run only and nothing is recorded; the SesRollback metric (and its alarm) and
    * the summary still say it happened.
    */
-  private trip(reason: RollbackRecord["reason"], detail: string, code: string | undefined): void {
+  private trip(reason: RollbackRecord["reason"], detail: string, code: string | undefined, evidence?: RollbackRecord["evidence"]): void {
     if (this.sesOff) return;
     const record: RollbackRecord = {
       state: "rolled_back",
@@ -202,6 +213,7 @@ export class MigrationRouter implements DeliveryProvider {
       ...(this.o.runId ? { runId: this.o.runId } : {}),
       ...(this.o.digestDate ? { digestDate: this.o.digestDate } : {}),
       ...(code ? { code } : {}),
+      ...(evidence ? { evidence } : {}),
     };
     this.triggered = record;
     this.sesOff = reason;

@@ -7,7 +7,7 @@ import type { DigestConfig } from "../config";
 import { METRICS } from "../contract";
 import type { Logger } from "../log";
 import type { Metrics } from "../metrics";
-import { FailureRateWindow, type FailureRateOptions, type RollbackStore } from "../rollback";
+import { SesFailureTest, type FailureTestOptions, type RollbackStore } from "../rollback";
 import type { DeliveryProvider } from "./provider";
 import { MigrationRouter } from "./router";
 import { SendGridProvider } from "./sendgrid";
@@ -31,8 +31,8 @@ export interface ProviderFactories {
   readonly sendgridDisabled?: string;
   /** Where an automatic rollback is recorded. @default - logged and counted, not recorded */
   readonly rollbackStore?: RollbackStore;
-  /** The failure-rate trip (window, rate, minimum attempts). */
-  readonly rollbackWindow?: FailureRateOptions;
+  /** The failure-rate trip (window, p0, p1, alpha, beta). @default ROLLBACK_DEFAULTS */
+  readonly rollbackTest?: FailureTestOptions;
   readonly now?: () => number;
 }
 
@@ -59,7 +59,7 @@ export function dispatchProviderFor(config: DigestConfig, f: ProviderFactories, 
     sesPercent: config.sesPercent,
     rollback: config.sesRollback,
     store: f.rollbackStore,
-    window: new FailureRateWindow({ now: f.now, ...f.rollbackWindow }),
+    test: new SesFailureTest({ now: f.now, ...f.rollbackTest }),
     runId: run.runId,
     digestDate: run.digestDate,
     logger: f.logger,

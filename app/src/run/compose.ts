@@ -1,0 +1,59 @@
+/**
+ * Phase 3: the digest, rendered once, and {@link ComposedDigest.messageFor}: the one
+ * function that builds a recipient's message, called when that recipient's turn comes (so
+ * the run never holds more messages than it has sends in progress) and for the preview
+ * files (the first recipient's message, byte for byte what it is sent).
+ */
+import type { DigestConfig } from "../config";
+import type { DigestMessage } from "../delivery/provider";
+import type { FeedResult } from "../feeds";
+import { listUnsubscribeHeaders } from "../mime";
+import { digestDate, renderDigest } from "../render";
+import { signedUnsubscribeUrl } from "../unsubscribe";
+import { isOneClickUnsubscribeTarget } from "../validation";
+import type { RunScope } from "./scope";
+
+export interface ComposedDigest {
+  /** YYYY-MM-DD, America/New_York: the ledger's key. */
+  readonly date: string;
+  readonly subject: string;
+  readonly itemCount: number;
+  readonly sourceCount: number;
+  /** `to`'s message: the shared digest with `to`'s unsubscribe link (header and footer). */
+  messageFor(to: string): DigestMessage;
+}
+
+export function composeDigest(run: RunScope, config: DigestConfig, feeds: readonly FeedResult[]): ComposedDigest {
+  const now = run.now();
+  const date = digestDate(now);
+  const rendered = renderDigest({ now, feeds, unsubscribe: config.unsubscribe });
+  run.log.info({ items: rendered.itemCount, sources: rendered.sourceCount, failedFeeds: run.facts.feeds.failed.length, subject: rendered.subject }, "digest rendered");
+  run.facts.digest = { date, subject: rendered.subject, items: rendered.itemCount };
+  const unsubscribeUrl = unsubscribeUrlFor(config);
+  const tags = { run_id: run.runId, digest_date: date };
+  return {
+    date,
+    subject: rendered.subject,
+    itemCount: rendered.itemCount,
+    sourceCount: rendered.sourceCount,
+    messageFor(to) {
+      // Only the unsubscribe link (header and footer, the same URL: signed for this
+      // recipient when there is a key) differs per recipient.
+      const url = unsubscribeUrl(to);
+      const body = url ? rendered.withUnsubscribe(url) : rendered;
+      return { from: config.fromAddress, to, subject: rendered.subject, html: body.html, text: body.text, date: now, headers: listUnsubscribeHeaders(url), tags };
+    },
+  };
+}
+
+/**
+ * Each recipient's unsubscribe URL (List-Unsubscribe and the footer link alike): for an
+ * https target with a signing key, a URL signed for that recipient (unsubscribe.ts);
+ * otherwise the configured target as it is.
+ */
+function unsubscribeUrlFor(config: DigestConfig): (to: string) => string | undefined {
+  const target = config.unsubscribe;
+  const key = config.unsubscribeSigningKey;
+  if (target && key && isOneClickUnsubscribeTarget(target)) return (to) => signedUnsubscribeUrl(target, key, to);
+  return () => target;
+}
