@@ -27,7 +27,7 @@ import { dispatchProviderFor } from "./delivery/select";
 import { SesClientCache } from "./delivery/ses-client";
 import { ConfigInvalidError } from "./errors";
 import { FeedFetcher } from "./feeds";
-import { DeliveryLedger } from "./ledger";
+import { DeliveryLedger, LEDGER_REQUEST_HANDLER } from "./ledger";
 import { createLogger, type LogFormat, type Logger } from "./log";
 import { EmfMetrics, type Metrics } from "./metrics";
 import { digestDate } from "./render";
@@ -156,7 +156,7 @@ export function senderDeps(settings: CliEnv, logger: Logger, metrics: Metrics): 
   const ssm = new SSMClient({ region: settings.region, maxAttempts, ...endpoint });
   // One attempt per SES call: see SesClientCache (a retried send could deliver twice).
   const sesClients = new SesClientCache({ endpoint: settings.endpoint, logger });
-  const ddb = settings.ledgerTable ? new DynamoDBClient({ region: settings.region, maxAttempts, ...endpoint }) : undefined;
+  const ddb = settings.ledgerTable ? new DynamoDBClient({ region: settings.region, maxAttempts, requestHandler: LEDGER_REQUEST_HANDLER, ...endpoint }) : undefined;
   const ledger = ddb && settings.ledgerTable
     ? new DeliveryLedger(ddb, settings.ledgerTable, { onRetry: (e) => logger.warn(e, "ledger: retrying after a transient failure") })
     : undefined;

@@ -90,9 +90,9 @@ export interface DeliveryClaims {
  * backoff and full jitter until either bound is reached, then thrown.
  */
 export interface LedgerRetryOptions {
-  /** Tries per operation (the first included). @default 10 */
+  /** Tries per operation (the first included). @default 20 */
   readonly maxAttempts?: number;
-  /** No retry starts later than this after the first try. @default 45000 */
+  /** No retry starts later than this after the first try (rides out an outage of about 40 s). @default 45000 */
   readonly budgetMs?: number;
   /** @default 250 */
   readonly baseDelayMs?: number;
@@ -113,6 +113,13 @@ export interface DeliveryLedgerOptions {
   readonly onRetry?: (e: { operation: string; attempt: number; delayMs: number; code: string }) => void;
 }
 
+/**
+ * The DynamoDB client's request handler for the ledger: a call normally answers in tens of
+ * ms, so one that has not answered in 10 s is treated as lost (and retried, see
+ * {@link LedgerRetryOptions}) instead of holding a send's outcome forever.
+ */
+export const LEDGER_REQUEST_HANDLER = { connectionTimeout: 3000, requestTimeout: 10_000, throwOnRequestTimeout: true } as const;
+
 const realSleep = (ms: number) => new Promise<void>((r) => setTimeout(r, Math.max(0, ms)));
 
 export class DeliveryLedger {
@@ -131,7 +138,7 @@ export class DeliveryLedger {
     this.now = opts.now ?? Date.now;
     const r = opts.retry ?? {};
     this.retry = {
-      maxAttempts: Math.max(1, Math.min(r.maxAttempts ?? 10, 50)),
+      maxAttempts: Math.max(1, Math.min(r.maxAttempts ?? 20, 50)),
       budgetMs: r.budgetMs ?? 45_000,
       baseDelayMs: r.baseDelayMs ?? 250,
       maxDelayMs: r.maxDelayMs ?? 5000,
