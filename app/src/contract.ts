@@ -157,7 +157,7 @@ export interface RollbackEvidence {
 /**
  * The automatic rollback's failure-rate trip (the seed: SES failure rate > 5% over 10
  * minutes): Wald's SPRT of p0 = 2% against p1 = 10%, whose neutral rate (where the evidence
- * drifts neither way) is 5.0%; alpha = 0.1% (false trip at 2%), beta = 1% (no trip at 10%).
+ * drifts neither way) is 5.0%; alpha = 0.01% (false trip at 2%), beta = 1% (no trip at 10%).
  */
 export const ROLLBACK_DEFAULTS = {
   windowMs: 10 * 60 * 1000,
@@ -165,7 +165,7 @@ export const ROLLBACK_DEFAULTS = {
   maxFailureRate: 0.05,
   p0: 0.02,
   p1: 0.1,
-  alpha: 0.001,
+  alpha: 0.0001,
   beta: 0.01,
 } as const;
 

@@ -8,12 +8,12 @@
  * outcome so it protects the run in progress. It weighs "SES fails p0 = 2% of sends"
  * against "p1 = 10%": each failure multiplies the likelihood ratio by p1/p0 = 5, each
  * success by (1 - p1)/(1 - p0) = 0.918, and the test trips when the ratio over the outcomes
- * of the last 10 minutes reaches (1 - beta)/alpha = 990. The ratio drifts up exactly when
+ * of the last 10 minutes reaches (1 - beta)/alpha = 9,900. The ratio drifts up exactly when
  * the true rate is above 5.03%, the test's neutral point (the seed's 5%). By Ville's
  * inequality a run whose true rate is 2% or less trips with probability at most alpha =
- * 0.1%, however long it runs; at 10% the test misses with probability about beta = 1%
- * (and takes ~80 SES outcomes on average). Five failures in a row trip it; one failure
- * alone never does. bench/rollback-simulation.ts measures both rates per list size.
+ * 0.01%, however long it runs; at 10% it trips after ~110 SES outcomes on average and
+ * misses with probability about beta = 1%. Six failures in a row trip it; five do not.
+ * bench/rollback-simulation.ts measures both rates per list size.
  */
 import { GetParameterCommand, PutParameterCommand, type SSMClient } from "@aws-sdk/client-ssm";
 import { METRICS, ROLLBACK_CLEARED, ROLLBACK_DEFAULTS, SECRET_PLACEHOLDER, parameterName, runtimeParameterName, type RollbackEvidence, type RollbackRecord } from "./contract";
@@ -175,7 +175,7 @@ export interface FailureTestOptions {
   readonly p0?: number;
   /** The failure rate that must trip. @default ROLLBACK_DEFAULTS.p1 (10%) */
   readonly p1?: number;
-  /** Largest chance of tripping at p0. @default ROLLBACK_DEFAULTS.alpha (0.1%) */
+  /** Largest chance of tripping at p0. @default ROLLBACK_DEFAULTS.alpha (0.01%) */
   readonly alpha?: number;
   /** Chance of not tripping at p1. @default ROLLBACK_DEFAULTS.beta (1%) */
   readonly beta?: number;
@@ -279,16 +279,16 @@ function round3(x: number): number {
 }
 
 /**
- * "SES failure rate above 5%: 9 of 41 SES sends failed in the last 10 min (22.0%); the
- * sequential test (2% vs 10%) reached its bound at 99.9% confidence (likelihood ratio 2.13e+3
- * >= 990)". States the counts and the test, never a rounded comparison with the bound.
+ * "SES failure rate above 5%: 6 of 10 SES sends failed in the last 10 min (60%); the
+ * sequential test (2% vs 10%) reached its bound at 99.99% confidence (likelihood ratio
+ * 11242 >= 9900)". States the counts and the test, never a rounded comparison with the bound.
  */
 export function describeTrip(e: RollbackEvidence, neutralRate: number = ROLLBACK_DEFAULTS.maxFailureRate): string {
-  const pct = (x: number, digits = 1) => `${(x * 100).toFixed(digits).replace(/\.0+$/, "")}%`;
+  const pct = (x: number, digits = 1) => `${Number((x * 100).toFixed(digits))}%`;
   const ratio = e.likelihoodRatio >= 1e6 ? e.likelihoodRatio.toExponential(2) : String(Math.round(e.likelihoodRatio));
   return (
     `SES failure rate above ${pct(neutralRate, 0)}: ${e.failures} of ${e.attempts} SES sends failed in the last ${Math.round(e.windowMs / 60000)} min ` +
     `(${pct(e.failures / Math.max(1, e.attempts))}); the sequential test (${pct(e.p0, 0)} vs ${pct(e.p1, 0)}) reached its bound ` +
-    `at ${pct(e.confidence)} confidence (likelihood ratio ${ratio} >= ${Math.round(e.bound)})`
+    `at ${pct(e.confidence, 2)} confidence (likelihood ratio ${ratio} >= ${Math.round(e.bound)})`
   );
 }

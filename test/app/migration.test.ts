@@ -18,6 +18,7 @@ import { startFeedServer, type FeedServer } from "../../scripts/lib/feed-server"
 import { startSendGridServer, type SendGridServer } from "../../scripts/lib/sendgrid-server";
 import { motoSentMessages } from "../support/moto";
 import type { DigestConfig } from "../../app/src/config";
+import { seededRandom } from "../support/seeded-random";
 import { captureLogger, cliIo, migrationStack, motoUrl, ssmClient, TEST_CREDENTIALS, uniqueRoot, verifySender, sesClient } from "../support/app-fixtures";
 
 const ids = (n: number, prefix = "reader") => Array.from({ length: n }, (_, i) => `${prefix}-${i}@example.net`);
@@ -58,17 +59,7 @@ describe("sticky rollout", () => {
   });
 });
 
-/** A seeded uniform generator (mulberry32): the same failures on every run of the suite. */
-function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+const seeded = seededRandom;
 
 describe("the rollback's sequential test (SPRT, 2% vs 10%)", () => {
   const clock = () => {
@@ -76,10 +67,10 @@ describe("the rollback's sequential test (SPRT, 2% vs 10%)", () => {
     return { now: () => t, advance: (ms: number) => void (t += ms) };
   };
 
-  test("when four SES sends in a row fail, it does not trip; the fifth failure trips it", () => {
+  test("when five SES sends in a row fail, it does not trip; the sixth failure trips it", () => {
     const w = new SesFailureTest({ now: () => 0 });
-    for (let i = 0; i < 4; i++) expect(w.record(false).tripped).toBe(false);
-    expect(w.record(false)).toMatchObject({ attempts: 5, failures: 5, tripped: true });
+    for (let i = 0; i < 5; i++) expect(w.record(false).tripped).toBe(false);
+    expect(w.record(false)).toMatchObject({ attempts: 6, failures: 6, tripped: true });
   });
 
   test("when one failure comes first (1 of 1, 100%), it does not trip: one outcome is no evidence", () => {
@@ -113,16 +104,16 @@ describe("the rollback's sequential test (SPRT, 2% vs 10%)", () => {
   test("when it trips, the evidence carries counts, window, hypotheses, ratio, bound and confidence, and the message states the counts without a rounded comparison", () => {
     const c = clock();
     const w = new SesFailureTest({ now: c.now });
-    for (let i = 0; i < 10; i++) w.record(true);
-    for (let i = 0; i < 5; i++) {
+    for (let i = 0; i < 4; i++) w.record(true);
+    for (let i = 0; i < 6; i++) {
       c.advance(1000);
-      w.record(false);
+      expect(w.record(false).tripped).toBe(i === 5);
     }
     const e = w.evidence();
-    expect(e).toMatchObject({ test: "sprt", attempts: 15, failures: 5, windowMs: 600_000, p0: 0.02, p1: 0.1, bound: 990, confidence: 0.999, from: new Date(0).toISOString(), to: new Date(5000).toISOString() });
-    expect(e.likelihoodRatio).toBeGreaterThanOrEqual(990);
+    expect(e).toMatchObject({ test: "sprt", attempts: 10, failures: 6, windowMs: 600_000, p0: 0.02, p1: 0.1, bound: 9900, confidence: 0.9999, from: new Date(0).toISOString(), to: new Date(6000).toISOString() });
+    expect(e.likelihoodRatio).toBeGreaterThanOrEqual(9900);
     const detail = describeTrip(e, w.neutralRate);
-    expect(detail).toMatch(/^SES failure rate above 5%: 5 of 15 SES sends failed in the last 10 min \(33\.3%\); the sequential test \(2% vs 10%\) reached its bound at 99\.9% confidence \(likelihood ratio \d+ >= 990\)$/);
+    expect(detail).toMatch(/^SES failure rate above 5%: 6 of 10 SES sends failed in the last 10 min \(60%\); the sequential test \(2% vs 10%\) reached its bound at 99\.99% confidence \(likelihood ratio \d+ >= 9900\)$/);
     expect(detail).not.toMatch(/5% > 5%|>\s*5%/);
     expect(w.neutralRate).toBeCloseTo(0.0503, 3);
   });
@@ -144,7 +135,7 @@ describe("the rollback's sequential test (SPRT, 2% vs 10%)", () => {
   });
 
   test("when a stored rollback carries evidence, it is read back; a malformed one is dropped", () => {
-    const evidence = { test: "sprt", attempts: 15, failures: 5, windowMs: 600000, from: "2026-11-28T12:00:00.000Z", to: "2026-11-28T12:00:05.000Z", p0: 0.02, p1: 0.1, likelihoodRatio: 1330, bound: 990, confidence: 0.999 };
+    const evidence = { test: "sprt", attempts: 10, failures: 6, windowMs: 600000, from: "2026-11-28T12:00:00.000Z", to: "2026-11-28T12:00:06.000Z", p0: 0.02, p1: 0.1, likelihoodRatio: 11200, bound: 9900, confidence: 0.9999 };
     const base = { state: "rolled_back", at: "2026-11-28T12:00:05Z", reason: "ses-failure-rate", detail: "d" };
     expect(parseRollbackValue(JSON.stringify({ ...base, evidence }))).toMatchObject({ evidence });
     expect(parseRollbackValue(JSON.stringify({ ...base, evidence: { ...evidence, attempts: "many" } }))).not.toHaveProperty("evidence");
@@ -180,10 +171,10 @@ const msg = (to: string): DigestMessage => ({ from: "digest@example.com", to, su
 const sdkError = (name: string, status: number, message = "x") => Object.assign(new Error(message), { name, $metadata: { httpStatusCode: status, requestId: `req-${name}` } });
 
 describe("MigrationRouter with stand-in providers", () => {
-  test("when four SES sends in a row fail among healthy ones, it keeps SES; when a fifth fails, it stops using SES, records the rollback with its evidence and counts it", async () => {
+  test("when five SES sends in a row fail after healthy ones, it keeps SES; when a sixth fails, it stops using SES, records the rollback with its evidence and counts it", async () => {
     const u = uniqueRoot();
     const store = new RollbackStore(ssmClient(), u.root);
-    const bad = new Set(ids(30, "r").slice(10, 15));
+    const bad = new Set(ids(30, "r").slice(4, 10));
     const ses = fakeProvider("ses", (m) => (bad.has(m.to) ? mapAwsError(sdkError("MessageRejected", 400, "Address blacklisted."), "ses:SendRawEmail", m.to) : undefined));
     const sg = fakeProvider("sendgrid");
     const emf: string[] = [];
@@ -194,13 +185,13 @@ describe("MigrationRouter with stand-in providers", () => {
     await router.close();
     metrics.flush();
     expect(out.results.every((r) => r.status === "sent")).toBe(true);
-    // 15 SES outcomes (10 accepted, then 5 rejected) trip it: the 15 left go straight to SendGrid.
-    expect(ses.calls).toHaveLength(15);
-    expect(sg.calls).toEqual([...bad, ...recipients.slice(15)]);
-    expect(router.triggered).toMatchObject({ reason: "ses-failure-rate", runId: "run-x", digestDate: "2026-11-28", evidence: { attempts: 15, failures: 5, bound: 990 } });
-    expect(router.triggered!.detail).toMatch(/^SES failure rate above 5%: 5 of 15 SES sends failed/);
-    expect(await store.read()).toMatchObject({ state: "rolled_back", reason: "ses-failure-rate", evidence: { attempts: 15, failures: 5 } });
-    expect(JSON.parse(emf[0])).toMatchObject({ SesRollback: 1, SesFallbacks: 5, SesAttempts: 15, SesFailures: 5 });
+    // 10 SES outcomes (4 accepted, then 6 rejected) trip it: the 20 left go straight to SendGrid.
+    expect(ses.calls).toHaveLength(10);
+    expect(sg.calls).toEqual([...bad, ...recipients.slice(10)]);
+    expect(router.triggered).toMatchObject({ reason: "ses-failure-rate", runId: "run-x", digestDate: "2026-11-28", evidence: { attempts: 10, failures: 6, bound: 9900 } });
+    expect(router.triggered!.detail).toMatch(/^SES failure rate above 5%: 6 of 10 SES sends failed/);
+    expect(await store.read()).toMatchObject({ state: "rolled_back", reason: "ses-failure-rate", evidence: { attempts: 10, failures: 6 } });
+    expect(JSON.parse(emf[0])).toMatchObject({ SesRollback: 1, SesFallbacks: 6, SesAttempts: 10, SesFailures: 6 });
   });
 
   test.each([
@@ -427,11 +418,11 @@ describe("migration routing against moto and the SendGrid emulator", () => {
     const recipients = ids(8, `rb-${uniqueRoot().id}`);
     const s = await stack({ verify: false, recipients });
 
-    // Run 1: SES rejects every send (sender not verified); five failures in a row trip the test.
+    // Run 1: SES rejects every send (sender not verified); six failures in a row trip the test.
     const one = await s.run({ dispatch: { maxConcurrency: 1 } });
-    expect(s.sesSends()).toBe(5);
-    expect(one.summary).toMatchObject({ ok: true, sent: 8, routes: { ses: 0, sendgrid: 8, fallback: 5 }, rollback: { inForce: false, triggered: { reason: "ses-failure-rate", evidence: { attempts: 5, failures: 5 } } } });
-    expect(one.summary.rollback?.triggered?.detail).toMatch(/^SES failure rate above 5%: 5 of 5 SES sends failed in the last 10 min \(100%\)/);
+    expect(s.sesSends()).toBe(6);
+    expect(one.summary).toMatchObject({ ok: true, sent: 8, routes: { ses: 0, sendgrid: 8, fallback: 6 }, rollback: { inForce: false, triggered: { reason: "ses-failure-rate", evidence: { attempts: 6, failures: 6 } } } });
+    expect(one.summary.rollback?.triggered?.detail).toMatch(/^SES failure rate above 5%: 6 of 6 SES sends failed in the last 10 min \(100%\)/);
     expect(one.emf[0]).toMatchObject({ SesRollback: 1 });
     expect(one.log.text()).toContain("SES rollback triggered");
     const stored = await s.store.read();
