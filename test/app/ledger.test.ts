@@ -70,6 +70,24 @@ describe("exactly once per recipient per digest (ledger in moto DynamoDB)", () =
   afterEach(() => sendgrid.clearFaults());
   const stack = (o: Partial<Parameters<typeof migrationStack>[0]> = {}) => migrationStack({ feedsUrl: feeds.url, sendgridUrl: sendgrid.url, table, clock: () => NOW, ...o });
   const sendgridRequests = (recipients: string[]) => sendgrid.requests.filter((r) => r.to !== undefined && recipients.includes(r.to)).length;
+  /** The UpdateItem that writes state `sent` (the settle). */
+  const settlingSent = (input: Record<string, unknown>) => JSON.stringify(input.ExpressionAttributeValues ?? {}).includes('{"S":"sent"}');
+  /** A run of `s`'s stack (SendGrid at 50/s) with the given ledger. */
+  const runWith = async (s: Awaited<ReturnType<typeof stack>>, ledger: DeliveryLedger, settleMs = 20_000) => {
+    const log = captureLogger();
+    const summary = await runDigest(
+      {
+        config: new ParameterStoreConfig(s.ssm, { root: s.root, ttlSeconds: 0 }),
+        feeds: new FeedFetcher({ timeoutMs: 2000, retries: 0 }),
+        provider: (c, ctx) => dispatchProviderFor(c, { ses: () => s.ses.cache.get(c).client, logger: log.logger, sendgridBaseUrl: sendgrid.url, sendgridMaxPerSecond: 50 }, ctx),
+        logger: log.logger,
+        clock: () => NOW,
+        ledger,
+      },
+      { dispatch: { ceilingPerSecond: 50 }, ledgerSettleMs: settleMs, ledgerPollMs: 50 },
+    );
+    return { summary, log };
+  };
 
   test("when the run is repeated for the same digest, the rerun makes zero provider calls and reports the ledger's sent state", async () => {
     const recipients = ids(6, `rerun-${uniqueRoot().id}`);
@@ -211,8 +229,6 @@ describe("exactly once per recipient per digest (ledger in moto DynamoDB)", () =
   });
 
   describe("when the SDK retries a conditional write whose first answer was lost", () => {
-    /** The UpdateItem that writes state `sent` (the settle). */
-    const settlingSent = (input: Record<string, unknown>) => JSON.stringify(input.ExpressionAttributeValues ?? {}).includes('{"S":"sent"}');
 
     test("when the claim's answer is lost, the retry finds our own claim and the claim succeeds, counted once", async () => {
       const to = `lost-claim-${uniqueRoot().id}@example.net`;
@@ -250,18 +266,7 @@ describe("exactly once per recipient per digest (ledger in moto DynamoDB)", () =
       const recipients = ids(4, `lossy-${uniqueRoot().id}`);
       const s = await stack({ values: { useSes: "false" }, recipients });
       const lossy = lossyDynamo();
-      const log = captureLogger();
-      const summary = await runDigest(
-        {
-          config: new ParameterStoreConfig(s.ssm, { root: s.root, ttlSeconds: 0 }),
-          feeds: new FeedFetcher({ timeoutMs: 2000, retries: 0 }),
-          provider: (c, ctx) => dispatchProviderFor(c, { ses: () => s.ses.cache.get(c).client, logger: log.logger, sendgridBaseUrl: sendgrid.url, sendgridMaxPerSecond: 50 }, ctx),
-          logger: log.logger,
-          clock: () => NOW,
-          ledger: new DeliveryLedger(lossy.ddb, table),
-        },
-        { dispatch: { ceilingPerSecond: 50 }, ledgerSettleMs: 1000, ledgerPollMs: 50 },
-      );
+      const { summary } = await runWith(s, new DeliveryLedger(lossy.ddb, table), 1000);
       expect(lossy.lost()).toBe(12); // claim, sending and settle of each of the 4
       expect(summary).toMatchObject({ ok: true, sent: 4, exitCode: 0, ledger: { states: { sent: 4 } } });
       expect(summary.recipients.every((r) => r.status === "sent" && r.ledgerError === undefined)).toBe(true);
@@ -286,23 +291,7 @@ describe("exactly once per recipient per digest (ledger in moto DynamoDB)", () =
       );
       return { ddb, failures: () => failures };
     }
-    const settlingSent = (input: Record<string, unknown>) => JSON.stringify(input.ExpressionAttributeValues ?? {}).includes('{"S":"sent"}');
     const fastRetry = { maxAttempts: 2, sleep: async () => undefined };
-    const runWith = async (s: Awaited<ReturnType<typeof stack>>, ledger: DeliveryLedger) => {
-      const log = captureLogger();
-      const summary = await runDigest(
-        {
-          config: new ParameterStoreConfig(s.ssm, { root: s.root, ttlSeconds: 0 }),
-          feeds: new FeedFetcher({ timeoutMs: 2000, retries: 0 }),
-          provider: (c, ctx) => dispatchProviderFor(c, { ses: () => s.ses.cache.get(c).client, logger: log.logger, sendgridBaseUrl: sendgrid.url, sendgridMaxPerSecond: 50 }, ctx),
-          logger: log.logger,
-          clock: () => NOW,
-          ledger,
-        },
-        { dispatch: { ceilingPerSecond: 50 }, ledgerSettleMs: 20_000, ledgerPollMs: 50 },
-      );
-      return { summary, log };
-    };
 
     test("when the SDK gives up on a claim whose write landed, the ledger's retry recognises the claim as this run's own and the run does not wait on it", async () => {
       const recipients = ids(3, `own-${uniqueRoot().id}`);
@@ -320,6 +309,37 @@ describe("exactly once per recipient per digest (ledger in moto DynamoDB)", () =
       expect(summary).toMatchObject({ ok: true, sent: 3, exitCode: 0, ledger: { states: { sent: 3 } } });
       expect(log.text()).not.toContain("another run still holds");
       expect(Object.values(await deliveries(sendgrid, recipients))).toEqual([1, 1, 1]);
+    });
+
+    test("when a claim lands but every answer to it is lost, the recipient is not sent, the run releases its own leftover claim, and the next run sends it without waiting", async () => {
+      const recipients = ids(2, `left-${uniqueRoot().id}`);
+      const s = await stack({ values: { useSes: "false" }, recipients });
+      const victim = recipients[1].toLowerCase();
+      const isClaimOf = (input: Record<string, unknown>) => String(input.UpdateExpression).includes("if_not_exists") && JSON.stringify(input.Key).includes(victim);
+      // The victim's first claim lands and its answer is lost; every later try of it fails (503).
+      const ddb = new DynamoDBClient({ region: REGION, endpoint: motoUrl(), credentials: TEST_CREDENTIALS, maxAttempts: 1 });
+      let claims = 0;
+      ddb.middlewareStack.add(
+        (next, ctx) => async (args) => {
+          if (ctx.commandName !== "UpdateItemCommand" || !isClaimOf(args.input as Record<string, unknown>)) return next(args);
+          if (claims++ === 0) {
+            await next(args);
+            throw Object.assign(new Error("socket hang up"), { code: "ECONNRESET", $metadata: {} });
+          }
+          throw Object.assign(new Error("Service Unavailable"), { name: "ServiceUnavailable", $metadata: { httpStatusCode: 503 } });
+        },
+        { step: "deserialize", priority: "high", name: "claim-lost" },
+      );
+      const t0 = Date.now();
+      const first = await runWith(s, new DeliveryLedger(ddb, table, { retry: fastRetry }));
+      expect(Date.now() - t0).toBeLessThan(15_000);
+      expect(claims).toBe(2); // landed once, then the retry failed
+      expect(first.summary).toMatchObject({ ok: false, sent: 1, failed: 1, exitCode: 1, ledger: { states: { sent: 1, failed: 1 } } });
+      expect(first.summary.recipients[1]).toMatchObject({ status: "failed", error: { code: "LEDGER_UNAVAILABLE" }, ledgerState: "failed" });
+      expect(first.log.text()).toContain("released this run's claims that were never sent");
+      const second = await runWith(s, new DeliveryLedger(dynamoClient(), table));
+      expect(second.summary).toMatchObject({ ok: true, sent: 1, skipped: 1, exitCode: 0 });
+      expect(Object.values(await deliveries(sendgrid, recipients))).toEqual([1, 1]);
     });
 
     test("when recording a send fails past its retries, it is recorded in the reconcile step: the recipient stays sent, never unknown", async () => {

@@ -71,6 +71,7 @@ export async function deliverOne(ctx: DeliverContext, index: number, to: string)
   ctx.onProgress?.(index, "claimed");
 
   const gate = new RecipientGate(to, ctx.lanes, { now: ctx.now, signal: ctx.signal, ledger: ctx.ledger, token, onSending: () => ctx.onProgress?.(index, "sending") });
+  // The message's bodies are computed by the provider after its request passed the gate.
   const result = await attemptSend(ctx, ctx.messageFor(to), gate, started);
   if (!token) return result;
 
@@ -135,11 +136,6 @@ async function attemptSend(ctx: DeliverContext, m: DigestMessage, gate: Recipien
     ...(gate.requestStartedAt !== undefined && attempts > 0 ? { requestMs: ctx.now() - gate.requestStartedAt } : {}),
     definitelyNotSent,
   });
-  try {
-    await provider.prepare?.(m);
-  } catch (err) {
-    return failed(err instanceof DigestError ? err : new DeliveryError(m.to, "could not prepare the message", true), 0, true);
-  }
   for (let attempt = 1; ; attempt++) {
     try {
       let receipt;

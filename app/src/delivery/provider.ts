@@ -14,7 +14,12 @@
  */
 import type { DigestError } from "../errors";
 
-/** One digest addressed to one recipient, provider-neutral (SES sends it as raw MIME, SendGrid as JSON). */
+/**
+ * One digest addressed to one recipient, provider-neutral (SES sends it as raw MIME,
+ * SendGrid as JSON). The run's messages compute `html` and `text` on first read (run/compose.ts),
+ * which a provider does after its request passed the gate: the bodies of a recipient exist
+ * only from its send slot until its request is answered.
+ */
 export interface DigestMessage {
   readonly from: string;
   readonly to: string;
@@ -62,11 +67,6 @@ export interface DeliveryProvider {
   readonly name: string;
   /** Called once per run, before the first send. */
   limits(): Promise<SendLimits>;
-  /**
-   * Optional local work for `message` (e.g. building MIME) that the dispatcher runs before
-   * taking a send slot, so the paced moment is the request itself.
-   */
-  prepare?(message: DigestMessage): Promise<void>;
   /** A plain provider ignores `gate` (the dispatcher passed it already); a router passes it before each request. */
   send(message: DigestMessage, gate?: SendGate): Promise<SendReceipt>;
   /** Releases sockets and finishes background work (e.g. recording a rollback). */

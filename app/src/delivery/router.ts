@@ -116,10 +116,6 @@ export class MigrationRouter implements RoutingProvider {
     return lanes.get("ses") ?? lanes.get("sendgrid")!;
   }
 
-  async prepare(m: DigestMessage): Promise<void> {
-    if (this.routeOf(m.to) === "ses") await this.o.ses.prepare?.(m);
-  }
-
   async send(m: DigestMessage, gate: SendGate = OPEN_GATE): Promise<SendReceipt> {
     if (this.routeOf(m.to) === "sendgrid") return this.viaSendGrid(m, undefined, gate);
     try {

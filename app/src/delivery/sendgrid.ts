@@ -71,7 +71,11 @@ export class SendGridProvider implements DeliveryProvider {
   ) {
     this.url = new URL("/v3/mail/send", opts.baseUrl ?? SENDGRID_DEFAULT_BASE_URL);
     if (this.url.protocol !== "https:" && this.url.protocol !== "http:") throw new Error("SendGrid base URL must be http(s)");
-    this.agent = this.url.protocol === "https:" ? new https.Agent({ keepAlive: true, maxSockets: 16 }) : new http.Agent({ keepAlive: true, maxSockets: 16 });
+    // Idle kept-alive sockets are dropped after 4 s, before a server's idle timeout (5 s for
+    // Node's http servers) can close one under a new request: that race looks like a
+    // connection reset after the request was written, an `unknown` outcome.
+    const agentOptions = { keepAlive: true, maxSockets: 16, timeout: 4000 };
+    this.agent = this.url.protocol === "https:" ? new https.Agent(agentOptions) : new http.Agent(agentOptions);
     this.timeoutMs = opts.timeoutMs ?? 15_000;
     this.now = opts.now ?? Date.now;
   }

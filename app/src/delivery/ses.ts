@@ -22,7 +22,6 @@ export function sesTagValue(value: string): string {
 
 export class SesProvider implements DeliveryProvider {
   readonly name = "ses";
-  private readonly built = new WeakMap<DigestMessage, Buffer>();
   private readonly client: () => SESClient | Promise<SESClient>;
 
   /**
@@ -65,14 +64,9 @@ export class SesProvider implements DeliveryProvider {
     }
   }
 
-  /** Builds the MIME ahead of the paced request (kept until that message is sent). */
-  async prepare(m: DigestMessage): Promise<void> {
-    if (!this.built.has(m)) this.built.set(m, await buildMime(m));
-  }
-
   async send(m: DigestMessage): Promise<SendReceipt> {
-    const raw = this.built.get(m) ?? (await buildMime(m));
-    this.built.delete(m);
+    // Built here, after the send slot: the MIME of a recipient lives only while its request does.
+    const raw = await buildMime(m);
     // Getting the client may reload the config (Parameter Store): a failure there made no
     // SES request, and the router must tell it from an SES answer.
     let client: SESClient;

@@ -1,8 +1,10 @@
 /**
  * Phase 3: the digest, rendered once, and {@link ComposedDigest.messageFor}: the one
- * function that builds a recipient's message, called when that recipient's turn comes (so
- * the run never holds more messages than it has sends in progress) and for the preview
- * files (the first recipient's message, byte for byte what it is sent).
+ * function that builds a recipient's message, for the sends and for the preview files (the
+ * first recipient's message, byte for byte what it is sent). A message's bodies (the digest
+ * with that recipient's unsubscribe link) are computed on first read, which the provider
+ * does when the recipient's send slot has come: the run holds only the bodies of the
+ * requests in flight, whatever the length of the list.
  */
 import type { DigestConfig } from "../config";
 import type { DigestMessage } from "../delivery/provider";
@@ -40,8 +42,22 @@ export function composeDigest(run: RunScope, config: DigestConfig, feeds: readon
       // Only the unsubscribe link (header and footer, the same URL: signed for this
       // recipient when there is a key) differs per recipient.
       const url = unsubscribeUrl(to);
-      const body = url ? rendered.withUnsubscribe(url) : rendered;
-      return { from: config.fromAddress, to, subject: rendered.subject, html: body.html, text: body.text, date: now, headers: listUnsubscribeHeaders(url), tags };
+      let body: { readonly html: string; readonly text: string } | undefined;
+      const parts = () => (body ??= url ? rendered.withUnsubscribe(url) : rendered);
+      return {
+        from: config.fromAddress,
+        to,
+        subject: rendered.subject,
+        get html() {
+          return parts().html;
+        },
+        get text() {
+          return parts().text;
+        },
+        date: now,
+        headers: listUnsubscribeHeaders(url),
+        tags,
+      };
     },
   };
 }

@@ -1,0 +1,228 @@
+/**
+ * Memory benchmark (not a test): the peak RSS of a whole digest run, each run in its own
+ * child process (bench/memory-child.ts), against moto (behind the fault proxy with no
+ * faults, which lifts moto's 1-send-a-second quota to 500/s) and the SendGrid emulator, all
+ * on 127.0.0.1, with the DynamoDB ledger and half the list on each provider; 30 feeds.
+ *
+ *   npm run bench:memory                                  100, 1,000 and 10,000 recipients
+ *   npm run bench:memory -- --baseline 137d6bb            and the same runs on that commit's code, interleaved
+ *   npm run bench:memory -- --sizes 100,1000 --baseline main
+ *
+ * The list is replaced in the child after the config loads: the 1,000-recipient cap is lifted
+ * for the benchmark only. The baseline's app/src is taken with `git archive` into .tmp/.
+ * Prints a table (peak RSS, RSS before the run, per-recipient slope, the ratio to the
+ * baseline); `measureMemory` returns the same numbers for a combined bench table.
+ */
+import { execFileSync, spawn } from "node:child_process";
+import { build } from "esbuild";
+import fs from "node:fs";
+import path from "node:path";
+import { randomUUID } from "node:crypto";
+import { CreateTableCommand, DynamoDBClient } from "@aws-sdk/client-dynamodb";
+import { SESClient, VerifyEmailIdentityCommand } from "@aws-sdk/client-ses";
+import { SSMClient } from "@aws-sdk/client-ssm";
+import { LEDGER } from "../app/src/contract";
+import { startFeedServer, SAMPLE_FEEDS_DIR, type FeedRoute } from "../scripts/lib/feed-server";
+import { startMoto } from "../scripts/lib/moto";
+import { startSendGridServer } from "../scripts/lib/sendgrid-server";
+import { putParameters } from "../test/support/app-fixtures";
+import { startFaultProxy } from "../test/support/fault-proxy";
+
+const ROOT = path.resolve(__dirname, "..");
+const CREDS = { accessKeyId: "bench", secretAccessKey: "bench" };
+
+export interface MemoryRun {
+  /** "current" or the baseline's git ref. */
+  readonly code: string;
+  readonly recipients: number;
+  readonly peakRssMb: number;
+  /** RSS after the modules loaded, before the run started. */
+  readonly rssBeforeRunMb: number;
+  readonly sent: number;
+  readonly exitCode: number;
+  readonly durationS: number;
+}
+
+export interface MemoryResult {
+  readonly runs: readonly MemoryRun[];
+  /** KB of peak RSS per added recipient, between the smallest and the largest size, per code. */
+  readonly slopeKbPerRecipient: Readonly<Record<string, number>>;
+}
+
+export interface MemoryOptions {
+  /** @default [100, 1000, 10000] */
+  readonly sizes?: readonly number[];
+  /** A git ref whose app/src is measured the same way, interleaved with the current code. */
+  readonly baselineRef?: string;
+  readonly log?: (line: string) => void;
+}
+
+/**
+ * The child for a code tree, bundled as the container's sender is (one CommonJS file, plain
+ * node, no tsx in the process): the current tree's bench/memory-child.ts, or a copy of it
+ * beside a baseline's app/src, extracted once into .tmp/bench-baseline/<sha> (its
+ * node_modules resolve from the repository's).
+ */
+async function childBundle(code: string, tmp: string): Promise<string> {
+  let entry = path.join(__dirname, "memory-child.ts");
+  if (code !== "current") {
+    const sha = execFileSync("git", ["rev-parse", "--short", code], { cwd: ROOT }).toString().trim();
+    const dir = path.join(ROOT, ".tmp", "bench-baseline", sha);
+    if (!fs.existsSync(path.join(dir, "app", "src", "run.ts"))) {
+      fs.mkdirSync(dir, { recursive: true });
+      const tar = execFileSync("git", ["archive", sha, "app/src"], { cwd: ROOT, maxBuffer: 64 * 1024 * 1024 });
+      execFileSync("tar", ["-x", "-C", dir], { input: tar });
+    }
+    fs.mkdirSync(path.join(dir, "bench"), { recursive: true });
+    entry = path.join(dir, "bench", "memory-child.ts");
+    fs.copyFileSync(path.join(__dirname, "memory-child.ts"), entry);
+  }
+  const outfile = path.join(tmp, `child-${code.replace(/\W/g, "_")}.cjs`);
+  await build({ entryPoints: [entry], outfile, bundle: true, platform: "node", target: "node24", format: "cjs", mainFields: ["module", "main"], nodePaths: [path.join(ROOT, "node_modules")], logLevel: "warning" });
+  return outfile;
+}
+
+export async function measureMemory(opts: MemoryOptions = {}): Promise<MemoryResult> {
+  const sizes = opts.sizes ?? [100, 1000, 10_000];
+  const log = opts.log ?? (() => undefined);
+  const tmp = fs.mkdtempSync(path.join(ROOT, ".tmp", "bench-memory-"));
+  const codes: { name: string; child: string }[] = [{ name: "current", child: await childBundle("current", tmp) }];
+  if (opts.baselineRef) codes.push({ name: opts.baselineRef, child: await childBundle(opts.baselineRef, tmp) });
+
+  const moto = await startMoto();
+  const rss = fs.readFileSync(path.join(SAMPLE_FEEDS_DIR, "vibe-blog.rss"), "utf8");
+  const routes: Record<string, FeedRoute> = {};
+  for (let i = 0; i < 30; i++) routes[`/f${i}.rss`] = { body: rss.replace(/vibe\.example\.com\/posts\//g, `f${i}.example.com/posts/`).replace(/<title>([^<]+)<\/title>/g, `<title>$1 #${i}</title>`) };
+  const feeds = await startFeedServer({ routes });
+  const sendgrid = await startSendGridServer();
+  const aws = await startFaultProxy({ target: moto.url, seed: 1, sesQuota: { maxSendRate: 50, max24HourSend: 10_000_000 } });
+  const runs: MemoryRun[] = [];
+  try {
+    for (const n of sizes) {
+      for (const code of codes) {
+        // A clean emulator state per run: moto reset, the emulator's records dropped.
+        await fetch(`${moto.url}/moto-api/reset`, { method: "POST" });
+        sendgrid.accepted.length = 0;
+        sendgrid.requests.length = 0;
+        const stack = await makeStack(moto.url, feeds.url, Object.keys(routes));
+        const out = path.join(tmp, `${code.name.replace(/\W/g, "_")}-${n}.json`);
+        log(`  ${code.name}: ${n.toLocaleString("en-US")} recipients ...`);
+        await runChild(code.child, { BENCH_N: String(n), BENCH_AWS_URL: aws.url, BENCH_SENDGRID_URL: sendgrid.url, BENCH_ROOT: stack.root, BENCH_TABLE: stack.table, BENCH_OUT: out });
+        const r = JSON.parse(fs.readFileSync(out, "utf8")) as { recipients: number; sent: number; exitCode: number; durationMs: number; rssBeforeRunKb: number; maxRssKb: number };
+        const run: MemoryRun = { code: code.name, recipients: n, peakRssMb: round1(r.maxRssKb / 1024), rssBeforeRunMb: round1(r.rssBeforeRunKb / 1024), sent: r.sent, exitCode: r.exitCode, durationS: round1(r.durationMs / 1000) };
+        log(`    peak RSS ${run.peakRssMb} MB (${run.sent} sent, exit ${run.exitCode}, ${run.durationS} s; sampled peaks MB ${JSON.stringify((r as { peaksMb?: unknown }).peaksMb)}, before the run ${run.rssBeforeRunMb} MB${run.exitCode ? `; not sent: ${JSON.stringify((r as { notSent?: unknown }).notSent)}` : ""})`);
+        runs.push(run);
+      }
+    }
+  } finally {
+    fs.rmSync(tmp, { recursive: true, force: true });
+    await aws.close();
+    await sendgrid.close();
+    await feeds.close();
+    await moto.stop();
+  }
+  const slopeKbPerRecipient: Record<string, number> = {};
+  const lo = Math.min(...sizes);
+  const hi = Math.max(...sizes);
+  for (const code of codes) {
+    const a = runs.find((r) => r.code === code.name && r.recipients === lo);
+    const b = runs.find((r) => r.code === code.name && r.recipients === hi);
+    if (a && b && hi > lo) slopeKbPerRecipient[code.name] = round1(((b.peakRssMb - a.peakRssMb) * 1024) / (hi - lo));
+  }
+  return { runs, slopeKbPerRecipient };
+}
+
+function round1(x: number): number {
+  return Math.round(x * 10) / 10;
+}
+
+/** Parameters, a verified sender and a ledger table for one run (written straight to moto). */
+async function makeStack(motoUrl: string, feedsUrl: string, feedPaths: string[]): Promise<{ root: string; table: string }> {
+  const client = { region: "us-east-1", credentials: CREDS, maxAttempts: 2 };
+  const ssm = new SSMClient({ ...client, endpoint: motoUrl });
+  const ses = new SESClient({ ...client, endpoint: motoUrl });
+  const ddb = new DynamoDBClient({ ...client, endpoint: motoUrl });
+  const id = randomUUID().slice(0, 8);
+  const root = `/bench-mem-${id}`;
+  const from = `digest-${id}@bench.example.com`;
+  await putParameters(ssm, root, {
+    from,
+    // Replaced in the child (the cap is lifted there); one valid address here.
+    to: "placeholder@bench.example.org",
+    sesPercent: "50",
+    unsubscribe: "https://bench.example.com/unsubscribe",
+    sendgridApiKey: `SG.bench-${id}`,
+    feeds: JSON.stringify(feedPaths.map((r, i) => ({ url: `${feedsUrl}${r}`, name: `Feed ${i}` }))),
+  });
+  await ses.send(new VerifyEmailIdentityCommand({ EmailAddress: from }));
+  const table = `bench-ledger-${id}`;
+  await ddb.send(
+    new CreateTableCommand({
+      TableName: table,
+      BillingMode: "PAY_PER_REQUEST",
+      AttributeDefinitions: [{ AttributeName: LEDGER.partitionKey, AttributeType: "S" }, { AttributeName: LEDGER.sortKey, AttributeType: "S" }],
+      KeySchema: [{ AttributeName: LEDGER.partitionKey, KeyType: "HASH" }, { AttributeName: LEDGER.sortKey, KeyType: "RANGE" }],
+    }),
+  );
+  ssm.destroy();
+  ses.destroy();
+  ddb.destroy();
+  return { root, table };
+}
+
+/** Runs a bundled child in a fresh node (bounded: 30 minutes), stdout discarded. */
+function runChild(bundle: string, env: Record<string, string>): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [bundle], {
+      cwd: ROOT,
+      env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "", AWS_EC2_METADATA_DISABLED: "true", VIBE_STAGE: "bench", ...(process.env.BENCH_NODE_OPTIONS ? { NODE_OPTIONS: process.env.BENCH_NODE_OPTIONS } : {}), ...(process.env.BENCH_FORCE_GC ? { BENCH_FORCE_GC: "1" } : {}), ...env },
+      stdio: ["ignore", "ignore", "pipe"],
+    });
+    let err = "";
+    child.stderr!.on("data", (d: Buffer) => void (err = (err + d.toString()).slice(-4000)));
+    const timer = setTimeout(() => child.kill("SIGKILL"), 30 * 60_000);
+    child.once("close", (code) => {
+      clearTimeout(timer);
+      if (code === 0) resolve();
+      else reject(new Error(`memory-child exited ${code}: ${err}`));
+    });
+  });
+}
+
+/** The table the benchmark prints. */
+export function memoryTable(r: MemoryResult): string {
+  const codes = [...new Set(r.runs.map((x) => x.code))];
+  const sizes = [...new Set(r.runs.map((x) => x.recipients))];
+  const lines = [`| recipients | ${codes.map((c) => `${c}: peak RSS (before the run)`).join(" | ")}${codes.length > 1 ? " | current / baseline" : ""} |`, `|---|${codes.map(() => "---").join("|")}${codes.length > 1 ? "|---" : ""}|`];
+  for (const n of sizes) {
+    const cells = codes.map((c) => {
+      const x = r.runs.find((y) => y.code === c && y.recipients === n)!;
+      return `${x.peakRssMb} MB (${x.rssBeforeRunMb} MB), ${x.sent} sent in ${x.durationS} s`;
+    });
+    const ratio = codes.length > 1 ? ` | ${(r.runs.find((y) => y.code === "current" && y.recipients === n)!.peakRssMb / r.runs.find((y) => y.code === codes[1] && y.recipients === n)!.peakRssMb).toFixed(2)}x` : "";
+    lines.push(`| ${n.toLocaleString("en-US")} | ${cells.join(" | ")}${ratio} |`);
+  }
+  lines.push("", `slope (KB of peak RSS per added recipient): ${Object.entries(r.slopeKbPerRecipient).map(([c, v]) => `${c} ${v}`).join(", ")}`);
+  return lines.join("\n");
+}
+
+if (require.main === module) {
+  const args = process.argv.slice(2);
+  const value = (name: string) => {
+    const i = args.indexOf(name);
+    return i >= 0 ? args[i + 1] : undefined;
+  };
+  const sizes = value("--sizes")?.split(",").map(Number);
+  const baselineRef = value("--baseline");
+  process.stderr.write(`memory benchmark: ${sizes?.join(", ") ?? "100, 1000, 10000"} recipients${baselineRef ? `, against ${baselineRef}` : ""}\n`);
+  measureMemory({ sizes, baselineRef, log: (l) => process.stderr.write(`${l}\n`) }).then(
+    (r) => {
+      process.stdout.write(`${memoryTable(r)}\n`);
+      process.exit(0);
+    },
+    (err: unknown) => {
+      process.stderr.write(`${String((err as Error)?.stack ?? err)}\n`);
+      process.exit(1);
+    },
+  );
+}
