@@ -1,15 +1,17 @@
 /**
- * One whole digest run in its own process, for bench/memory.ts (not run by hand): the
- * sender as the scheduled task wires it (Parameter Store config, feeds, the migration router
- * over SES and SendGrid, the DynamoDB ledger). bench/memory.ts bundles this file with
- * esbuild and runs it with plain node, as the container runs the sender's bundle; a copy
- * beside another commit's app/src measures that commit's code the same way. The recipient
- * list is replaced after the config is loaded, which lifts the 1,000-recipient cap for the
- * benchmark only. Writes its peak RSS and the run's counts as JSON to BENCH_OUT.
+ * One whole digest run in its own process, for bench/memory.ts (not run by hand).
+ * bench/memory.ts bundles this file with esbuild and runs it with plain node, as the
+ * container runs the sender's bundle; a copy beside another commit's app/src measures that
+ * commit's code the same way. The sender is wired as the scheduled task wires it: through
+ * the CLI's own `senderDeps` (from the environment bench/memory.ts sets) when the code has
+ * it, else as that code's CLI did (config, feeds, router, ledger, default options). The
+ * recipient list is replaced after the config is loaded, which lifts the 1,000-recipient
+ * cap for the benchmark only. Writes its peak RSS and the run's counts as JSON to BENCH_OUT.
  */
 import fs from "node:fs";
 import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { SSMClient } from "@aws-sdk/client-ssm";
+import * as cli from "../app/src/cli";
 import { ParameterStoreConfig } from "../app/src/config";
 import { dispatchProviderFor } from "../app/src/delivery/select";
 import { SesClientCache } from "../app/src/delivery/ses-client";
@@ -17,7 +19,7 @@ import { FeedFetcher } from "../app/src/feeds";
 import { DeliveryLedger } from "../app/src/ledger";
 import { createLogger } from "../app/src/log";
 import { EmfMetrics } from "../app/src/metrics";
-import { runDigest } from "../app/src/run";
+import { runDigest, type RunDeps } from "../app/src/run";
 
 async function main(): Promise<void> {
   const env = (k: string) => {
@@ -26,35 +28,58 @@ async function main(): Promise<void> {
     return v;
   };
   const n = Number(env("BENCH_N"));
-  const awsUrl = env("BENCH_AWS_URL");
-  const creds = { accessKeyId: "bench", secretAccessKey: "bench" };
-
   const recipients = Array.from({ length: n }, (_, i) => `m${i}@bench.example.org`);
-  const ssm = new SSMClient({ region: "us-east-1", endpoint: awsUrl, credentials: creds, maxAttempts: 2 });
-  const ddb = new DynamoDBClient({ region: "us-east-1", endpoint: awsUrl, credentials: creds, maxAttempts: 2 });
-  const base = new ParameterStoreConfig(ssm, { root: env("BENCH_ROOT") });
   // As in the container: JSON lines on stdout (here /dev/null), EMF on flush.
   const logger = createLogger({ format: "json" });
   const metrics = new EmfMetrics((line) => void process.stdout.write(`${line}\n`));
-  const ses = new SesClientCache({ endpoint: awsUrl, defaultCredentials: creds });
+  let deps: RunDeps;
+  let close: () => void;
+  const wiring = (cli as { senderDeps?: typeof cli.senderDeps }).senderDeps;
+  if (wiring) {
+    const wired = wiring(cli.readEnv(process.env, false), logger, metrics);
+    deps = wired.deps;
+    close = wired.close;
+  } else {
+    // The code before senderDeps: its CLI's wiring, written out.
+    const awsUrl = env("AWS_ENDPOINT_URL");
+    const ssm = new SSMClient({ region: "us-east-1", endpoint: awsUrl, maxAttempts: 2 });
+    const ddb = new DynamoDBClient({ region: "us-east-1", endpoint: awsUrl, maxAttempts: 2 });
+    const ses = new SesClientCache({ endpoint: awsUrl });
+    const config = new ParameterStoreConfig(ssm, { root: env("VIBE_PARAMETER_ROOT") });
+    deps = {
+      config,
+      feeds: new FeedFetcher({ logger }),
+      provider: (c, run) => dispatchProviderFor(c, { ses: () => ses.get(c).client, logger, metrics, sendgridBaseUrl: env("VIBE_SENDGRID_BASE_URL") }, run),
+      logger,
+      metrics,
+      ledger: new DeliveryLedger(ddb, env("VIBE_LEDGER_TABLE")),
+    };
+    close = () => {
+      ses.destroy();
+      ssm.destroy();
+      ddb.destroy();
+    };
+  }
   const rssBefore = process.memoryUsage().rss;
+  let maxRssBeforeDeliveryKb = 0;
   // The largest of each part of the process's memory, sampled during the run.
   const peaks = { heapUsed: 0, heapTotal: 0, external: 0, arrayBuffers: 0, rss: 0 };
   const sample = () => {
-    if (process.env.BENCH_FORCE_GC && (globalThis as { gc?: () => void }).gc) (globalThis as { gc: () => void }).gc();
     const m = process.memoryUsage();
     for (const k of Object.keys(peaks) as (keyof typeof peaks)[]) peaks[k] = Math.max(peaks[k], m[k]);
   };
   const sampler = setInterval(sample, 100);
   const t0 = Date.now();
+  const base = deps;
   const summary = await runDigest(
     {
-      config: { load: async () => ({ ...(await base.load()), recipients }) },
-      feeds: new FeedFetcher({ logger }),
-      provider: (c, run) => dispatchProviderFor(c, { ses: () => ses.get(c).client, logger, metrics, sendgridBaseUrl: env("BENCH_SENDGRID_URL"), sendgridMaxPerSecond: 50 }, run),
-      logger,
-      metrics,
-      ledger: new DeliveryLedger(ddb, env("BENCH_TABLE")),
+      ...base,
+      config: { load: async () => ({ ...(await base.config.load()), recipients }) },
+      provider: (c, run) => {
+        // Everything before delivery (modules, config, the feeds, the render) is behind us here.
+        maxRssBeforeDeliveryKb = process.resourceUsage().maxRSS;
+        return base.provider(c, run);
+      },
     },
     { ledgerSettleMs: 0 },
   );
@@ -66,16 +91,14 @@ async function main(): Promise<void> {
     recipients: n,
     sent: summary.sent,
     exitCode: summary.exitCode,
-    notSent: summary.recipients.filter((r) => r.status !== "sent").slice(0, 5).map((r) => `${r.status} ${String(r.error?.code ?? "")}`),
     durationMs: Date.now() - t0,
     rssBeforeRunKb: Math.round(rssBefore / 1024),
     maxRssKb: process.resourceUsage().maxRSS,
+    maxRssBeforeDeliveryKb,
     peaksMb: Object.fromEntries(Object.entries(peaks).map(([k, v]) => [k, Math.round(v / 1048576)])),
   };
   fs.writeFileSync(env("BENCH_OUT"), JSON.stringify(result));
-  ses.destroy();
-  ssm.destroy();
-  ddb.destroy();
+  close();
 }
 
 main().then(

@@ -1,12 +1,20 @@
 /**
  * Memory benchmark (not a test): the peak RSS of a whole digest run, each run in its own
- * child process (bench/memory-child.ts), against moto (behind the fault proxy with no
- * faults, which lifts moto's 1-send-a-second quota to 500/s) and the SendGrid emulator, all
- * on 127.0.0.1, with the DynamoDB ledger and half the list on each provider; 30 feeds.
+ * child process (bench/memory-child.ts: the sender wired by the CLI's own code, bundled and
+ * run with plain node as in the container), against moto (behind the fault proxy with no
+ * faults, which lifts moto's 1-send-a-second quota to SES's usual 50/s) and the SendGrid
+ * emulator (at SendGrid's own 10/s), all on 127.0.0.1, with the DynamoDB ledger and half
+ * the list on each provider; 30 feeds.
  *
  *   npm run bench:memory                                  100, 1,000 and 10,000 recipients
  *   npm run bench:memory -- --baseline 137d6bb            and the same runs on that commit's code, interleaved
  *   npm run bench:memory -- --sizes 100,1000 --baseline main
+ *   npm run bench:memory -- --node-options "--max-old-space-size=128 --max-semi-space-size=1"
+ *
+ * Without --node-options the child's V8 sizes its heap for this machine (GBs: it collects
+ * late, so peak RSS says more about the heap limit than about what the run keeps); with the
+ * options the task definition sets, it behaves as in the container. A child that runs out
+ * of heap is reported as such, not as a failure of the benchmark.
  *
  * The list is replaced in the child after the config loads: the 1,000-recipient cap is lifted
  * for the benchmark only. The baseline's app/src is taken with `git archive` into .tmp/.
@@ -35,9 +43,14 @@ export interface MemoryRun {
   /** "current" or the baseline's git ref. */
   readonly code: string;
   readonly recipients: number;
+  /** Peak RSS; for a child that ran out of heap, the RSS it had reached is unknown (NaN). */
   readonly peakRssMb: number;
+  /** The child ran out of heap under the node options given. */
+  readonly outOfMemory?: boolean;
   /** RSS after the modules loaded, before the run started. */
   readonly rssBeforeRunMb: number;
+  /** Peak RSS when delivery began (modules, config, feeds and the render: what any list size costs). */
+  readonly peakBeforeDeliveryMb: number;
   readonly sent: number;
   readonly exitCode: number;
   readonly durationS: number;
@@ -54,6 +67,8 @@ export interface MemoryOptions {
   readonly sizes?: readonly number[];
   /** A git ref whose app/src is measured the same way, interleaved with the current code. */
   readonly baselineRef?: string;
+  /** NODE_OPTIONS of the child (e.g. the task's heap flags). @default - none */
+  readonly nodeOptions?: string;
   readonly log?: (line: string) => void;
 }
 
@@ -78,7 +93,8 @@ async function childBundle(code: string, tmp: string): Promise<string> {
     fs.copyFileSync(path.join(__dirname, "memory-child.ts"), entry);
   }
   const outfile = path.join(tmp, `child-${code.replace(/\W/g, "_")}.cjs`);
-  await build({ entryPoints: [entry], outfile, bundle: true, platform: "node", target: "node24", format: "cjs", mainFields: ["module", "main"], nodePaths: [path.join(ROOT, "node_modules")], logLevel: "warning" });
+  // `require.main` undefined: the CLI module inside must not take the child for its own entry point.
+  await build({ entryPoints: [entry], outfile, bundle: true, platform: "node", target: "node24", format: "cjs", mainFields: ["module", "main"], nodePaths: [path.join(ROOT, "node_modules")], define: { "require.main": "undefined" }, logLevel: "warning" });
   return outfile;
 }
 
@@ -107,10 +123,28 @@ export async function measureMemory(opts: MemoryOptions = {}): Promise<MemoryRes
         const stack = await makeStack(moto.url, feeds.url, Object.keys(routes));
         const out = path.join(tmp, `${code.name.replace(/\W/g, "_")}-${n}.json`);
         log(`  ${code.name}: ${n.toLocaleString("en-US")} recipients ...`);
-        await runChild(code.child, { BENCH_N: String(n), BENCH_AWS_URL: aws.url, BENCH_SENDGRID_URL: sendgrid.url, BENCH_ROOT: stack.root, BENCH_TABLE: stack.table, BENCH_OUT: out });
-        const r = JSON.parse(fs.readFileSync(out, "utf8")) as { recipients: number; sent: number; exitCode: number; durationMs: number; rssBeforeRunKb: number; maxRssKb: number };
-        const run: MemoryRun = { code: code.name, recipients: n, peakRssMb: round1(r.maxRssKb / 1024), rssBeforeRunMb: round1(r.rssBeforeRunKb / 1024), sent: r.sent, exitCode: r.exitCode, durationS: round1(r.durationMs / 1000) };
-        log(`    peak RSS ${run.peakRssMb} MB (${run.sent} sent, exit ${run.exitCode}, ${run.durationS} s; sampled peaks MB ${JSON.stringify((r as { peaksMb?: unknown }).peaksMb)}, before the run ${run.rssBeforeRunMb} MB${run.exitCode ? `; not sent: ${JSON.stringify((r as { notSent?: unknown }).notSent)}` : ""})`);
+        // The environment the task definition gives the sender, pointed at the emulators.
+        const ended = await runChild(code.child, {
+          BENCH_N: String(n),
+          BENCH_OUT: out,
+          AWS_REGION: "us-east-1",
+          AWS_ENDPOINT_URL: aws.url,
+          AWS_ACCESS_KEY_ID: CREDS.accessKeyId,
+          AWS_SECRET_ACCESS_KEY: CREDS.secretAccessKey,
+          VIBE_PARAMETER_ROOT: stack.root,
+          VIBE_LEDGER_TABLE: stack.table,
+          VIBE_SENDGRID_BASE_URL: sendgrid.url,
+          VIBE_LOG_FORMAT: "json",
+          ...(opts.nodeOptions ? { NODE_OPTIONS: opts.nodeOptions } : {}),
+        });
+        if (ended === "out of memory") {
+          log("    out of memory (heap limit)");
+          runs.push({ code: code.name, recipients: n, peakRssMb: NaN, outOfMemory: true, rssBeforeRunMb: NaN, peakBeforeDeliveryMb: NaN, sent: 0, exitCode: NaN, durationS: NaN });
+          continue;
+        }
+        const r = JSON.parse(fs.readFileSync(out, "utf8")) as { recipients: number; sent: number; exitCode: number; durationMs: number; rssBeforeRunKb: number; maxRssKb: number; maxRssBeforeDeliveryKb: number };
+        const run: MemoryRun = { code: code.name, recipients: n, peakRssMb: round1(r.maxRssKb / 1024), rssBeforeRunMb: round1(r.rssBeforeRunKb / 1024), peakBeforeDeliveryMb: round1(r.maxRssBeforeDeliveryKb / 1024), sent: r.sent, exitCode: r.exitCode, durationS: round1(r.durationMs / 1000) };
+        log(`    peak RSS ${run.peakRssMb} MB (${run.sent} sent, exit ${run.exitCode}, ${run.durationS} s; heap and buffers at their peaks, MB: ${JSON.stringify((r as { peaksMb?: unknown }).peaksMb)})`);
         runs.push(run);
       }
     }
@@ -127,7 +161,7 @@ export async function measureMemory(opts: MemoryOptions = {}): Promise<MemoryRes
   for (const code of codes) {
     const a = runs.find((r) => r.code === code.name && r.recipients === lo);
     const b = runs.find((r) => r.code === code.name && r.recipients === hi);
-    if (a && b && hi > lo) slopeKbPerRecipient[code.name] = round1(((b.peakRssMb - a.peakRssMb) * 1024) / (hi - lo));
+    if (a && b && hi > lo && !a.outOfMemory && !b.outOfMemory) slopeKbPerRecipient[code.name] = round1(((b.peakRssMb - a.peakRssMb) * 1024) / (hi - lo));
   }
   return { runs, slopeKbPerRecipient };
 }
@@ -171,11 +205,11 @@ async function makeStack(motoUrl: string, feedsUrl: string, feedPaths: string[])
 }
 
 /** Runs a bundled child in a fresh node (bounded: 30 minutes), stdout discarded. */
-function runChild(bundle: string, env: Record<string, string>): Promise<void> {
+function runChild(bundle: string, env: Record<string, string>): Promise<"done" | "out of memory"> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [bundle], {
       cwd: ROOT,
-      env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "", AWS_EC2_METADATA_DISABLED: "true", VIBE_STAGE: "bench", ...(process.env.BENCH_NODE_OPTIONS ? { NODE_OPTIONS: process.env.BENCH_NODE_OPTIONS } : {}), ...(process.env.BENCH_FORCE_GC ? { BENCH_FORCE_GC: "1" } : {}), ...env },
+      env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "", AWS_EC2_METADATA_DISABLED: "true", VIBE_STAGE: "bench", ...env },
       stdio: ["ignore", "ignore", "pipe"],
     });
     let err = "";
@@ -183,27 +217,30 @@ function runChild(bundle: string, env: Record<string, string>): Promise<void> {
     const timer = setTimeout(() => child.kill("SIGKILL"), 30 * 60_000);
     child.once("close", (code) => {
       clearTimeout(timer);
-      if (code === 0) resolve();
+      if (code === 0) resolve("done");
+      else if (/heap out of memory|Reached heap limit/.test(err)) resolve("out of memory");
       else reject(new Error(`memory-child exited ${code}: ${err}`));
     });
   });
 }
 
 /** The table the benchmark prints. */
-export function memoryTable(r: MemoryResult): string {
+export function memoryTable(r: MemoryResult, nodeOptions?: string): string {
   const codes = [...new Set(r.runs.map((x) => x.code))];
   const sizes = [...new Set(r.runs.map((x) => x.recipients))];
-  const lines = [`| recipients | ${codes.map((c) => `${c}: peak RSS (before the run)`).join(" | ")}${codes.length > 1 ? " | current / baseline" : ""} |`, `|---|${codes.map(() => "---").join("|")}${codes.length > 1 ? "|---" : ""}|`];
+  const lines = [`| recipients | ${codes.map((c) => `${c}: peak RSS (loaded / at delivery start)`).join(" | ")}${codes.length > 1 ? " | current / baseline" : ""} |`, `|---|${codes.map(() => "---").join("|")}${codes.length > 1 ? "|---" : ""}|`];
   for (const n of sizes) {
     const cells = codes.map((c) => {
       const x = r.runs.find((y) => y.code === c && y.recipients === n)!;
-      return `${x.peakRssMb} MB (${x.rssBeforeRunMb} MB), ${x.sent} sent in ${x.durationS} s`;
+      return x.outOfMemory ? "out of memory (heap limit)" : `${x.peakRssMb} MB (${x.rssBeforeRunMb} / ${x.peakBeforeDeliveryMb} MB), ${x.sent} sent in ${x.durationS} s`;
     });
-    const ratio = codes.length > 1 ? ` | ${(r.runs.find((y) => y.code === "current" && y.recipients === n)!.peakRssMb / r.runs.find((y) => y.code === codes[1] && y.recipients === n)!.peakRssMb).toFixed(2)}x` : "";
+    const cur = r.runs.find((y) => y.code === "current" && y.recipients === n)!;
+    const base = codes.length > 1 ? r.runs.find((y) => y.code === codes[1] && y.recipients === n)! : undefined;
+    const ratio = base ? ` | ${base.outOfMemory || cur.outOfMemory ? "-" : `${(cur.peakRssMb / base.peakRssMb).toFixed(2)}x`}` : "";
     lines.push(`| ${n.toLocaleString("en-US")} | ${cells.join(" | ")}${ratio} |`);
   }
-  lines.push("", `slope (KB of peak RSS per added recipient): ${Object.entries(r.slopeKbPerRecipient).map(([c, v]) => `${c} ${v}`).join(", ")}`);
-  return lines.join("\n");
+  lines.push("", `slope (KB of peak RSS per added recipient): ${Object.entries(r.slopeKbPerRecipient).map(([c, v]) => `${c} ${v}`).join(", ") || "-"}`);
+  return [`child NODE_OPTIONS: ${nodeOptions ?? "(none: V8 sizes the heap for this machine)"}`, "", ...lines].join("\n");
 }
 
 if (require.main === module) {
@@ -214,10 +251,11 @@ if (require.main === module) {
   };
   const sizes = value("--sizes")?.split(",").map(Number);
   const baselineRef = value("--baseline");
+  const nodeOptions = value("--node-options");
   process.stderr.write(`memory benchmark: ${sizes?.join(", ") ?? "100, 1000, 10000"} recipients${baselineRef ? `, against ${baselineRef}` : ""}\n`);
-  measureMemory({ sizes, baselineRef, log: (l) => process.stderr.write(`${l}\n`) }).then(
+  measureMemory({ sizes, baselineRef, nodeOptions, log: (l) => process.stderr.write(`${l}\n`) }).then(
     (r) => {
-      process.stdout.write(`${memoryTable(r)}\n`);
+      process.stdout.write(`${memoryTable(r, nodeOptions)}\n`);
       process.exit(0);
     },
     (err: unknown) => {

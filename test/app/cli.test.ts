@@ -336,6 +336,16 @@ describe("digest CLI", () => {
     expect(await main(["ledger", "resend", "--date", "2026-11-29", "--recipient", "r@example.net"], env, bad.io)).toBe(64);
   });
 
+  test("when `ledger status` runs without VIBE_LEDGER_TABLE, it names the variable and exits 2: a JSON line when piped, a line on stderr in a terminal", async () => {
+    const piped = cliIo(false);
+    expect(await main(["ledger", "status"], { AWS_ENDPOINT_URL: "http://127.0.0.1:9" }, piped.io)).toBe(2);
+    expect(JSON.parse(piped.lines.at(-1)!)).toMatchObject({ ok: false, code: "CONFIG_MISSING", message: "no delivery ledger: set VIBE_LEDGER_TABLE", exitCode: 2 });
+    const tty = cliIo(true);
+    expect(await main(["ledger", "status"], { AWS_ENDPOINT_URL: "http://127.0.0.1:9" }, tty.io)).toBe(2);
+    expect(tty.stderrText()).toBe("digest: no delivery ledger: set VIBE_LEDGER_TABLE\n");
+    expect(tty.lines).toEqual([]);
+  });
+
   test("when ledger mark-sent names an unknown recipient, it records the send; a sent or absent one is refused with exit 1", async () => {
     const table = await createLedgerTable(dynamoClient());
     const date = "2026-11-28";

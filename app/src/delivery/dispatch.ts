@@ -32,7 +32,13 @@ export interface DispatchOptions {
   readonly maxBackoffMs?: number;
   /** A provider asking to wait longer than this (429 X-RateLimit-Reset) fails the recipient instead. @default 60000 */
   readonly maxRetryAfterMs?: number;
-  /** Most recipients in progress at once per provider. @default 64 (and at most the provider's rate, rounded up) */
+  /**
+   * Most recipients in progress at once per provider. @default half a second of the
+   * provider's rate (rounded up), at most 32: enough to keep the pacer busy through a claim,
+   * a sending mark, the request and the outcome at ~80 ms each, and no more requests in
+   * flight (each holding its message's bodies) than that needs. A value given here is
+   * capped at one second of the provider's rate.
+   */
   readonly maxConcurrency?: number;
   /** Exactly-once claims for this digest. @default - none (no ledger) */
   readonly ledger?: DeliveryClaims;
@@ -141,7 +147,8 @@ export async function dispatch(provider: DeliveryProvider, recipients: readonly 
         report(i, await deliverOne(ctx, i, list.list[i]));
       }
     };
-    const n = Math.max(1, Math.min(Math.ceil(lane.rate), opts.maxConcurrency ?? 64, queue.length));
+    const cap = opts.maxConcurrency !== undefined ? Math.min(opts.maxConcurrency, Math.ceil(lane.rate)) : Math.min(32, Math.ceil(lane.rate / 2));
+    const n = Math.max(1, Math.min(cap, queue.length));
     for (let w = 0; w < n; w++) workers.push(worker());
   }
   await Promise.all(workers);
