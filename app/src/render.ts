@@ -158,7 +158,7 @@ export function renderDigest(input: RenderInput): RenderedDigest {
       `<table ${TABLE} width="100%" style="width:100%;">`,
       `<tr><td style="padding:0 0 12px 0;"><h2 style="margin:0;font-family:${FONT};font-size:16px;line-height:22px;font-weight:700;"><a href="${escapeHtml(site)}" class="vd-text" style="color:${L.text};text-decoration:none;">${escapeHtml(name)}</a></h2></td></tr>`,
     );
-    text.push(`== ${name} ==`, site, "");
+    text.push(`== ${name} (${site}) ==`, "");
     for (const item of s.items) {
       const title = item.link
         ? `<a href="${escapeHtml(item.link)}" class="vd-link" style="color:${L.link};text-decoration:none;font-weight:600;">${escapeHtml(item.title)}</a>`

@@ -137,7 +137,8 @@ describe("renderDigest", () => {
 
   test("when rendered, the text part carries the subject, each source once, and its items", () => {
     expect(r.text.split("\n")[0]).toBe(r.subject);
-    expect(r.text).toContain("== A & Co ==\nhttps://a.example/\n");
+    expect(r.text).toContain("== A & Co (https://a.example/) ==\n\n* Tests");
+    expect(r.text.match(/== A & Co/g)).toHaveLength(1);
     expect(r.text).toContain('* Tests <first>\n  https://a.example/p/1?x=1&y=2\n  Use "quotes" & <tags>\n  Nov 27, 2026\n');
     expect(r.text).not.toMatch(/\bvia\b/);
     expect(r.text).toContain("Unsubscribe: https://digest.example/unsubscribe");
