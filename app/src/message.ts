@@ -6,6 +6,7 @@
  */
 import fs from "node:fs/promises";
 import path from "node:path";
+import type { DigestMessage } from "./delivery/provider";
 import { buildMime, listUnsubscribeHeaders } from "./mime";
 import type { RenderedDigest } from "./render";
 import type { Secret } from "./secret";
@@ -23,20 +24,10 @@ export interface SenderSettings {
 }
 
 /**
- * A recipient's message (the fields of delivery/provider.ts's DigestMessage, plus
- * `fromName`, which SES gets through buildMime and SendGrid as `from.name`).
+ * A recipient's message: delivery/provider.ts's DigestMessage plus `fromName`, which SES
+ * gets through buildMime and SendGrid should send as `from.name`.
  */
-export interface RecipientMessage {
-  readonly from: string;
-  readonly fromName?: string;
-  readonly to: string;
-  readonly subject: string;
-  readonly html: string;
-  readonly text: string;
-  readonly date: Date;
-  readonly headers: Readonly<Record<string, string>>;
-  readonly tags: Readonly<Record<string, string>>;
-}
+export type RecipientMessage = DigestMessage & { readonly fromName?: string };
 
 /**
  * The unsubscribe URL of `to` (List-Unsubscribe and the footer link alike): for an https

@@ -153,8 +153,11 @@ export function baseOf(el: XmlElement, parentBase: string | undefined): string |
  * itself (for parsers that report names as written) and enforcing {@link XML_LIMITS}.
  * `open`/`text`/`close` are called in document order; `root()` answers the first root.
  */
+/** The prefixes bound before any element: only `xml`. */
+const ROOT_NAMESPACES: ReadonlyMap<string, string> = new Map([["xml", NS.xml]]);
+
 export class TreeBuilder {
-  private readonly stack: { el: XmlElement; ns: Map<string, string> }[] = [];
+  private readonly stack: { el: XmlElement; ns: ReadonlyMap<string, string> }[] = [];
   private rootEl?: XmlElement;
   private count = 0;
 
@@ -162,21 +165,22 @@ export class TreeBuilder {
   open(name: string, attributes: Readonly<Record<string, string>>): void {
     if (this.stack.length >= XML_LIMITS.maxDepth) throw new XmlDocumentError(`elements nested deeper than ${XML_LIMITS.maxDepth}`);
     if (++this.count > XML_LIMITS.maxElements) throw new XmlDocumentError(`more than ${XML_LIMITS.maxElements} elements`);
-    const parentNs = this.stack[this.stack.length - 1]?.ns;
-    let ns = parentNs ?? new Map<string, string>([["xml", NS.xml]]);
-    for (const [k, v] of Object.entries(attributes)) {
+    const parentNs = this.stack.length ? this.stack[this.stack.length - 1].ns : ROOT_NAMESPACES;
+    let ns = parentNs;
+    const names = Object.keys(attributes);
+    for (const k of names) {
       if (k === "xmlns" || k.startsWith("xmlns:")) {
-        if (ns === parentNs) ns = new Map(ns);
-        ns.set(k === "xmlns" ? "" : k.slice(6), v);
+        if (ns === parentNs) ns = new Map(parentNs);
+        (ns as Map<string, string>).set(k === "xmlns" ? "" : k.slice(6), attributes[k]);
       }
     }
-    const split = (qname: string, isAttribute: boolean): { local: string; uri: string } => {
-      const i = qname.indexOf(":");
-      if (i <= 0) return { local: qname, uri: isAttribute ? "" : (ns.get("") ?? "") };
-      return { local: qname.slice(i + 1), uri: ns.get(qname.slice(0, i)) ?? "" };
-    };
-    const attrs: XmlAttribute[] = Object.entries(attributes).map(([k, value]) => ({ name: k, value, ...split(k, true) }));
-    const el: XmlElement = { name, ...split(name, false), attributes: attrs, children: [] };
+    const attrs: XmlAttribute[] = [];
+    for (const k of names) {
+      const i = k.indexOf(":");
+      attrs.push(i <= 0 ? { name: k, local: k, uri: "", value: attributes[k] } : { name: k, local: k.slice(i + 1), uri: ns.get(k.slice(0, i)) ?? "", value: attributes[k] });
+    }
+    const i = name.indexOf(":");
+    const el: XmlElement = i <= 0 ? { name, local: name, uri: ns.get("") ?? "", attributes: attrs, children: [] } : { name, local: name.slice(i + 1), uri: ns.get(name.slice(0, i)) ?? "", attributes: attrs, children: [] };
     this.attach(el);
     this.stack.push({ el, ns });
   }
