@@ -81,6 +81,13 @@ describe("feed corpus", () => {
     }
   });
 
+  test("when a document has more than 10,000 entries, only the first 10,000 are read", () => {
+    const d = corpus.find((c) => c.name === "huge-16000-items")!;
+    const parsed = parseFeed(d.bytes, d.contentType, d.url, d.name, { maxItems: Infinity });
+    expect(parsed.items).toHaveLength(10_000);
+    expect(parsed.items.some((i) => i.title === "Item 10000")).toBe(false);
+  });
+
   test.each([
     ["enc-latin1-http-header", "windows-1252", "http", "Café naïve über façade"],
     ["enc-latin1-xml-declaration", "windows-1252", "xml-declaration", "Café naïve über façade"],
