@@ -113,6 +113,7 @@ export function synthStage(stage: StageName, outdir: string): SynthesizedStack {
     local: {
       awsEndpoint: process.env.VIBE_LOCAL_AWS_ENDPOINT || DEFAULT_LOCAL_AWS_ENDPOINT,
       feedBaseUrl: process.env.VIBE_LOCAL_FEED_BASE_URL || DEFAULT_LOCAL_FEED_BASE_URL,
+      ...(process.env.VIBE_LOCAL_STATE_FILE ? { stateFile: process.env.VIBE_LOCAL_STATE_FILE } : {}),
     },
   })[0]!;
 }
@@ -212,6 +213,7 @@ export function infraCli(io: CliIo = processIo()): Cli {
       { name: "CDKTF_OUTDIR", description: "output folder (default cdktf.out)" },
       { name: "VIBE_LOCAL_AWS_ENDPOINT", description: `the local stage's moto (default ${DEFAULT_LOCAL_AWS_ENDPOINT})` },
       { name: "VIBE_LOCAL_FEED_BASE_URL", description: `the local stage's feed server (default ${DEFAULT_LOCAL_FEED_BASE_URL})` },
+      { name: "VIBE_LOCAL_STATE_FILE", description: "the local stage's state file (`npm run local -- --keep` exports it)" },
       { name: "VIBE_TF_CLI_CONFIG_FILE", description: "a Terraform CLI config other than the committed config/terraformrc" },
       ...AWS_ENV_DOCS,
     ],

@@ -56,6 +56,8 @@ export async function terraform(
     allowFailure?: boolean;
     /** Called with each complete line terraform prints (stdout and stderr), as it prints it. */
     onLine?: (line: string) => void;
+    /** Stops terraform (SIGTERM: it ends the operation in progress cleanly) when aborted. */
+    signal?: AbortSignal;
   },
 ): Promise<TerraformResult> {
   const bin = process.env.TERRAFORM_BIN ?? "terraform";
@@ -63,6 +65,8 @@ export async function terraform(
     env: terraformEnv(opts.env),
     stdio: ["ignore", "pipe", "pipe"],
   });
+  const onAbort = () => child.kill("SIGTERM");
+  opts.signal?.addEventListener("abort", onAbort, { once: true });
   let stdout = "";
   let stderr = "";
   const lines = (stream: NodeJS.ReadableStream, add: (s: string) => void) => {
@@ -83,7 +87,10 @@ export async function terraform(
   const code = await new Promise<number>((resolve, reject) => {
     child.once("error", reject);
     child.once("exit", (c, signal) => resolve(c ?? (signal ? 128 : 1)));
-  }).finally(() => clearTimeout(timer));
+  }).finally(() => {
+    clearTimeout(timer);
+    opts.signal?.removeEventListener("abort", onAbort);
+  });
   const result = { code, stdout, stderr };
   if (code !== 0 && !opts.allowFailure) throw new TerraformError(args, result);
   return result;
