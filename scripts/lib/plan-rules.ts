@@ -100,7 +100,6 @@ const PROTECTION_TYPES: Readonly<Record<string, string>> = {
   aws_s3_bucket_versioning: "the bucket's versioning configuration is removed",
   aws_s3_bucket_server_side_encryption_configuration: "the bucket's default encryption configuration is removed",
   aws_route53_resolver_firewall_rule_group_association: "the VPC's DNS firewall rules stop applying",
-  aws_kms_key_policy: "the key falls back to a default policy",
   aws_default_security_group: "the VPC's default security group stops being managed (AWS's allow-all default returns)",
 };
 
