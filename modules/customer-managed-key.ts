@@ -68,6 +68,12 @@ export class CustomerManagedKey extends Construct {
   readonly key: KmsKey;
   readonly alias: KmsAlias;
   readonly keyPolicy: KmsKeyPolicy;
+  /**
+   * The alias name ("alias/<alias>") as a literal, known at plan time. A resource that takes
+   * it instead of the key's ARN does not wait for the key to be created (see ScheduledTask's
+   * queue) and reads the same in a plan whatever happens to the key.
+   */
+  readonly aliasName: string;
   /** `arn:<partition>:iam::<account>:root` of the key's own account, as an expression. */
   readonly accountRootArn: string;
   readonly partition: string;
@@ -86,7 +92,8 @@ export class CustomerManagedKey extends Construct {
       keyUsage: "ENCRYPT_DECRYPT",
       customerMasterKeySpec: "SYMMETRIC_DEFAULT",
     });
-    this.alias = new KmsAlias(this, "alias", { name: `alias/${props.alias}`, targetKeyId: this.key.keyId });
+    this.aliasName = `alias/${props.alias}`;
+    this.alias = new KmsAlias(this, "alias", { name: this.aliasName, targetKeyId: this.key.keyId });
     const parts = arnParts(this.key.arn);
     this.partition = parts.partition;
     this.account = parts.account;

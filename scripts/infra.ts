@@ -4,9 +4,12 @@
  * always runs with the committed CLI config (provider from the filesystem mirror where the
  * machine has it, no registry lookups, no checkpoint calls).
  *
- *   tsx scripts/infra.ts synth  <local|dev|prod>
- *   tsx scripts/infra.ts plan   <local|dev|prod> [--offline]
- *   tsx scripts/infra.ts deploy <local|dev|prod>
+ *   npm run infra -- synth  --stage <local|dev|prod>
+ *   npm run infra -- plan   --stage <local|dev|prod> [--offline]
+ *   npm run infra -- deploy --stage <local|dev|prod>
+ *   npm run infra -- list                         the stacks and where each synthesizes
+ *
+ * (`npm run plan:prod`, `deploy:dev`, ... are the same commands with the stage filled in.)
  *
  * plan writes <stage>.tfplan, <stage>.plan.json, <stage>.plan.md and <stage>.plan.meta.json
  * (what the plan was made from) in the stack's folder. deploy refuses to run without them,
@@ -26,10 +29,11 @@
 import { createHash } from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
-import { synthesizeApp, type SynthesizedStack } from "../modules/app";
+import { stageConfigs, synthesizeApp, type SynthesizedStack } from "../modules/app";
 import { DEFAULT_LOCAL_AWS_ENDPOINT, DEFAULT_LOCAL_FEED_BASE_URL, type StageName } from "../modules/stages";
 import { summarizePlan, type PlanLike } from "./plan-summary";
 import { NO_NETWORK_ENV, OFFLINE_OVERRIDE_FILE, PROJECT_ROOT, terraform, writeOfflineOverride } from "./lib/terraform";
+import { AWS_ENV_DOCS, Cli, EXIT, STANDARD_EXIT_DOCS, processIo, stageOption, type CliIo, type Output } from "../app/src/cli-kit";
 
 const STAGES: readonly StageName[] = ["local", "dev", "prod"];
 type Command = "synth" | "plan" | "deploy";
@@ -42,6 +46,8 @@ export interface InfraResult {
   readonly planFile?: string;
   readonly planJsonFile?: string;
   readonly summaryFile?: string;
+  /** The plan's Markdown summary (what the CLI prints). */
+  readonly summaryMarkdown?: string;
 }
 
 /** What a plan was made from; deploy checks it before applying. */
@@ -70,16 +76,30 @@ export function planFiles(stage: StageName, offline: boolean): { plan: string; j
   return { plan: `${base}.tfplan`, json: `${base}.plan.json`, summary: `${base}.plan.md`, meta: `${base}.plan.meta.json` };
 }
 
-function log(line: string): void {
-  process.stderr.write(line + "\n");
+/** Where progress lines go (the CLI passes its Output; the default is stderr). */
+export type Progress = (line: string) => void;
+const stderrProgress: Progress = (line) => void process.stderr.write(line + "\n");
+
+function stepper(log: Progress) {
+  return async function step<T>(label: string, fn: () => Promise<T> | T): Promise<T> {
+    const t0 = performance.now();
+    log(`-> ${label}`);
+    const r = await fn();
+    log(`   done in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+    return r;
+  };
 }
 
-async function step<T>(label: string, fn: () => Promise<T> | T): Promise<T> {
-  const t0 = performance.now();
-  log(`-> ${label}`);
-  const r = await fn();
-  log(`   done in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
-  return r;
+/**
+ * terraform's own progress lines worth showing while a plan or apply runs (a resource being
+ * created, changed or destroyed, and terraform's "Still creating... [10s elapsed]"), so a
+ * long step is never silent; the rest stays in the captured output.
+ */
+export function terraformProgressLine(line: string): string | undefined {
+  const t = line.trim();
+  if (/: (Creating|Creation complete|Still creating|Modifying|Modifications complete|Still modifying|Destroying|Destruction complete|Still destroying|Refreshing state|Reading|Read complete)\b/.test(t)) return `   ${t}`;
+  if (/^(Plan:|Apply complete!|No changes\.)/.test(t)) return `   ${t}`;
+  return undefined;
 }
 
 function sha256(file: string): string {
@@ -93,6 +113,7 @@ export function synthStage(stage: StageName, outdir: string): SynthesizedStack {
     local: {
       awsEndpoint: process.env.VIBE_LOCAL_AWS_ENDPOINT || DEFAULT_LOCAL_AWS_ENDPOINT,
       feedBaseUrl: process.env.VIBE_LOCAL_FEED_BASE_URL || DEFAULT_LOCAL_FEED_BASE_URL,
+      ...(process.env.VIBE_LOCAL_STATE_FILE ? { stateFile: process.env.VIBE_LOCAL_STATE_FILE } : {}),
     },
   })[0]!;
 }
@@ -106,7 +127,7 @@ export function reviewedPlan(stack: SynthesizedStack): string {
   const files = planFiles(stack.stage, false);
   const planFile = path.join(stack.dir, files.plan);
   const metaFile = path.join(stack.dir, files.meta);
-  const again = `run \`npm run plan:${stack.stage}\` (not :offline), review ${files.summary}, then deploy`;
+  const again = `run \`npm run infra -- plan --stage ${stack.stage}\` (without --offline), review ${files.summary}, then deploy`;
   if (!fs.existsSync(planFile) || !fs.existsSync(metaFile)) {
     throw new DeployRefusedError(`deploy ${stack.stage}: no reviewed plan in ${stack.dir} (${files.plan} and ${files.meta}); ${again}`);
   }
@@ -123,7 +144,13 @@ export function reviewedPlan(stack: SynthesizedStack): string {
   return files.plan;
 }
 
-export async function runInfra(command: Command, stage: StageName, opts: { offline?: boolean; outdir?: string } = {}): Promise<InfraResult> {
+export async function runInfra(command: Command, stage: StageName, opts: { offline?: boolean; outdir?: string; progress?: Progress } = {}): Promise<InfraResult> {
+  const log = opts.progress ?? stderrProgress;
+  const step = stepper(log);
+  const onLine = (line: string) => {
+    const shown = terraformProgressLine(line);
+    if (shown) log(shown);
+  };
   if (command === "deploy" && opts.offline) throw new DeployRefusedError("deploy has no --offline mode: it changes real infrastructure");
   const root = path.resolve(opts.outdir ?? process.env.CDKTF_OUTDIR ?? path.join(PROJECT_ROOT, "cdktf.out"));
   const offline = command === "plan" && opts.offline === true;
@@ -144,7 +171,7 @@ export async function runInfra(command: Command, stage: StageName, opts: { offli
     // Checked before init: refusing must not touch the backend or the network.
     const planFile = reviewedPlan(stack);
     await step("terraform init", () => terraform(["init", "-input=false", "-no-color", "-reconfigure"], { cwd }));
-    await step("terraform apply (the reviewed plan)", () => terraform(["apply", "-input=false", "-no-color", "-lock-timeout=5m", planFile], { cwd, timeoutMs: 1_800_000 }));
+    await step("terraform apply (the reviewed plan)", () => terraform(["apply", "-input=false", "-no-color", "-lock-timeout=5m", planFile], { cwd, timeoutMs: 1_800_000, onLine }));
     for (const f of [files.plan, files.meta]) fs.rmSync(path.join(cwd, f), { force: true });
     return { stack };
   }
@@ -153,12 +180,15 @@ export async function runInfra(command: Command, stage: StageName, opts: { offli
   fs.rmSync(path.join(cwd, files.meta), { force: true });
   await step("terraform init", () => terraform(["init", "-input=false", "-no-color", "-reconfigure"], { cwd, env }));
   await step("terraform plan", () =>
-    terraform(["plan", "-input=false", "-no-color", "-lock-timeout=5m", ...(offline ? ["-lock=false"] : []), `-out=${files.plan}`], { cwd, env, timeoutMs: 900_000 }),
+    terraform(["plan", "-input=false", "-no-color", "-lock-timeout=5m", ...(offline ? ["-lock=false"] : []), `-out=${files.plan}`], { cwd, env, timeoutMs: 900_000, onLine }),
   );
   const show = await step("terraform show -json", () => terraform(["show", "-json", "-no-color", files.plan], { cwd, env }));
   const planJsonFile = path.join(cwd, files.json);
   fs.writeFileSync(planJsonFile, show.stdout);
-  const summary = summarizePlan(JSON.parse(show.stdout) as PlanLike, `Terraform plan: ${stack.stackName}${offline ? " (offline, empty state: not deployable)" : ""}`);
+  const summary = summarizePlan(JSON.parse(show.stdout) as PlanLike, {
+    title: `Terraform plan: ${stack.stackName}${offline ? " (offline, empty state: not deployable)" : ""}`,
+    config: JSON.parse(fs.readFileSync(path.join(cwd, "cdk.tf.json"), "utf8")) as object,
+  });
   const summaryFile = path.join(cwd, files.summary);
   fs.writeFileSync(summaryFile, summary.markdown + "\n");
   const meta: PlanMeta = {
@@ -170,22 +200,51 @@ export async function runInfra(command: Command, stage: StageName, opts: { offli
     createdAt: new Date().toISOString(),
   };
   fs.writeFileSync(path.join(cwd, files.meta), JSON.stringify(meta, null, 2) + "\n");
-  process.stdout.write(summary.markdown + "\n");
   log(`   plan ${path.join(cwd, files.plan)}\n   json ${planJsonFile}\n   summary ${summaryFile}`);
-  return { stack, planFile: path.join(cwd, files.plan), planJsonFile, summaryFile };
+  return { stack, planFile: path.join(cwd, files.plan), planJsonFile, summaryFile, summaryMarkdown: summary.markdown };
+}
+
+/** The `infra` command line (one convention: app/src/cli-kit.ts). */
+export function infraCli(io: CliIo = processIo()): Cli {
+  const cli = new Cli("infra", {
+    invocation: "npm run infra --",
+    description: "Synthesize, plan and deploy a stage's Terraform: plan writes a reviewed plan and its summary, deploy applies that plan and nothing else.",
+    env: [
+      { name: "CDKTF_OUTDIR", description: "output folder (default cdktf.out)" },
+      { name: "VIBE_LOCAL_AWS_ENDPOINT", description: `the local stage's moto (default ${DEFAULT_LOCAL_AWS_ENDPOINT})` },
+      { name: "VIBE_LOCAL_FEED_BASE_URL", description: `the local stage's feed server (default ${DEFAULT_LOCAL_FEED_BASE_URL})` },
+      { name: "VIBE_LOCAL_STATE_FILE", description: "the local stage's state file (`npm run local -- --keep` exports it)" },
+      { name: "VIBE_TF_CLI_CONFIG_FILE", description: "a Terraform CLI config other than the committed config/terraformrc" },
+      ...AWS_ENV_DOCS,
+    ],
+    exitCodes: [
+      STANDARD_EXIT_DOCS.ok,
+      { code: EXIT.failed, meaning: "terraform failed, or deploy refused (no reviewed plan, an offline plan, or the plan or configuration changed since)" },
+      STANDARD_EXIT_DOCS.internal,
+      STANDARD_EXIT_DOCS.usage,
+    ],
+    examples: ["npm run infra -- plan --stage prod --offline", "npm run plan:prod && npm run deploy:prod"],
+  }, io);
+  const stage = () => stageOption(STAGES);
+  type Opts = { json?: boolean; stage: StageName; offline?: boolean };
+  const run = (command: Command) => async ({ out, opts }: { out: Output; opts: Opts }) => {
+    const r = await runInfra(command, opts.stage, { offline: opts.offline, progress: (line) => out.info(line) });
+    const files = { dir: r.stack.dir, plan: r.planFile, planJson: r.planJsonFile, summary: r.summaryFile };
+    out.result({ ok: true, command, stage: opts.stage, ...(opts.offline ? { offline: true } : {}), ...files, exitCode: EXIT.ok }, r.summaryMarkdown ?? `${command} ${opts.stage}: done (${r.stack.dir})`);
+    return EXIT.ok;
+  };
+  cli.action<Opts>(cli.command("synth", "synthesize one stage into cdktf.out/stacks/<stack>").addOption(stage()), run("synth"));
+  cli.action<Opts>(cli.command("plan", "plan one stage: <stage>.tfplan, .plan.json, .plan.md (the review summary) and .plan.meta.json").addOption(stage()).option("--offline", "plan an empty state with static keys and no network (never deployable)"), run("plan"));
+  cli.action<Opts>(cli.command("deploy", "apply the stage's reviewed plan (refuses without one)").addOption(stage()), run("deploy"));
+  cli.action(cli.command("list", "the stages, their stack names and folders"), ({ out }) => {
+    const root = process.env.CDKTF_OUTDIR ?? "cdktf.out";
+    const rows = stageConfigs().map((s) => ({ stage: s.name, stack: s.stackName, dir: path.join(root, "stacks", s.stackName) }));
+    out.result({ ok: true, stacks: rows, exitCode: EXIT.ok }, rows.map((r) => `${r.stage.padEnd(6)} ${r.stack.padEnd(20)} ${r.dir}`));
+    return EXIT.ok;
+  });
+  return cli;
 }
 
 if (require.main === module) {
-  const [command, stage, ...rest] = process.argv.slice(2);
-  if (!["synth", "plan", "deploy"].includes(command ?? "") || !STAGES.includes(stage as StageName)) {
-    log("usage: tsx scripts/infra.ts <synth|plan|deploy> <local|dev|prod> [--offline]");
-    process.exit(2);
-  }
-  runInfra(command as Command, stage as StageName, { offline: rest.includes("--offline") }).then(
-    () => process.exit(0),
-    (err: Error) => {
-      log(`infra ${command} ${stage} failed: ${err.message}`);
-      process.exit(1);
-    },
-  );
+  infraCli().run(process.argv.slice(2)).then((code) => process.exit(code));
 }

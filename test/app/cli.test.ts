@@ -154,7 +154,7 @@ describe("digest CLI", () => {
   test("when run bare, it prints the help and exits 64 without reading the environment or sending", async () => {
     const { lines, io, stderrText } = cliIo(true);
     expect(await main([], { VIBE_PARAMETER_ROOT: "/never-read", AWS_ENDPOINT_URL: "http://127.0.0.1:9" }, io)).toBe(64);
-    expect(stderrText()).toContain("Usage: digest <command>");
+    expect(stderrText()).toContain("Usage: npm run digest -- <command>");
     expect(lines).toEqual([]);
   });
 

@@ -13,7 +13,7 @@ const NOW = new Date("2026-11-28T12:00:00Z");
 const ids = (n: number) => Array.from({ length: n }, (_, i) => `reader-${i}@example.net`);
 
 function config(recipients: string[]): DigestConfig {
-  return { root: "/t", region: "us-east-1", fromAddress: "digest@example.com", recipients, useSes: true, sesPercent: 100, feeds: [{ name: "Feed", url: "https://feed.example.com/rss" }] };
+  return { root: "/t", region: "us-east-1", fromAddress: "digest@example.com", fromName: "Vibe Coding Digest", recipients, useSes: true, sesPercent: 100, feeds: [{ name: "Feed", url: "https://feed.example.com/rss" }] };
 }
 
 const oneItem: FeedResult[] = [{ ok: true, source: { name: "Feed", url: "https://feed.example.com/rss" }, format: "rss", items: [{ title: "An item", link: "https://feed.example.com/1", summary: "s" }], durationMs: 1 }];

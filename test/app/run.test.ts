@@ -67,11 +67,12 @@ describe("runDigest against moto", () => {
 
     const recorded = await sentTo(s.to);
     expect(recorded).toHaveLength(1);
-    expect(recorded[0].source).toBe(s.from);
+    // moto records the From header; the SES Source parameter is the address itself.
+    expect(recorded[0].source).toContain(s.from);
     const mail = await simpleParser(recorded[0].raw_data);
     expect(mail.subject).toBe("🧠 Daily Vibe Coding Digest – November 28, 2026 7:00 AM EST");
     expect(mail.headers.get("content-type")).toMatchObject({ value: "multipart/alternative" });
-    expect(mail.from?.text).toBe(s.from);
+    expect(mail.from?.value).toEqual([{ address: s.from, name: "Vibe Coding Digest" }]);
     expect(mail.text).toContain("* Prompting for tests first\n  https://vibe.example.com/posts/tests-first");
     expect(mail.text).toContain("== Agents Journal (https://agents.example.org/) ==");
     const html = String(mail.html);

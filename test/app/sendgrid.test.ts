@@ -50,6 +50,11 @@ describe("SendGridProvider against the local SendGrid emulator", () => {
   test("when the message has no extra headers or tags, the body leaves those fields out", () => {
     const body = mailSendBody(message("a@example.net", { headers: {}, tags: {} }));
     expect(Object.keys(body).sort()).toEqual(["content", "from", "personalizations", "subject"]);
+    expect(body.from).toEqual({ email: "digest@example.com" });
+  });
+
+  test("when the message has a From display name, SendGrid gets it as from.name", () => {
+    expect(mailSendBody(message("a@example.net", { fromName: "Vibe Coding Digest" })).from).toEqual({ email: "digest@example.com", name: "Vibe Coding Digest" });
   });
 
   const cases: [string, string, boolean, number | undefined, SendGridFault][] = [

@@ -6,7 +6,7 @@ import { createHash } from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
 import { STACK_SERVICES } from "../../modules/stages";
-import { DeployRefusedError, OFFLINE_SUBDIR, planFiles, reviewedPlan, runInfra, synthStage, type PlanMeta } from "../../scripts/infra";
+import { DeployRefusedError, OFFLINE_SUBDIR, infraCli, planFiles, reviewedPlan, runInfra, synthStage, terraformProgressLine, type PlanMeta } from "../../scripts/infra";
 import { OFFLINE_OVERRIDE_FILE, PROJECT_ROOT, REFUSING_ENDPOINT, offlineOverride, terraform } from "../../scripts/lib/terraform";
 import { startMoto, type MotoServer } from "../support/moto";
 
@@ -53,7 +53,7 @@ describe("deploy without a reviewed plan", () => {
   test("when no plan was made, deploy refuses before running terraform, saying what to run", async () => {
     const err = await refusal(() => runInfra("deploy", "prod", { outdir }));
     expect(err.message).toMatch(/no reviewed plan/);
-    expect(err.message).toContain("npm run plan:prod");
+    expect(err.message).toContain("npm run infra -- plan --stage prod");
   });
 
   test("when asked for an offline deploy, it refuses", async () => {
@@ -138,5 +138,47 @@ describe("online plan of the local stage", () => {
     const r = await runInfra("plan", "local", { outdir });
     expect(path.basename(r.planFile!)).toBe("local.tfplan");
     expect(reviewedPlan(r.stack)).toBe("local.tfplan");
+  });
+});
+
+describe("the infra command line", () => {
+  const io = () => {
+    const out: string[] = [];
+    const err: string[] = [];
+    return { out, err, isTTY: true, stdout: (t: string) => void out.push(t), stderr: (t: string) => void err.push(t) };
+  };
+
+  test("when --help is given, it lists the subcommands, the environment and the exit codes", async () => {
+    const o = io();
+    expect(await infraCli(o).run(["--help"])).toBe(0);
+    expect(o.out.join("")).toMatch(/synth[\s\S]*plan[\s\S]*deploy[\s\S]*list[\s\S]*CDKTF_OUTDIR[\s\S]*Exit codes:/);
+  });
+
+  test.each([
+    [["plan", "--stage", "prod", "--ofline"], /unknown option '--ofline'[\s\S]*--offline/],
+    [["plan", "prod"], /too many arguments|excess|unknown command|required option/i],
+    [["deploy"], /required option '--stage <stage>'/],
+    [["plan", "--stage", "staging"], /Allowed choices are local, dev, prod/],
+  ])("when run as %j, it refuses with exit 64 before touching terraform", async (argv, message) => {
+    const o = io();
+    expect(await withoutTerraform(() => infraCli(o).run(argv as string[]))).toBe(64);
+    expect(o.err.join("")).toMatch(message);
+  });
+
+  test("when list is asked for, it names every stage's stack and folder", async () => {
+    const o = { ...io(), isTTY: false };
+    expect(await infraCli(o).run(["list"])).toBe(0);
+    const result = JSON.parse(o.out.join("")) as { stacks: { stage: string; stack: string }[] };
+    expect(result.stacks.map((s) => s.stack)).toEqual(["vibe-digest-local", "vibe-digest-dev", "vibe-digest-prod"]);
+  });
+
+  test.each([
+    ["aws_kms_key.x: Still creating... [10s elapsed]", true],
+    ["aws_sqs_queue.q: Creation complete after 25s [id=https://...]", true],
+    ["Apply complete! Resources: 80 added, 0 changed, 0 destroyed.", true],
+    ["Terraform will perform the following actions:", false],
+    ["", false],
+  ])("when terraform prints %p, progress shows it: %p", (line, shown) => {
+    expect(terraformProgressLine(line) !== undefined).toBe(shown);
   });
 });

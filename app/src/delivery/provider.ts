@@ -22,6 +22,8 @@ import type { DigestError } from "../errors";
  */
 export interface DigestMessage {
   readonly from: string;
+  /** The From display name (SES: in the MIME From header; SendGrid: `from.name`). @default - the address alone */
+  readonly fromName?: string;
   readonly to: string;
   readonly subject: string;
   readonly html: string;

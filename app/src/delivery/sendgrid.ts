@@ -46,7 +46,7 @@ export function mailSendBody(m: DigestMessage): Record<string, unknown> {
   const headers = Object.fromEntries(Object.entries(m.headers).filter(([k]) => !RESERVED_HEADERS.has(k.toLowerCase())));
   return {
     personalizations: [{ to: [{ email: m.to }] }],
-    from: { email: m.from },
+    from: { email: m.from, ...(m.fromName ? { name: m.fromName } : {}) },
     subject: m.subject,
     // SendGrid requires text/plain first, then text/html.
     content: [

@@ -7,12 +7,10 @@
  * requests in flight, whatever the length of the list.
  */
 import type { DigestConfig } from "../config";
-import type { DigestMessage } from "../delivery/provider";
 import type { FeedResult } from "../feeds";
+import { unsubscribeUrlFor, type RecipientMessage } from "../message";
 import { listUnsubscribeHeaders } from "../mime";
 import { digestDate, renderDigest } from "../render";
-import { signedUnsubscribeUrl } from "../unsubscribe";
-import { isOneClickUnsubscribeTarget } from "../validation";
 import type { RunScope } from "./scope";
 
 export interface ComposedDigest {
@@ -22,7 +20,7 @@ export interface ComposedDigest {
   readonly itemCount: number;
   readonly sourceCount: number;
   /** `to`'s message: the shared digest with `to`'s unsubscribe link (header and footer). */
-  messageFor(to: string): DigestMessage;
+  messageFor(to: string): RecipientMessage;
 }
 
 export function composeDigest(run: RunScope, config: DigestConfig, feeds: readonly FeedResult[]): ComposedDigest {
@@ -31,7 +29,6 @@ export function composeDigest(run: RunScope, config: DigestConfig, feeds: readon
   const rendered = renderDigest({ now, feeds, unsubscribe: config.unsubscribe });
   run.log.info({ items: rendered.itemCount, sources: rendered.sourceCount, failedFeeds: run.facts.feeds.failed.length, subject: rendered.subject }, "digest rendered");
   run.facts.digest = { date, subject: rendered.subject, items: rendered.itemCount };
-  const unsubscribeUrl = unsubscribeUrlFor(config);
   const tags = { run_id: run.runId, digest_date: date };
   return {
     date,
@@ -40,12 +37,13 @@ export function composeDigest(run: RunScope, config: DigestConfig, feeds: readon
     sourceCount: rendered.sourceCount,
     messageFor(to) {
       // Only the unsubscribe link (header and footer, the same URL: signed for this
-      // recipient when there is a key) differs per recipient.
-      const url = unsubscribeUrl(to);
+      // recipient when there is a key; message.ts) differs per recipient.
+      const url = unsubscribeUrlFor(config, to);
       let body: { readonly html: string; readonly text: string } | undefined;
       const parts = () => (body ??= url ? rendered.withUnsubscribe(url) : rendered);
       return {
         from: config.fromAddress,
+        ...(config.fromName ? { fromName: config.fromName } : {}),
         to,
         subject: rendered.subject,
         get html() {
@@ -60,16 +58,4 @@ export function composeDigest(run: RunScope, config: DigestConfig, feeds: readon
       };
     },
   };
-}
-
-/**
- * Each recipient's unsubscribe URL (List-Unsubscribe and the footer link alike): for an
- * https target with a signing key, a URL signed for that recipient (unsubscribe.ts);
- * otherwise the configured target as it is.
- */
-function unsubscribeUrlFor(config: DigestConfig): (to: string) => string | undefined {
-  const target = config.unsubscribe;
-  const key = config.unsubscribeSigningKey;
-  if (target && key && isOneClickUnsubscribeTarget(target)) return (to) => signedUnsubscribeUrl(target, key, to);
-  return () => target;
 }

@@ -10,7 +10,7 @@ import { STOPPED } from "./stop";
 
 export async function fetchFeeds(run: RunScope, config: DigestConfig): Promise<FeedResult[] | undefined> {
   run.log.info({ feeds: config.feeds.length }, "fetching feeds");
-  const feeds = await run.stop.untilStopped(run.deps.feeds.fetchAll(config.feeds));
+  const feeds = await run.stop.untilStopped(run.deps.feeds.fetchAll(config.feeds, { hosts: config.feedHosts }));
   if (feeds === STOPPED) {
     run.log.warn("stopped while fetching feeds; nothing sent");
     return undefined;

@@ -18,7 +18,7 @@ import { endRun, type Ending, type RunFacts, type RunSummary } from "./summary";
 
 export interface RunDeps {
   readonly config: { load(): Promise<DigestConfig> };
-  readonly feeds: { fetchAll(sources: readonly DigestConfig["feeds"][number][]): Promise<FeedResult[]> };
+  readonly feeds: { fetchAll(sources: readonly DigestConfig["feeds"][number][], policy?: { readonly hosts?: readonly string[] }): Promise<FeedResult[]> };
   /** The provider for this config (the migration router over SES and SendGrid). */
   readonly provider: (config: DigestConfig, run: RunContext) => DeliveryProvider;
   /** Which credentials the provider uses, for the log and summary. */
