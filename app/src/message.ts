@@ -41,17 +41,26 @@ export function unsubscribeUrlFor(settings: SenderSettings, to: string): string 
   return target;
 }
 
-/** `to`'s message: the digest with `to`'s unsubscribe link in the footer and the header. */
+/**
+ * `to`'s message: the digest with `to`'s unsubscribe link in the footer and the header. The
+ * bodies (`html`, `text`) are made on first read, which a provider does once the
+ * recipient's send slot has come: a run holds the bodies of its requests in flight only.
+ */
 export function recipientMessage(rendered: RenderedDigest, settings: SenderSettings, to: string, o: { readonly date: Date; readonly tags: Readonly<Record<string, string>> }): RecipientMessage {
   const url = unsubscribeUrlFor(settings, to);
-  const body = url ? rendered.withUnsubscribe(url) : rendered;
+  let body: { readonly html: string; readonly text: string } | undefined;
+  const parts = () => (body ??= url ? rendered.withUnsubscribe(url) : rendered);
   return {
     from: settings.fromAddress,
     ...(settings.fromName ? { fromName: settings.fromName } : {}),
     to,
     subject: rendered.subject,
-    html: body.html,
-    text: body.text,
+    get html() {
+      return parts().html;
+    },
+    get text() {
+      return parts().text;
+    },
     date: o.date,
     headers: listUnsubscribeHeaders(url),
     tags: o.tags,

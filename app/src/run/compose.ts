@@ -8,8 +8,7 @@
  */
 import type { DigestConfig } from "../config";
 import type { FeedResult } from "../feeds";
-import { unsubscribeUrlFor, type RecipientMessage } from "../message";
-import { listUnsubscribeHeaders } from "../mime";
+import { recipientMessage, type RecipientMessage } from "../message";
 import { digestDate, renderDigest } from "../render";
 import type { RunScope } from "./scope";
 
@@ -35,27 +34,8 @@ export function composeDigest(run: RunScope, config: DigestConfig, feeds: readon
     subject: rendered.subject,
     itemCount: rendered.itemCount,
     sourceCount: rendered.sourceCount,
-    messageFor(to) {
-      // Only the unsubscribe link (header and footer, the same URL: signed for this
-      // recipient when there is a key; message.ts) differs per recipient.
-      const url = unsubscribeUrlFor(config, to);
-      let body: { readonly html: string; readonly text: string } | undefined;
-      const parts = () => (body ??= url ? rendered.withUnsubscribe(url) : rendered);
-      return {
-        from: config.fromAddress,
-        ...(config.fromName ? { fromName: config.fromName } : {}),
-        to,
-        subject: rendered.subject,
-        get html() {
-          return parts().html;
-        },
-        get text() {
-          return parts().text;
-        },
-        date: now,
-        headers: listUnsubscribeHeaders(url),
-        tags,
-      };
-    },
+    // Only the unsubscribe link (header and footer, the same URL: signed for this recipient
+    // when there is a key) differs per recipient: message.ts, bodies made on first read.
+    messageFor: (to) => recipientMessage(rendered, config, to, { date: now, tags }),
   };
 }
