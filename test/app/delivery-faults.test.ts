@@ -293,5 +293,5 @@ describe("delivery under faults: exactly once, nothing lost", () => {
     });
     s.ddb.destroy();
     s.ssm.destroy();
-  }, 180_000);
+  }, sizeOverride ? 1_800_000 : 180_000);
 });

@@ -42,28 +42,41 @@ const FAILED = 4;
 const UNKNOWN = 5;
 const SKIPPED = 6;
 const STATUS = ["not_tried", "not_tried", "in_flight", "sent", "failed", "unknown", "skipped"] as const;
+/** Provider names and skip reasons as small codes (0: none). */
+const PROVIDERS = ["", "ses", "sendgrid", "router"] as const;
+const SKIP_REASONS: readonly (SkipReason | "")[] = ["", "already_sent", "unknown", "in_progress", "interrupted"];
 
-/** What is kept of a finished recipient. */
-interface Detail {
-  readonly provider?: string;
-  readonly messageId?: string;
-  readonly fallbackFrom?: string;
-  readonly attempts?: number;
-  readonly skipReason?: SkipReason;
+/** What is kept of a recipient that was not sent (few, in a healthy run). */
+interface NotSentDetail {
   readonly error?: Record<string, unknown>;
-  ledgerError?: string;
+  /** A provider name outside PROVIDERS. */
+  readonly provider?: string;
 }
 
 export class Outcomes {
+  // Per recipient, by index: a status byte, a provider code, attempts, a fallback flag, a
+  // skip reason code and the message id. Details of what went wrong and ledger errors are
+  // kept only for the recipients they concern.
   private readonly status: Uint8Array;
-  private readonly detail: (Detail | undefined)[];
+  private readonly provider: Uint8Array;
+  private readonly attempts: Uint8Array;
+  private readonly fallback: Uint8Array;
+  private readonly skipReason: Uint8Array;
+  private readonly messageIdOf: (string | undefined)[];
+  private readonly notSent = new Map<number, NotSentDetail>();
+  private readonly ledgerErrors = new Map<number, string>();
   private readonly indexOf = new Map<string, number>();
   /** Sends accepted per provider, and sends SendGrid made after SES rejected them. */
   readonly routes = { ses: 0, sendgrid: 0, fallback: 0 };
 
   constructor(readonly recipients: readonly string[]) {
-    this.status = new Uint8Array(recipients.length);
-    this.detail = new Array<Detail | undefined>(recipients.length);
+    const n = recipients.length;
+    this.status = new Uint8Array(n);
+    this.provider = new Uint8Array(n);
+    this.attempts = new Uint8Array(n);
+    this.fallback = new Uint8Array(n);
+    this.skipReason = new Uint8Array(n);
+    this.messageIdOf = new Array<string | undefined>(n);
     recipients.forEach((r, i) => this.indexOf.set(normalizeAddress(r), i));
   }
 
@@ -86,28 +99,42 @@ export class Outcomes {
 
   /** A recipient's final result in this run. */
   record(i: number, r: DeliveryResult): void {
+    this.notSent.delete(i);
+    this.ledgerErrors.delete(i);
+    this.messageIdOf[i] = undefined;
+    this.fallback[i] = 0;
+    this.skipReason[i] = 0;
+    this.attempts[i] = Math.min(255, r.attempts);
+    this.setProvider(i, r.provider);
     if (r.status === "sent") {
       this.status[i] = SENT;
-      this.detail[i] = { provider: r.provider, messageId: r.messageId, attempts: r.attempts, ...(r.fallbackFrom ? { fallbackFrom: r.fallbackFrom } : {}), ...(r.ledgerError ? { ledgerError: r.ledgerError } : {}) };
+      this.messageIdOf[i] = r.messageId;
       if (r.provider === "ses") this.routes.ses++;
       else if (r.provider === "sendgrid") this.routes.sendgrid++;
-      if (r.fallbackFrom) this.routes.fallback++;
+      if (r.fallbackFrom) {
+        this.fallback[i] = 1;
+        this.routes.fallback++;
+      }
+      if (r.ledgerError) this.ledgerErrors.set(i, r.ledgerError);
     } else if (r.status === "failed") {
       this.status[i] = r.definitelyNotSent ? FAILED : UNKNOWN;
-      this.detail[i] = { provider: r.provider, attempts: r.attempts, error: r.error.toJSON(), ...(r.ledgerError ? { ledgerError: r.ledgerError } : {}) };
-    } else if (r.reason === "interrupted") {
-      this.status[i] = NOT_TRIED;
-      this.detail[i] = { skipReason: "interrupted" };
+      this.notSent.set(i, { error: r.error.toJSON(), ...(this.provider[i] === 0 && r.provider ? { provider: r.provider } : {}) });
+      if (r.ledgerError) this.ledgerErrors.set(i, r.ledgerError);
     } else {
-      this.status[i] = SKIPPED;
-      this.detail[i] = { skipReason: r.reason, ...(r.provider ? { provider: r.provider } : {}), ...(r.messageId ? { messageId: r.messageId } : {}) };
+      this.status[i] = r.reason === "interrupted" ? NOT_TRIED : SKIPPED;
+      this.skipReason[i] = Math.max(0, SKIP_REASONS.indexOf(r.reason));
+      if (r.messageId) this.messageIdOf[i] = r.messageId;
     }
   }
 
   /** The ledger recorded an outcome it had missed at first. */
   recorded(i: number): void {
-    const d = this.detail[i];
-    if (d) delete d.ledgerError;
+    this.ledgerErrors.delete(i);
+  }
+
+  private setProvider(i: number, name: string | undefined): void {
+    const code = name ? PROVIDERS.indexOf(name as (typeof PROVIDERS)[number]) : 0;
+    this.provider[i] = code > 0 ? code : 0;
   }
 
   counts(): OutcomeCounts {
@@ -127,7 +154,7 @@ export class Outcomes {
   heldOrUnknownElsewhere(): number {
     let n = 0;
     this.status.forEach((s, i) => {
-      const reason = this.detail[i]?.skipReason;
+      const reason = SKIP_REASONS[this.skipReason[i]];
       if (s === SKIPPED && (reason === "in_progress" || reason === "unknown")) n++;
     });
     return n;
@@ -149,19 +176,24 @@ export class Outcomes {
   }
 
   outcome(i: number, ledgerState?: LedgerState | "absent"): RecipientOutcome {
-    const d = this.detail[i] ?? {};
     const status = STATUS[this.status[i]];
+    const skipReason = SKIP_REASONS[this.skipReason[i]];
+    const detail = this.notSent.get(i);
+    const provider = PROVIDERS[this.provider[i]] || detail?.provider;
+    const messageId = this.messageIdOf[i];
+    const ledgerError = this.ledgerErrors.get(i);
+    const tried = status === "sent" || status === "failed" || status === "unknown";
     return {
       recipient: this.recipients[i],
       status,
-      ...(d.skipReason ? { skipReason: d.skipReason } : {}),
+      ...(skipReason ? { skipReason } : {}),
       ...(ledgerState ? { ledgerState } : {}),
-      ...(d.provider ? { provider: d.provider } : {}),
-      ...(d.messageId ? { messageId: d.messageId } : {}),
-      ...(d.fallbackFrom ? { fallbackFrom: d.fallbackFrom } : {}),
-      ...(d.attempts !== undefined ? { attempts: d.attempts } : {}),
-      ...(d.error ? { error: d.error } : {}),
-      ...(d.ledgerError ? { ledgerError: d.ledgerError } : {}),
+      ...(provider ? { provider } : {}),
+      ...(messageId ? { messageId } : {}),
+      ...(this.fallback[i] ? { fallbackFrom: "ses" } : {}),
+      ...(tried ? { attempts: this.attempts[i] } : {}),
+      ...(detail?.error ? { error: detail.error } : {}),
+      ...(ledgerError ? { ledgerError } : {}),
     };
   }
 
@@ -170,7 +202,7 @@ export class Outcomes {
     const ids: string[] = [];
     let omitted = 0;
     this.status.forEach((s, i) => {
-      const id = this.detail[i]?.messageId;
+      const id = this.messageIdOf[i];
       if (s !== SENT || !id) return;
       if (ids.length < limit) ids.push(id);
       else omitted++;
