@@ -311,7 +311,11 @@ async function sendCommand(env: NodeJS.ProcessEnv, io: DigestIo, mode: "run" | "
   // ECS stops a task with SIGTERM, then SIGKILL after its stop timeout (30 s by default).
   const stop = new AbortController();
   const onSignal = (signal: string) => () => {
-    if (stop.signal.aborted) return;
+    if (stop.signal.aborted) {
+      // A second Ctrl-C from a person means now (ECS follows SIGTERM with SIGKILL itself).
+      if (signal === "SIGINT" && io.handleSignals) process.exit(EXIT.interrupted);
+      return;
+    }
     logger.warn({ signal, graceMs: settings.shutdownGraceMs, detail: "no send starts from now on; sends in flight may settle, then the run stops" }, `interrupted by ${signal}`);
     stop.abort();
   };
