@@ -12,6 +12,7 @@ import { METRICS, metricDimensionsFor } from "../app/src/contract";
 import type { CustomerManagedKey } from "./customer-managed-key";
 import { EncryptedTopic } from "./encrypted-topic";
 import { ConfigError } from "./errors";
+import type { IGrantee } from "./policy";
 import { assertEmail, assertIntegerInRange, assertName, assertNumberInRange } from "./validate";
 
 /** Alarm thresholds; every default is the seed's value or AWS's guidance. */
@@ -38,6 +39,11 @@ export interface AlarmThresholds {
   readonly deliveryLatencyBandStdDevs: number;
   /** Cost anomaly report when an anomaly's impact reaches this percent. @default 20 */
   readonly costAnomalyPercent: number;
+  /**
+   * Alarm when more than this percent of a run's feeds failed (FeedFailures / FeedsAttempted
+   * in the hour of the run; runs are at least two hours apart). @default 50
+   */
+  readonly feedFailurePercent: number;
 }
 
 export const DEFAULT_THRESHOLDS: AlarmThresholds = {
@@ -49,6 +55,7 @@ export const DEFAULT_THRESHOLDS: AlarmThresholds = {
   sesQuotaUsedPercent: 80,
   deliveryLatencyBandStdDevs: 2,
   costAnomalyPercent: 20,
+  feedFailurePercent: 50,
 };
 
 /** The scheduled task, for the alarms that watch it. */
@@ -94,6 +101,8 @@ export const ALARMS = {
   latency: "delivery-latency-degraded",
   sesRollback: "ses-rollback-triggered",
   emailsUnknown: "emails-outcome-unknown",
+  feedFailures: "feed-failures",
+  runFailed: "digest-run-failed",
 } as const;
 
 /** CloudWatch alarms, their encrypted SNS topic and the cost anomaly monitor. */
@@ -181,6 +190,25 @@ export class Monitoring extends Construct {
       comparisonOperator: "GreaterThanOrEqualToThreshold", threshold: 1, treatMissingData: "notBreaching",
     });
 
+    // Feeds: more than half of a run's feeds failed. The sender emits FeedsAttempted and
+    // FeedFailures once per run; an hour holds at most one scheduled run. An hour without a
+    // run has no attempts and gives no data point (not breaching).
+    this.alarm(ALARMS.feedFailures, `More than ${t.feedFailurePercent}% of a run's feeds could not be read`, {
+      evaluationPeriods: 1, comparisonOperator: "GreaterThanThreshold", threshold: t.feedFailurePercent, treatMissingData: "notBreaching",
+      metricQuery: [
+        { id: "failures", metric: { namespace: ns, metricName: METRICS.feedFailures, ...own, stat: "Sum", period: 3600 }, returnData: false },
+        { id: "attempted", metric: { namespace: ns, metricName: METRICS.feedsAttempted, ...own, stat: "Sum", period: 3600 }, returnData: false },
+        { id: "failed_share", expression: "IF(attempted > 0, 100 * FILL(failures, 0) / attempted)", label: "Feeds that failed (%)", returnData: true },
+      ],
+    });
+    // A run that reports failure (DigestSucceeded = 0: config, nothing or not everyone sent,
+    // an empty digest, every feed failed) pages at once, from the sender's own metric; the
+    // 26-hour alarm above only catches days without any successful run.
+    this.alarm(ALARMS.runFailed, "A digest run failed (nothing sent, not everyone sent, an empty digest, or a config error): see the run summary", {
+      namespace: ns, metricName: METRICS.digestSucceeded, ...own, statistic: "Minimum", period: 3600, evaluationPeriods: 1,
+      comparisonOperator: "LessThanThreshold", threshold: 1, treatMissingData: "notBreaching",
+    });
+
     if (props.task) this.watchTask(props.task);
 
     if (props.costAnomalyMonitor ?? true) {
@@ -203,6 +231,11 @@ export class Monitoring extends Construct {
 
   get resource(): EncryptedTopic {
     return this.topic;
+  }
+
+  /** Lets an operator check the alarm topic's subscriptions (the doctor: is one confirmed?). */
+  grantDescribe(grantee: IGrantee): void {
+    grantee.addToPrincipalPolicy({ sid: "ReadAlarmSubscriptions", actions: ["sns:ListSubscriptionsByTopic"], resources: [this.topic.arn] });
   }
 
   /** Task alarms: failed to start, exited non-zero, the schedule's target errors, dead letters. */
@@ -266,5 +299,7 @@ function validateThresholds(scope: Construct, t: AlarmThresholds): void {
   // Narrower than 1 standard deviation alarms on noise; wider than 10 never fires.
   assertNumberInRange(scope, "THRESHOLD_INVALID", "thresholds.deliveryLatencyBandStdDevs", t.deliveryLatencyBandStdDevs, 1, 10);
   assertNumberInRange(scope, "THRESHOLD_INVALID", "thresholds.costAnomalyPercent", t.costAnomalyPercent, 1, 1000);
+  // 0 would page on any single unreadable feed; 100 could never be exceeded.
+  assertNumberInRange(scope, "THRESHOLD_INVALID", "thresholds.feedFailurePercent", t.feedFailurePercent, 1, 99);
 }
 

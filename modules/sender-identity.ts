@@ -15,7 +15,7 @@ import { Route53Record } from "@cdktf/provider-aws/lib/route53-record";
 import type { CustomerManagedKey } from "./customer-managed-key";
 import { EncryptedTopic } from "./encrypted-topic";
 import { ConfigError } from "./errors";
-import type { IGrantee } from "./policy";
+import { UNSCOPED_READS_SID, type IGrantee } from "./policy";
 import { assertDomain, assertEmail, assertName } from "./validate";
 
 /** SES events the configuration set publishes. */
@@ -210,5 +210,19 @@ export class SenderIdentity extends Construct {
       conditions: [{ test: "StringEquals", variable: "ses:FromAddress", values: [this.outputs.fromAddress] }],
     });
     grantee.addToPrincipalPolicy({ sid: "ReadSendQuota", actions: ["ses:GetSendQuota"], resources: ["*"] });
+  }
+
+  /**
+   * Lets an operator check sending (the doctor): ses:GetEmailIdentity on the identities
+   * (verified? DKIM successful?) and ses:GetAccount (production access, quota; it has no
+   * resource-level permissions, so it joins the operator's one statement of such reads).
+   */
+  grantDescribe(grantee: IGrantee): void {
+    grantee.addToPrincipalPolicy({
+      sid: "DescribeSenderIdentities",
+      actions: ["ses:GetEmailIdentity"],
+      resources: [this.emailIdentity.arn, ...(this.domainIdentity ? [this.domainIdentity.arn] : [])],
+    });
+    grantee.addToPrincipalPolicy({ sid: UNSCOPED_READS_SID, actions: ["ses:GetAccount"], resources: ["*"] });
   }
 }

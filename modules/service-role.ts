@@ -9,7 +9,7 @@ import { IamRole } from "@cdktf/provider-aws/lib/iam-role";
 import { IamRolePolicy } from "@cdktf/provider-aws/lib/iam-role-policy";
 import { DataAwsIamPolicyDocument } from "@cdktf/provider-aws/lib/data-aws-iam-policy-document";
 import { ConfigError } from "./errors";
-import { toDocumentStatements, type IGrantee, type PolicyCondition, type PolicyStatement } from "./policy";
+import { StatementSet, toDocumentStatements, type IGrantee, type PolicyCondition, type PolicyStatement } from "./policy";
 import { assertName } from "./validate";
 
 /** Props for {@link ServiceRole}. */
@@ -26,6 +26,12 @@ export interface ServiceRoleProps {
   readonly description?: string;
   /** Maximum session length in seconds. @default 3600 */
   readonly maxSessionDurationSeconds?: number;
+  /**
+   * Managed policy that caps the role's permissions (a real stage's workload boundary,
+   * created by its bootstrap stack; the deployer may create roles only with it).
+   * @default - none
+   */
+  readonly permissionsBoundaryArn?: string;
 }
 
 /** Typed attributes of a {@link ServiceRole}. */
@@ -38,8 +44,7 @@ export interface ServiceRoleOutputs {
 export class ServiceRole extends Construct implements IGrantee {
   readonly role: IamRole;
   readonly outputs: ServiceRoleOutputs;
-  private readonly statements: PolicyStatement[] = [];
-  private readonly document: DataAwsIamPolicyDocument;
+  private readonly policy: StatementSet;
 
   constructor(scope: Construct, id: string, props: ServiceRoleProps) {
     super(scope, id);
@@ -60,15 +65,16 @@ export class ServiceRole extends Construct implements IGrantee {
       description: props.description ?? `${props.assumedBy} role; permissions only via grants`,
       assumeRolePolicy: trust.json,
       maxSessionDuration: props.maxSessionDurationSeconds ?? 3600,
+      ...(props.permissionsBoundaryArn ? { permissionsBoundary: props.permissionsBoundaryArn } : {}),
     });
-    this.document = new DataAwsIamPolicyDocument(this, "policy-document", { statement: [] });
+    this.policy = new StatementSet(this, "policy-document");
     new IamRolePolicy(this, "policy", {
       name: props.policyName ?? "grants",
       role: this.role.id,
-      policy: this.document.json,
+      policy: this.policy.document.json,
     });
     this.node.addValidation({
-      validate: () => (this.statements.length === 0 ? [new ConfigError("POLICY_EMPTY", this.node.path, "statements", "at least one grant").message] : []),
+      validate: () => (this.policy.all.length === 0 ? [new ConfigError("POLICY_EMPTY", this.node.path, "statements", "at least one grant").message] : []),
     });
     this.outputs = { roleArn: this.role.arn, roleName: this.role.name };
   }
@@ -84,14 +90,10 @@ export class ServiceRole extends Construct implements IGrantee {
 
   /** Every statement granted so far, in grant order (for review and tests). */
   get policyStatements(): readonly PolicyStatement[] {
-    return [...this.statements];
+    return this.policy.all;
   }
 
   addToPrincipalPolicy(statement: PolicyStatement): void {
-    if (this.statements.some((s) => s.sid === statement.sid)) {
-      throw new ConfigError("VALUE_INVALID", this.node.path, `statement ${statement.sid}`, "granted once (sids are unique)");
-    }
-    this.statements.push(statement);
-    this.document.putStatement(toDocumentStatements(this.statements));
+    this.policy.add(statement);
   }
 }

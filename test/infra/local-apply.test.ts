@@ -111,7 +111,8 @@ describe("local stage applied to moto", () => {
         fromAddress: "news@vibedigest.example.com",
         credentialsMode: "task-role",
         sesPercent: 50,
-        network: { cidr: "10.42.0.0/16", allowInternetEgress: true },
+        // A feed on the internet: the stage gets the NAT gateway and HTTPS egress.
+        feeds: [{ url: "https://feeds.vibedigest.example.com/digest.rss", name: "Internet feed" }],
       },
     ])[0]!;
     fs.copyFileSync(path.join(dir, "terraform.tfstate"), path.join(v2.dir, "terraform.tfstate"));

@@ -86,7 +86,7 @@ describe("DigestStack", () => {
       const role = resources(local, "aws_iam_role").find((r) => r.props.name === "vibe-digest-local-task")!;
       const st = statementsOf(local, resources(local, "aws_iam_role_policy").find((x) => x.props.role === `\${${role.address}.id}`)!.props.policy);
       expect(statementBySid(st, "ReadDigestParameters").resources).toEqual(expect.arrayContaining([expect.stringMatching(/:parameter\/vibecoding\/\*$/)]));
-      expect(statementBySid(st, "DecryptDigestParametersViaSsm").resources).toEqual([p.props.key_id]);
+      expect(statementBySid(st, "DecryptDigestParametersViaSsm").condition).toContainEqual({ test: "ForAnyValue:StringEquals", variable: "kms:ResourceAliases", values: ["alias/vibe-digest-local-parameters"] });
     });
 
     test("when the moto URL is not loopback, it throws URL_INVALID", () => {
@@ -102,9 +102,10 @@ describe("DigestStack", () => {
   ])("%s stage", (name, json) => {
     const provider = json.provider!.aws![0]!;
 
-    test("when synthesized, the provider is real AWS: region and tags only", () => {
-      expect(Object.keys(provider).sort()).toEqual(["default_tags", "region"]);
+    test("when synthesized, the provider is real AWS: region, tags and the stage's account as the only allowed one", () => {
+      expect(Object.keys(provider).sort()).toEqual(["allowed_account_ids", "default_tags", "region"]);
       expect(provider.region).toBe("us-east-1");
+      expect(provider.allowed_account_ids).toEqual([{ dev: devStage(), prod: prodStage() }[name as "dev" | "prod"].account]);
     });
 
     test("when synthesized, its state is in S3, encrypted, with S3-native locking", () => {
@@ -200,11 +201,16 @@ describe("DigestStack", () => {
     expect(statements.filter((s) => (s.actions ?? []).some((a) => /^kms:(CreateGrant|\*)$/i.test(a))).map((s) => s.sid)).toEqual([]);
   });
 
-  test.each(["local", "dev", "prod"] as const)("when the %s stage is synthesized, the operations key allows kms:CreateGrant only for AWS resources (ECR, DynamoDB)", (stage) => {
+  test.each(["local", "dev", "prod"] as const)("when the %s stage is synthesized, the operations key allows kms:CreateGrant only for AWS resources (ECR, DynamoDB) and to Fargate for decrypt-only grants on this cluster", (stage) => {
     const json = { local, dev, prod }[stage];
     const grants = keyPolicyOf(json, /operations|logs, topics/).filter((s) => (s.actions ?? []).includes("kms:CreateGrant"));
-    expect(grants).toHaveLength(1);
+    expect(grants.map((g) => [g.sid, g.principals])).toEqual([
+      ["GrantsForAwsServicesOnly", [{ type: "AWS", identifiers: [expect.stringMatching(/:root$/)] }]],
+      ["FargateEphemeralStorageGrants", [{ type: "Service", identifiers: ["fargate.amazonaws.com"] }]],
+    ]);
     expect(grants[0]!.condition).toEqual([{ test: "Bool", variable: "kms:GrantIsForAWSResource", values: ["true"] }]);
+    expect(grants[1]!.condition).toContainEqual({ test: "ForAllValues:StringEquals", variable: "kms:GrantOperations", values: ["Decrypt"] });
+    expect(grants[1]!.condition).toContainEqual({ test: "StringEquals", variable: "kms:EncryptionContext:aws:ecs:clusterName", values: [`vibe-digest-${stage}`] });
   });
 
   test.each(["local", "dev", "prod"] as const)("when the %s stage is synthesized, no role may call cloudwatch:PutMetricData (the sender emits EMF log lines)", (stage) => {
@@ -225,7 +231,7 @@ describe("DigestStack", () => {
 
     test("when the prod stage is synthesized, every alarm on the VibeDigest metrics selects {Stage: \"prod\"}", () => {
       const own = ownDimensions(prod);
-      expect(own.length).toBe(9); // 8 alarms; the SES failure rate reads two metrics
+      expect(own.length).toBe(12); // 10 alarms; the SES failure rate and the feed failure share read two metrics each
       for (const o of own) expect(o).toEqual({ alarm: o.alarm, dimensions: { Stage: "prod" } });
     });
 
