@@ -17,8 +17,8 @@ export interface PolicyCondition {
 }
 
 export interface PolicyPrincipal {
-  /** "AWS" or "Service". */
-  readonly type: "AWS" | "Service";
+  /** "AWS", "Service" or "Federated" (an OIDC provider). */
+  readonly type: "AWS" | "Service" | "Federated";
   readonly identifiers: readonly string[];
 }
 
@@ -28,6 +28,8 @@ export interface PolicyStatement {
   /** @default "Allow" */
   readonly effect?: "Allow" | "Deny";
   readonly actions: readonly string[];
+  /** Every action but these (only in Deny statements of a permissions boundary); `actions` is then []. */
+  readonly notActions?: readonly string[];
   /** Empty only in a trust policy. */
   readonly resources: readonly string[];
   readonly conditions?: readonly PolicyCondition[];
@@ -48,7 +50,7 @@ export function toDocumentStatements(statements: readonly PolicyStatement[]): Da
   return statements.map((s) => ({
     sid: s.sid,
     effect: s.effect ?? "Allow",
-    actions: [...s.actions],
+    ...(s.notActions?.length ? { notActions: [...s.notActions] } : { actions: [...s.actions] }),
     // A trust policy has no Resource; every other statement names one.
     ...(s.resources.length ? { resources: [...s.resources] } : {}),
     ...(s.conditions?.length
