@@ -41,6 +41,8 @@ export function isLoopbackLiteral(host: string): boolean {
 /** Whether `pattern` is a host pattern of the contract's form (lower case, at most 253 characters). */
 export function isHostPattern(pattern: string): boolean {
   if (pattern.length > 253) return false;
+  // All digits and dots is an IPv4 literal or nothing (no top-level domain is numeric).
+  if (/^[\d.]+$/.test(pattern)) return isIpLiteral(pattern);
   return isIpLiteral(pattern) || DNS_NAME.test(pattern);
 }
 

@@ -6,7 +6,8 @@ import { createHash } from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
 import { STACK_SERVICES } from "../../modules/stages";
-import { DeployRefusedError, OFFLINE_SUBDIR, planFiles, reviewedPlan, runInfra, synthStage, type PlanMeta } from "../../scripts/infra";
+import { EXIT, type CliIo } from "../../app/src/cli-kit";
+import { DeployRefusedError, OFFLINE_SUBDIR, infraCli, planFiles, reviewedPlan, runInfra, synthStage, type PlanMeta } from "../../scripts/infra";
 import { OFFLINE_OVERRIDE_FILE, PROJECT_ROOT, REFUSING_ENDPOINT, offlineOverride, terraform } from "../../scripts/lib/terraform";
 import { startMoto, type MotoServer } from "../support/moto";
 
@@ -82,6 +83,7 @@ describe("deploy without a reviewed plan", () => {
     test.each([
       ["no record of how it was made", () => fs.rmSync(path.join(stack.dir, files.meta), { force: true }), /no reviewed plan/],
       ["the record of an offline plan", () => writeMeta({ kind: "offline" }), /not an online plan/],
+      ["the record of a read-only (pull-request) plan", () => writeMeta({ kind: "read-only" }), /not an online plan/],
       ["a plan file changed after it was summarized", () => (writeMeta(), fs.writeFileSync(planFile, "other plan bytes")), /changed after it was planned/],
       ["a configuration synthesized differently since", () => writeMeta({ configSha256: "0".repeat(64) }), /configuration changed since/],
     ])("when it has %s, deploy refuses", async (_what, arrange, message) => {
@@ -92,11 +94,14 @@ describe("deploy without a reviewed plan", () => {
 });
 
 describe("offline plan", () => {
-  const outdir = tmp("infra-offline-");
-  afterAll(() => fs.rmSync(outdir, { recursive: true, force: true }));
+  const parent = tmp("infra-offline-");
+  // As on a fresh clone: neither cdktf.out nor its parent exists yet.
+  const outdir = path.join(parent, "fresh-clone", "cdktf.out");
+  afterAll(() => fs.rmSync(parent, { recursive: true, force: true }));
 
-  test("when dev is planned offline, its files are <stage>.offline.* in a separate folder, and deploy still finds no reviewed plan", async () => {
-    const r = await runInfra("plan", "dev", { outdir, offline: true });
+  test("when dev is planned offline on a fresh clone, its files are <stage>.offline.* in a separate folder, and deploy still finds no reviewed plan", async () => {
+    expect(fs.existsSync(path.dirname(outdir))).toBe(false);
+    const r = await runInfra("plan", "dev", { outdir, offline: true, log: () => undefined });
     const offlineDir = path.join(outdir, OFFLINE_SUBDIR, "stacks", "vibe-digest-dev");
     expect(path.dirname(r.planFile!)).toBe(offlineDir);
     expect(fs.readdirSync(offlineDir).filter((f) => f.startsWith("dev.")).sort()).toEqual(
@@ -109,6 +114,41 @@ describe("offline plan", () => {
     expect(err.message).toMatch(/no reviewed plan/);
     const realDir = path.join(outdir, "stacks", "vibe-digest-dev");
     expect(fs.readdirSync(realDir).filter((f) => /tfplan|override|^\.terraform$/.test(f))).toEqual([]);
+  });
+});
+
+describe("the infra command line", () => {
+  const io = (): CliIo & { out: string[]; err: string[] } => {
+    const out: string[] = [];
+    const err: string[] = [];
+    return { out, err, isTTY: false, stdout: (t) => void out.push(t), stderr: (t) => void err.push(t) };
+  };
+
+  test.each([
+    ["no --stage", ["plan"]],
+    ["a stage that does not exist", ["plan", "--stage", "staging"]],
+    ["both --offline and --read-only", ["plan", "--stage", "dev", "--offline", "--read-only"]],
+    ["a misspelt option", ["plan", "--stage", "dev", "--ofline"]],
+  ])("when given %s, it refuses with exit 64 before synthesizing anything", async (_what, argv) => {
+    const i = io();
+    expect(await infraCli(i).run(argv)).toBe(EXIT.usage);
+  });
+
+  test("when deploy has no reviewed plan, it exits 1 with DEPLOY_REFUSED saying what to run", async () => {
+    const i = io();
+    const outdir = tmp("infra-cli-");
+    const saved = process.env.CDKTF_OUTDIR;
+    process.env.CDKTF_OUTDIR = outdir;
+    try {
+      expect(await withoutTerraform(() => infraCli(i).run(["deploy", "--stage", "prod"]))).toBe(EXIT.failed);
+    } finally {
+      if (saved === undefined) delete process.env.CDKTF_OUTDIR;
+      else process.env.CDKTF_OUTDIR = saved;
+      fs.rmSync(outdir, { recursive: true, force: true });
+    }
+    const last = JSON.parse(i.out.join("").trim().split("\n").pop()!) as { code: string; message: string };
+    expect(last.code).toBe("DEPLOY_REFUSED");
+    expect(last.message).toContain("npm run plan:prod");
   });
 });
 
@@ -135,7 +175,7 @@ describe("online plan of the local stage", () => {
     await terraform(["init", "-input=false", "-no-color"], { cwd: stack.dir });
     fs.rmSync(other);
 
-    const r = await runInfra("plan", "local", { outdir });
+    const r = await runInfra("plan", "local", { outdir, log: () => undefined });
     expect(path.basename(r.planFile!)).toBe("local.tfplan");
     expect(reviewedPlan(r.stack)).toBe("local.tfplan");
   });

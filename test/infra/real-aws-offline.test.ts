@@ -11,6 +11,8 @@ import { PROJECT_ROOT } from "../../scripts/lib/terraform";
 import { checkInvariants, containerDefinitions, planToTfJson } from "../support/invariants";
 import { OVERRIDE_FILE, initOffline, planOffline, validateOffline, type OfflinePlan } from "../support/terraform-offline";
 import { readStackJson, totalResources } from "../support/tf-json";
+import { egressProblems, expectedEgress } from "../support/egress";
+import { devStage, prodStage } from "../../modules/stages";
 
 jest.setTimeout(240_000);
 
@@ -57,6 +59,10 @@ describe.each(["dev", "prod"] as const)("%s stage offline", (stage) => {
     const json = planToTfJson(plan.json);
     expect(Object.keys(json.resource ?? {}).length).toBeGreaterThan(30);
     expect(checkInvariants(json)).toEqual([]);
+  });
+
+  test("when the plan's configuration is checked, a feed host is reachable only through the NAT gateway and the DNS firewall's allow-list", () => {
+    expect(egressProblems(planToTfJson(plan.json), expectedEgress(stage === "dev" ? devStage() : prodStage()))).toEqual([]);
   });
 
   test("when the plan's configuration is checked, the task's containers are read and checked, not skipped", () => {

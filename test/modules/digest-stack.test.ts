@@ -268,7 +268,10 @@ describe("DigestStack", () => {
     const outdir = fs.mkdtempSync(path.join(__dirname, "..", "..", ".tmp", "synth-"));
     try {
       const stacks = synthesizeApp({ outdir, local: { awsEndpoint: MOTO, feedBaseUrl: FEEDS } });
-      expect(stacks.map((s) => s.stackName)).toEqual(["vibe-digest-local", "vibe-digest-dev", "vibe-digest-prod"]);
+      expect(stacks.map((s) => [s.target, s.stackName])).toEqual([
+        ["local", "vibe-digest-local"], ["dev", "vibe-digest-dev"], ["prod", "vibe-digest-prod"],
+        ["bootstrap-dev", "vibe-digest-bootstrap-dev"], ["bootstrap-prod", "vibe-digest-bootstrap-prod"],
+      ]);
       for (const s of stacks) expect(fs.existsSync(path.join(s.dir, "cdk.tf.json"))).toBe(true);
     } finally {
       fs.rmSync(outdir, { recursive: true, force: true });
