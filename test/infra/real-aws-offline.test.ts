@@ -74,3 +74,29 @@ describe.each(["dev", "prod"] as const)("%s stage offline", (stage) => {
     expect(Array.isArray(defs!.defs) && defs!.defs.map((d) => [d.name, d.readonlyRootFilesystem, d.user])).toEqual([["sender", true, "10001:10001"]]);
   });
 });
+
+describe("bootstrap-prod offline", () => {
+  const outdir = fs.mkdtempSync(path.join(PROJECT_ROOT, ".tmp", "bootstrap-offline-"));
+  let stack: SynthesizedStack;
+  let plan: OfflinePlan;
+
+  beforeAll(async () => {
+    stack = synthesizeApp({ outdir, stages: [], bootstraps: ["bootstrap-prod"] })[0]!;
+    await initOffline(stack.dir);
+    plan = await planOffline(stack.dir);
+  });
+  afterAll(() => fs.rmSync(outdir, { recursive: true, force: true }));
+
+  test("when planned on an empty state with every network path refused, it plans to create every resource, starting with a local state file", () => {
+    const managed = (plan.json.resource_changes ?? []).filter((c) => !c.address.startsWith("data."));
+    expect(managed).toHaveLength(totalResources(readStackJson(stack.dir)));
+    expect(managed.filter((c) => c.change.actions.join() !== "create").map((c) => c.address)).toEqual([]);
+    expect(readStackJson(stack.dir).terraform!.backend).toEqual({ local: { path: "terraform.tfstate" } });
+  });
+
+  test("when planned, the trust and boundary policies are known before apply (reviewable in the plan)", () => {
+    const roles = (plan.json.resource_changes ?? []).filter((c) => c.type === "aws_iam_policy");
+    expect(roles).toHaveLength(3);
+    for (const c of roles) expect((c.change.after_unknown as Record<string, unknown>).policy ?? false).toBe(false);
+  });
+});

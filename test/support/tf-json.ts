@@ -68,6 +68,7 @@ export interface DocStatement {
   sid?: string;
   effect?: string;
   actions?: string[];
+  not_actions?: string[];
   resources?: string[];
   condition?: { test: string; variable: string; values: string[] }[];
   principals?: { type: string; identifiers: string[] }[];
