@@ -161,6 +161,16 @@ export class CustomerManagedKey extends Construct {
     this.grantUse(keySid, grantee.grantPrincipalArn, actions, [via]);
   }
 
+  /**
+   * The ARN of a resource of this key's account and region, built from its name, e.g.
+   * `regionalArn("sqs", "vibe-digest-prod-schedule-dlq")`. Policy documents name resources
+   * this way, not by a resource's `arn` attribute: the ARN is then known in every plan (a
+   * create plan, and a plan that replaces the resource because its key changed).
+   */
+  regionalArn(service: string, resource: string): string {
+    return `arn:${this.partition}:${service}:${this.region}:${this.account}:${resource}`;
+  }
+
   /** Every statement of the key policy so far. */
   get policyStatements(): readonly PolicyStatement[] {
     return [...this.statements];

@@ -45,6 +45,7 @@ export class DeliveryLedger extends Construct {
   readonly table: DynamodbTable;
   readonly outputs: DeliveryLedgerOutputs;
   private readonly key: CustomerManagedKey;
+  private readonly tableName: string;
 
   constructor(scope: Construct, id: string, props: DeliveryLedgerProps) {
     super(scope, id);
@@ -52,6 +53,7 @@ export class DeliveryLedger extends Construct {
     assertLedgerTableName(this, "tableName", props.tableName);
     if (!props.encryptionKey?.arn) configFail(this, "VALUE_INVALID", "encryptionKey", "a KMS key (the stack's customer-managed key)");
     this.key = props.encryptionKey;
+    this.tableName = props.tableName;
 
     this.table = new DynamodbTable(this, "table", {
       name: props.tableName,
@@ -85,7 +87,8 @@ export class DeliveryLedger extends Construct {
     grantee.addToPrincipalPolicy({
       sid: "DeliveryLedgerReadWrite",
       actions: [...LEDGER.actions],
-      resources: [this.table.arn],
+      // Built from the name: known in every plan, even one that replaces the table.
+      resources: [this.key.regionalArn("dynamodb", `table/${this.tableName}`)],
     });
     this.key.grantUseVia(grantee, "dynamodb", LEDGER_KEY_ACTIONS, "DeliveryLedgerKeyViaDynamoDb", "UseViaDynamoDbForLedgerWriters");
   }

@@ -156,7 +156,7 @@ export class DigestStack extends TerraformStack {
 
     // Exactly-once delivery: the sender claims (date, recipient) items with conditional writes.
     this.ledger = new DeliveryLedger(this, "ledger", {
-      tableName: `${prefix}-delivery-ledger`,
+      tableName: stackResourceNames(stage).ledgerTable,
       encryptionKey: key,
       // On moto the stage is reset, never destroyed; real stages refuse deletion.
       deletionProtection: stage.target.kind === "aws",
@@ -264,6 +264,23 @@ export class DigestStack extends TerraformStack {
     out(STACK_OUTPUTS.ledgerTable, this.ledger.outputs.tableName, "DynamoDB delivery ledger (the sender's VIBE_LEDGER_TABLE)");
     out(STACK_OUTPUTS.runtimeParameterNames, this.parameters.outputs.runtimeParameterNames, "Parameters the sender writes (e.g. the SES rollback flag)");
   }
+}
+
+/**
+ * Names of a stage's resources that commands outside the stack look up (the doctor): one
+ * function, and a test holds it to the synthesized stacks, so it cannot drift from them.
+ */
+export function stackResourceNames(stage: StageConfig) {
+  const p = stage.stackName;
+  return {
+    alarmTopic: `${p}-alarms`,
+    repository: `${p}-sender`,
+    scheduleGroup: p,
+    schedules: [`${p}-daily`, ...stage.schedule.catchUp.map((_, i) => `${p}-catch-up-${i + 1}`)],
+    ledgerTable: `${p}-delivery-ledger`,
+    configurationSet: `${p}-digest`,
+    cluster: p,
+  };
 }
 
 /** The name of the IAM user whose key pair an access-key stage keeps in Parameter Store. */

@@ -235,7 +235,7 @@ export class Monitoring extends Construct {
 
   /** Lets an operator check the alarm topic's subscriptions (the doctor: is one confirmed?). */
   grantDescribe(grantee: IGrantee): void {
-    grantee.addToPrincipalPolicy({ sid: "ReadAlarmSubscriptions", actions: ["sns:ListSubscriptionsByTopic"], resources: [this.topic.arn] });
+    grantee.addToPrincipalPolicy({ sid: "ReadAlarmSubscriptions", actions: ["sns:ListSubscriptionsByTopic"], resources: [this.topic.knownArn] });
   }
 
   /** Task alarms: failed to start, exited non-zero, the schedule's target errors, dead letters. */

@@ -247,7 +247,7 @@ export class ParameterStore extends Construct {
    * those names. They are plain Strings, so no key use is involved.
    */
   grantWriteRuntime(grantee: IGrantee): void {
-    const arns = Object.values(this.runtimeParameters).map((p) => p.arn);
+    const arns = (Object.keys(this.runtimeParameters) as RuntimeParameterKey[]).map((k) => this.parameterArn(runtimeParameterName(this.root, k)));
     if (arns.length === 0) throw new ConfigError("VALUE_INVALID", this.node.path, "runtimeParameters", "declared before granting writes to them");
     grantee.addToPrincipalPolicy({ sid: "WriteRuntimeParameters", actions: ["ssm:PutParameter"], resources: arns });
   }
@@ -293,8 +293,13 @@ export class ParameterStore extends Construct {
 
   /** The root and everything below it, as parameter ARNs (known at plan time). */
   private hierarchyArns(): string[] {
-    const pathArn = `arn:${partitionOf(this.region)}:ssm:${this.region}:${this.account}:parameter${this.root}`;
+    const pathArn = this.parameterArn(this.root);
     return [pathArn, `${pathArn}/*`];
+  }
+
+  /** A parameter's ARN built from its name (known in every plan). */
+  private parameterArn(name: string): string {
+    return `arn:${partitionOf(this.region)}:ssm:${this.region}:${this.account}:parameter${name}`;
   }
 
   private viaSsm() {

@@ -42,12 +42,15 @@ export interface RoleOutputs {
 export class Role extends Construct implements IGrantee {
   readonly role: IamRole;
   readonly outputs: RoleOutputs;
+  /** The role's name as given (known at plan time, unlike `outputs.roleName`). */
+  readonly roleName: string;
   private policy?: StatementSet;
   private readonly policyName: string;
 
   constructor(scope: Construct, id: string, props: RoleProps) {
     super(scope, id);
     assertName(this, "roleName", props.roleName);
+    this.roleName = props.roleName;
     const maxSession = props.maxSessionDurationSeconds ?? 3600;
     assertIntegerInRange(this, "VALUE_INVALID", "maxSessionDurationSeconds", maxSession, 3600, 43_200);
     if (props.trust.length === 0 || props.trust.some((t) => !t.principals?.length)) {

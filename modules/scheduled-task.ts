@@ -126,6 +126,7 @@ export class ScheduledTask extends Construct {
   /** Names of the daily schedule and the catch-up schedules, in that order. */
   readonly scheduleNames: readonly string[];
   readonly scheduleGroupName: string;
+  readonly repositoryName: string;
   private readonly key: CustomerManagedKey;
 
   constructor(scope: Construct, id: string, props: ScheduledTaskProps) {
@@ -181,8 +182,9 @@ export class ScheduledTask extends Construct {
     const arn = (service: string, resource: string) => `arn:${key.partition}:${service}:${key.region}:${key.account}:${resource}`;
 
     // Image registry.
+    this.repositoryName = `${p}-sender`;
     this.repository = new EcrRepository(this, "repository", {
-      name: `${p}-sender`,
+      name: this.repositoryName,
       imageTagMutability: "IMMUTABLE",
       imageScanningConfiguration: { scanOnPush: true },
       encryptionConfiguration: [{ encryptionType: "KMS", kmsKey: key.arn }],
@@ -287,19 +289,21 @@ export class ScheduledTask extends Construct {
       permissionsBoundaryArn: props.permissionsBoundaryArn,
     });
     const taskFamilyArn = arn("ecs", `task-definition/${p}-sender:*`);
+    // ARNs built from names: known in every plan (a create plan, or one that replaces a resource).
+    const roleArn = (name: string) => `arn:${key.partition}:iam::${key.account}:role/${name}`;
     this.schedulerRole.addToPrincipalPolicy({
       sid: "RunDigestTask",
       actions: ["ecs:RunTask"],
       resources: [taskFamilyArn],
-      conditions: [{ test: "ArnEquals", variable: "ecs:cluster", values: [this.cluster.arn] }],
+      conditions: [{ test: "ArnEquals", variable: "ecs:cluster", values: [arn("ecs", `cluster/${p}`)] }],
     });
     this.schedulerRole.addToPrincipalPolicy({
       sid: "PassDigestTaskRoles",
       actions: ["iam:PassRole"],
-      resources: [this.executionRole.role.arn, props.taskRole.role.arn],
+      resources: [roleArn(`${p}-execution`), roleArn(props.taskRole.roleName)],
       conditions: [{ test: "StringEquals", variable: "iam:PassedToService", values: ["ecs-tasks.amazonaws.com"] }],
     });
-    this.schedulerRole.addToPrincipalPolicy({ sid: "DeadLetterFailedRuns", actions: ["sqs:SendMessage"], resources: [this.deadLetterQueue.arn] });
+    this.schedulerRole.addToPrincipalPolicy({ sid: "DeadLetterFailedRuns", actions: ["sqs:SendMessage"], resources: [arn("sqs", `${p}-schedule-dlq`)] });
     key.grantUseVia(this.schedulerRole, "sqs", ["kms:Decrypt", "kms:GenerateDataKey"], "EncryptDeadLetters", "SchedulerEncryptsDeadLetters");
     // The schedules are encrypted with the CMK: Scheduler decrypts one with the schedule's role.
     this.grantScheduleKey(this.schedulerRole, "DecryptSchedules", ["kms:Decrypt"], "SchedulerRoleDecryptsSchedules");
@@ -364,7 +368,7 @@ export class ScheduledTask extends Construct {
    * decrypt a schedule with the CMK (Scheduler returns it decrypted).
    */
   grantDescribe(grantee: IGrantee): void {
-    grantee.addToPrincipalPolicy({ sid: "DescribeDigestImages", actions: ["ecr:DescribeImages"], resources: [this.repository.arn] });
+    grantee.addToPrincipalPolicy({ sid: "DescribeDigestImages", actions: ["ecr:DescribeImages"], resources: [this.key.regionalArn("ecr", `repository/${this.repositoryName}`)] });
     grantee.addToPrincipalPolicy({
       sid: "ReadDigestSchedules",
       actions: ["scheduler:GetSchedule"],
@@ -394,7 +398,7 @@ export class ScheduledTask extends Construct {
     grantee.addToPrincipalPolicy({
       sid: "PullDigestImage",
       actions: ["ecr:BatchCheckLayerAvailability", "ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"],
-      resources: [this.repository.arn],
+      resources: [this.key.regionalArn("ecr", `repository/${this.repositoryName}`)],
     });
   }
 }

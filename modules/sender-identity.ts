@@ -71,9 +71,11 @@ export class SenderIdentity extends Construct {
   readonly eventsTopic: EncryptedTopic;
   readonly records: Route53Record[] = [];
   readonly outputs: SenderIdentityOutputs;
+  private readonly key: CustomerManagedKey;
 
   constructor(scope: Construct, id: string, props: SenderIdentityProps) {
     super(scope, id);
+    this.key = props.key;
     assertName(this, "namePrefix", props.namePrefix);
     assertDomain(this, "domain", props.domain);
     assertEmail(this, "fromAddress", props.fromAddress);
@@ -187,6 +189,11 @@ export class SenderIdentity extends Construct {
     };
   }
 
+  /** The identities' ARNs (the From address, and the domain when declared), built from their names. */
+  private identityArns(): string[] {
+    return [this.key.regionalArn("ses", `identity/${this.outputs.fromAddress}`), ...(this.domainIdentity ? [this.key.regionalArn("ses", `identity/${this.outputs.domain}`)] : [])];
+  }
+
   /** The main resource (the email identity of the From address). */
   get resource(): SesEmailIdentity {
     return this.emailIdentity;
@@ -202,11 +209,7 @@ export class SenderIdentity extends Construct {
     grantee.addToPrincipalPolicy({
       sid: "SendDigestEmail",
       actions: ["ses:SendEmail", "ses:SendRawEmail"],
-      resources: [
-        this.emailIdentity.arn,
-        ...(this.domainIdentity ? [this.domainIdentity.arn] : []),
-        ...(this.configurationSet ? [this.configurationSet.arn] : []),
-      ],
+      resources: [...this.identityArns(), ...(this.configurationSet ? [this.key.regionalArn("ses", `configuration-set/${this.outputs.configurationSetName}`)] : [])],
       conditions: [{ test: "StringEquals", variable: "ses:FromAddress", values: [this.outputs.fromAddress] }],
     });
     grantee.addToPrincipalPolicy({ sid: "ReadSendQuota", actions: ["ses:GetSendQuota"], resources: ["*"] });
@@ -218,11 +221,7 @@ export class SenderIdentity extends Construct {
    * resource-level permissions, so it joins the operator's one statement of such reads).
    */
   grantDescribe(grantee: IGrantee): void {
-    grantee.addToPrincipalPolicy({
-      sid: "DescribeSenderIdentities",
-      actions: ["ses:GetEmailIdentity"],
-      resources: [this.emailIdentity.arn, ...(this.domainIdentity ? [this.domainIdentity.arn] : [])],
-    });
+    grantee.addToPrincipalPolicy({ sid: "DescribeSenderIdentities", actions: ["ses:GetEmailIdentity"], resources: this.identityArns() });
     grantee.addToPrincipalPolicy({ sid: UNSCOPED_READS_SID, actions: ["ses:GetAccount"], resources: ["*"] });
   }
 }

@@ -31,6 +31,8 @@ export interface StateBucketProps {
 /** The Terraform state bucket. */
 export class StateBucket extends Construct {
   readonly bucket: S3Bucket;
+  /** The bucket's ARN built from its name (known in every plan), for policy documents. */
+  readonly bucketArn: string;
   private readonly key: CustomerManagedKey;
 
   constructor(scope: Construct, id: string, props: StateBucketProps) {
@@ -41,6 +43,7 @@ export class StateBucket extends Construct {
     const keepDays = props.noncurrentVersionDays ?? 90;
     assertIntegerInRange(this, "VALUE_INVALID", "noncurrentVersionDays", keepDays, 1, 3650);
     this.key = props.key;
+    this.bucketArn = `arn:${props.key.partition}:s3:::${props.bucketName}`;
     this.bucket = new S3Bucket(this, "bucket", { bucket: props.bucketName, forceDestroy: false });
     new S3BucketVersioningA(this, "versioning", { bucket: this.bucket.id, versioningConfiguration: { status: "Enabled" } });
     new S3BucketServerSideEncryptionConfigurationA(this, "encryption", {
@@ -72,7 +75,7 @@ export class StateBucket extends Construct {
       sid: "DenyWithoutTls",
       effect: "Deny",
       actions: ["s3:*"],
-      resources: [this.bucket.arn, `${this.bucket.arn}/*`],
+      resources: [this.bucketArn, `${this.bucketArn}/*`],
       principals: [{ type: "AWS", identifiers: ["*"] }],
       conditions: [{ test: "Bool", variable: "aws:SecureTransport", values: ["false"] }],
     });
@@ -89,11 +92,11 @@ export class StateBucket extends Construct {
    */
   grantState(grantee: IGrantee, prefix: string, opts: { readonly write: boolean; readonly sid: string }): void {
     if (!/^[a-z0-9][a-z0-9/_.-]*\/$/.test(prefix)) throw new ConfigError("VALUE_INVALID", this.node.path, "prefix", "a key prefix ending in /");
-    grantee.addToPrincipalPolicy({ sid: `${opts.sid}List`, actions: ["s3:ListBucket"], resources: [this.bucket.arn] });
+    grantee.addToPrincipalPolicy({ sid: `${opts.sid}List`, actions: ["s3:ListBucket"], resources: [this.bucketArn] });
     grantee.addToPrincipalPolicy({
       sid: `${opts.sid}Objects`,
       actions: opts.write ? ["s3:DeleteObject", "s3:GetObject", "s3:PutObject"] : ["s3:GetObject"],
-      resources: [`${this.bucket.arn}/${prefix}*`],
+      resources: [`${this.bucketArn}/${prefix}*`],
     });
     const actions = opts.write ? ["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey"] : ["kms:Decrypt"];
     this.key.grantUseVia(grantee, "s3", actions, `${opts.sid}Key`, opts.write ? "StateWritersViaS3" : "StateReadersViaS3");

@@ -32,7 +32,7 @@ describe("BootstrapStack", () => {
 
   test("when synthesized, the bucket policy denies every request without TLS", () => {
     const st = statementBySid(statementsOf(json, onlyResource(json, "aws_s3_bucket_policy").props.policy), "DenyWithoutTls");
-    expect(st).toMatchObject({ effect: "Deny", actions: ["s3:*"], resources: [ref(bucket, "arn"), `${ref(bucket, "arn")}/*`], condition: [{ test: "Bool", variable: "aws:SecureTransport", values: ["false"] }] });
+    expect(st).toMatchObject({ effect: "Deny", actions: ["s3:*"], resources: ["arn:aws:s3:::vibe-digest-terraform-state-prod", "arn:aws:s3:::vibe-digest-terraform-state-prod/*"], condition: [{ test: "Bool", variable: "aws:SecureTransport", values: ["false"] }] });
   });
 
   test("when synthesized, GitHub Actions is the OIDC provider, for the STS audience", () => {

@@ -4,7 +4,7 @@ import { Testing } from "cdktf";
 import { PARAMETERS } from "../../app/src/contract";
 import { EMULATOR_GAPS, omittedResourceTypes, ALL_EMULATOR_GAPS } from "../../modules/emulator-gaps";
 import { buildApp, synthesizeApp } from "../../modules/app";
-import { STACK_OUTPUTS } from "../../modules/digest-stack";
+import { STACK_OUTPUTS, stackResourceNames } from "../../modules/digest-stack";
 import { ConfigError } from "../../modules/errors";
 import { STACK_SERVICES, devStage, localStage, prodStage, serviceOfResourceType } from "../../modules/stages";
 import { DigestStack } from "../../modules/digest-stack";
@@ -276,6 +276,19 @@ describe("DigestStack", () => {
     } finally {
       fs.rmSync(outdir, { recursive: true, force: true });
     }
+  });
+
+  test.each(["local", "dev", "prod"] as const)("when the %s stage is synthesized, the names commands look up (stackResourceNames) are the stack's", (stage) => {
+    const json = { local, dev, prod }[stage];
+    const config = { local: localStage(), dev: devStage(), prod: prodStage() }[stage];
+    const n = stackResourceNames(config);
+    const names = (type: string, attr = "name") => resources(json, type).map((r) => r.props[attr]);
+    expect(names("aws_sns_topic")).toContain(n.alarmTopic);
+    expect(names("aws_ecr_repository")).toEqual([n.repository]);
+    expect(names("aws_scheduler_schedule_group")).toEqual([n.scheduleGroup]);
+    expect(names("aws_scheduler_schedule").sort()).toEqual([...n.schedules].sort());
+    expect(names("aws_dynamodb_table")).toEqual([n.ledgerTable]);
+    expect(names("aws_ecs_cluster")).toEqual([n.cluster]);
   });
 
   test("when localStage is given a state file, the local backend uses it", () => {

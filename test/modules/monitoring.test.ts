@@ -43,7 +43,7 @@ describe("Monitoring", () => {
   test("when synthesized, the topic policy lets CloudWatch publish only this stack's alarms", () => {
     const policy = resources(json, "aws_sns_topic_policy").find((p) => p.props.arn === ref(topic, "arn"))!;
     const s = statementBySid(statementsOf(json, policy.props.policy), "CloudWatchAlarmsPublish");
-    expect(s.resources).toEqual([ref(topic, "arn")]);
+    expect(s.resources).toEqual(["arn:aws:sns:us-east-1:111111111111:vd-alarms"]);
     expect(s.condition!.find((c) => c.variable === "aws:SourceArn")!.values[0]).toMatch(/:alarm:vd-\*$/);
   });
 
@@ -112,9 +112,9 @@ describe("Monitoring", () => {
       const m = new Monitoring(f.stack, "monitoring", { namePrefix: "vd", key: f.key, alarmEmail: "ops@example.com", task: TASK, stage: "prod" });
       m.grantDescribe(new TaskRole(f.stack, "op", { roleName: "vd-operator" }));
     });
-    const t = resources(j, "aws_sns_topic").find((x) => x.props.name === "vd-alarms")!;
+    expect(resources(j, "aws_sns_topic").map((x) => x.props.name)).toContain("vd-alarms");
     expect(statementsOf(j, onlyResource(j, "aws_iam_role_policy").props.policy)).toEqual([
-      { sid: "ReadAlarmSubscriptions", effect: "Allow", actions: ["sns:ListSubscriptionsByTopic"], resources: [ref(t, "arn")] },
+      { sid: "ReadAlarmSubscriptions", effect: "Allow", actions: ["sns:ListSubscriptionsByTopic"], resources: ["arn:aws:sns:us-east-1:111111111111:vd-alarms"] },
     ]);
   });
 

@@ -105,7 +105,7 @@ describe("ParameterStore", () => {
     ) as TfJson;
     const st = statementsOf(j, onlyResource(j, "aws_iam_role_policy").props.policy);
     expect(st).toEqual([
-      { sid: "WriteRuntimeParameters", effect: "Allow", actions: ["ssm:PutParameter"], resources: [ref(parameterNamed(j, "/vibecoding/email/ses_rollback"), "arn")] },
+      { sid: "WriteRuntimeParameters", effect: "Allow", actions: ["ssm:PutParameter"], resources: [`arn:aws:ssm:us-east-1:${ACCOUNT}:parameter/vibecoding/email/ses_rollback`] },
     ]);
   });
 
