@@ -141,13 +141,10 @@ export class Monitoring extends Construct {
     // SES attempts only: a send that SES rejected and SendGrid then delivered is an SES
     // failure here. No SES attempt in the window (all on SendGrid, or no run) gives no data
     // point, which does not breach; a window with attempts but no failure datapoint is 0%.
-    this.alarm(ALARMS.failureRate, `SES failure rate above ${t.failureRatePercent}% over 10 minutes (seed rollback trigger)`, {
-      evaluationPeriods: 1, comparisonOperator: "GreaterThanThreshold", threshold: t.failureRatePercent, treatMissingData: "notBreaching",
-      metricQuery: [
-        { id: "failures", metric: { namespace: ns, metricName: METRICS.sesFailures, ...own, stat: "Sum", period: 600 }, returnData: false },
-        { id: "attempts", metric: { namespace: ns, metricName: METRICS.sesAttempts, ...own, stat: "Sum", period: 600 }, returnData: false },
-        { id: "rate", expression: "IF(attempts > 0, 100 * FILL(failures, 0) / attempts)", label: "SES failure rate (%)", returnData: true },
-      ],
+    this.percentAlarm(ALARMS.failureRate, `SES failure rate above ${t.failureRatePercent}% over 10 minutes (seed rollback trigger)`, {
+      part: { id: "failures", metricName: METRICS.sesFailures },
+      whole: { id: "attempts", metricName: METRICS.sesAttempts },
+      resultId: "rate", label: "SES failure rate (%)", periodSeconds: 600, thresholdPercent: t.failureRatePercent, dimensions: own.dimensions,
     });
     this.alarm(ALARMS.parameterStoreAccessDenied, "Parameter Store or its key denied the sender access", {
       namespace: ns, metricName: METRICS.parameterStoreAccessDenied, ...own, statistic: "Sum", period: 300, evaluationPeriods: 1,
@@ -193,13 +190,10 @@ export class Monitoring extends Construct {
     // Feeds: more than half of a run's feeds failed. The sender emits FeedsAttempted and
     // FeedFailures once per run; an hour holds at most one scheduled run. An hour without a
     // run has no attempts and gives no data point (not breaching).
-    this.alarm(ALARMS.feedFailures, `More than ${t.feedFailurePercent}% of a run's feeds could not be read`, {
-      evaluationPeriods: 1, comparisonOperator: "GreaterThanThreshold", threshold: t.feedFailurePercent, treatMissingData: "notBreaching",
-      metricQuery: [
-        { id: "failures", metric: { namespace: ns, metricName: METRICS.feedFailures, ...own, stat: "Sum", period: 3600 }, returnData: false },
-        { id: "attempted", metric: { namespace: ns, metricName: METRICS.feedsAttempted, ...own, stat: "Sum", period: 3600 }, returnData: false },
-        { id: "failed_share", expression: "IF(attempted > 0, 100 * FILL(failures, 0) / attempted)", label: "Feeds that failed (%)", returnData: true },
-      ],
+    this.percentAlarm(ALARMS.feedFailures, `More than ${t.feedFailurePercent}% of a run's feeds could not be read`, {
+      part: { id: "failures", metricName: METRICS.feedFailures },
+      whole: { id: "attempted", metricName: METRICS.feedsAttempted },
+      resultId: "failed_share", label: "Feeds that failed (%)", periodSeconds: 3600, thresholdPercent: t.feedFailurePercent, dimensions: own.dimensions,
     });
     // A run that reports failure (DigestSucceeded = 0: config, nothing or not everyone sent,
     // an empty digest, every feed failed) pages at once, from the sender's own metric; the
@@ -269,6 +263,39 @@ export class Monitoring extends Construct {
       namespace: "AWS/SQS", metricName: "ApproximateNumberOfMessagesVisible", dimensions: { QueueName: task.deadLetterQueueName },
       statistic: "Maximum", period: 300, evaluationPeriods: 1, comparisonOperator: "GreaterThanOrEqualToThreshold", threshold: 1,
       treatMissingData: "notBreaching",
+    });
+  }
+
+  /**
+   * Alarms when `100 * part / whole` (both Sums of the digest's own metrics over the period)
+   * is above the threshold. No `whole` in a period gives no data point (not breaching, never
+   * a division by zero); a period with `whole` but no `part` is 0%.
+   */
+  private percentAlarm(
+    name: string,
+    description: string,
+    q: {
+      readonly part: { readonly id: string; readonly metricName: string };
+      readonly whole: { readonly id: string; readonly metricName: string };
+      readonly resultId: string;
+      readonly label: string;
+      readonly periodSeconds: number;
+      readonly thresholdPercent: number;
+      readonly dimensions: Record<string, string>;
+    },
+  ): void {
+    const metric = (m: { id: string; metricName: string }) => ({
+      id: m.id,
+      metric: { namespace: METRICS.namespace, metricName: m.metricName, dimensions: q.dimensions, stat: "Sum", period: q.periodSeconds },
+      returnData: false,
+    });
+    this.alarm(name, description, {
+      evaluationPeriods: 1, comparisonOperator: "GreaterThanThreshold", threshold: q.thresholdPercent, treatMissingData: "notBreaching",
+      metricQuery: [
+        metric(q.part),
+        metric(q.whole),
+        { id: q.resultId, expression: `IF(${q.whole.id} > 0, 100 * FILL(${q.part.id}, 0) / ${q.whole.id})`, label: q.label, returnData: true },
+      ],
     });
   }
 
