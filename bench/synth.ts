@@ -6,7 +6,7 @@
  *   node_modules/.bin/tsx bench/synth.ts [rounds=3]
  *
  * Prints medians and ratios (baseline / ours). The stock cdktf template's ts-node with
- * package-root imports is slower still (DESIGN.md: 13-16 s, 1.3-1.7 GB); it is not installed.
+ * package-root imports is slower still (docs/design.md: 13-16 s, 1.3-1.7 GB); it is not installed.
  */
 import { spawnSync } from "node:child_process";
 import fs from "node:fs";

@@ -75,13 +75,17 @@ export class CustomerManagedKey extends Construct {
   readonly key: KmsKey;
   readonly alias: KmsAlias;
   readonly keyPolicy: KmsKeyPolicy;
+  /**
+   * The alias name ("alias/<alias>") as a literal, known at plan time. A resource that takes
+   * it instead of the key's ARN does not wait for the key to be created (see ScheduledTask's
+   * queue) and reads the same in a plan whatever happens to the key.
+   */
+  readonly aliasName: string;
   /** `arn:<partition>:iam::<account>:root` of the key's own account. */
   readonly accountRootArn: string;
   readonly partition: string;
   readonly account: string;
   readonly region: string;
-  /** "alias/<alias>". */
-  readonly aliasName: string;
   private readonly statements: PolicyStatement[] = [];
   private readonly document: DataAwsIamPolicyDocument;
 

@@ -1,5 +1,5 @@
 /**
- * The Parameter Store hierarchy of DESIGN.md under a customer-managed KMS key.
+ * The Parameter Store hierarchy (docs/design.md, app/src/contract.ts) under a customer-managed KMS key.
  *
  * Plain parameters (String/StringList) get their values from stage config. SecureStrings
  * are declared with the write-only `value_wo` holding the non-secret SECRET_PLACEHOLDER:

@@ -268,9 +268,14 @@ export class ScheduledTask extends Construct {
     });
 
     // The schedule: dead-letter queue, its own role, bounded retries.
+    // The queue names the key by its alias, not its ARN: SQS resolves the key when it first
+    // needs a data key (a dead letter), so the queue need not wait for the key. That matters
+    // because the provider holds every new queue until its attributes read back equal three
+    // times, ~7 s apart (~25 s, on AWS as on moto); chained after the key's own ~11 s of
+    // propagation checks it was the longest path of an apply.
     this.deadLetterQueue = new SqsQueue(this, "dead-letters", {
       name: `${p}-schedule-dlq`,
-      kmsMasterKeyId: key.arn,
+      kmsMasterKeyId: key.aliasName,
       kmsDataKeyReusePeriodSeconds: 300,
       messageRetentionSeconds: 1_209_600,
     });

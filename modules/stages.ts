@@ -42,7 +42,7 @@ export type BackendConfig =
       readonly kmsKeyId?: string;
     };
 
-/** How the sender gets AWS credentials (DESIGN.md, "Credentials"). */
+/** How the sender gets AWS credentials (docs/design.md, "Decisions"). */
 export type CredentialsMode =
   /** The Fargate task role only; no access-key parameters are declared. */
   | "task-role"

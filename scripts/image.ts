@@ -2,9 +2,10 @@
  * The sender's container image: build it, make the offline base it can be built from, and
  * publish it to a stage's ECR repository.
  *
- *   tsx scripts/image.ts build [--engine E] [--base IMAGE | --local-base] [--tag T]
- *   tsx scripts/image.ts base  [--engine E]          the local base from this machine's node
- *   tsx scripts/image.ts publish <dev|prod> [--repository URL] [--base IMAGE] [--engine E] [--dry-run]
+ *   npm run image -- build [--engine E] [--base IMAGE | --local-base] [--tag T]
+ *   npm run image -- base  [--engine E]          the local base from this machine's node
+ *   npm run image -- publish --stage <dev|prod> [--repository URL] [--base IMAGE] [--engine E] [--dry-run]
+ *   (npm run image:build, image:base and image:publish are the same subcommands)
  *
  * `--base` pins the production base, e.g. node:24-bookworm-slim@sha256:... (recommended).
  * Engine: docker where a Docker engine answers (`docker info`; a bare docker CLI does not
@@ -25,9 +26,10 @@ import { spawn } from "node:child_process";
 import { createHash } from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
-import { parseArgs } from "node:util";
+import { Option } from "commander";
 import { devStage, localStage, prodStage, type StageConfig, type StageName } from "../modules/stages";
 import { PROJECT_ROOT, terraform } from "./lib/terraform";
+import { AWS_ENV_DOCS, Cli, EXIT, STANDARD_EXIT_DOCS, processIo, stageOption, type CliIo } from "../app/src/cli-kit";
 
 export type Engine = "docker" | "podman" | "buildah";
 
@@ -353,61 +355,73 @@ async function login(engine: Engine, repository: string, log: (line: string) => 
   log(`logged in to ${registry}`);
 }
 
-async function cli(argv: string[]): Promise<number> {
-  const { positionals, values } = parseArgs({
-    args: argv,
-    allowPositionals: true,
-    options: {
-      engine: { type: "string" },
-      base: { type: "string" },
-      "local-base": { type: "boolean" },
-      tag: { type: "string" },
-      repository: { type: "string" },
-      "dry-run": { type: "boolean" },
-    },
+/** The `image` command line (one convention: app/src/cli-kit.ts). */
+export function imageCli(io: CliIo = processIo()): Cli {
+  const cli = new Cli("image", {
+    invocation: "npm run image --",
+    description: "Build the sender's container image, make the offline base it can be built from, and publish it to a stage's ECR repository.",
+    env: [
+      { name: "VIBE_IMAGE_ENGINE", description: "docker, podman or buildah (default: docker when its engine answers, else podman, else buildah)" },
+      { name: "VIBE_BASE_NODE", description: "the node binary the local base is made from (default: the node running this command, the project's pinned node)" },
+      ...AWS_ENV_DOCS,
+    ],
+    exitCodes: [STANDARD_EXIT_DOCS.ok, { code: EXIT.failed, meaning: "the build, login or push failed, or publish refused (uncommitted image inputs, an emulator stage without --dry-run)" }, STANDARD_EXIT_DOCS.internal, STANDARD_EXIT_DOCS.usage],
+    examples: ["npm run image -- build --local-base", "npm run image -- publish --stage prod --base node:24-bookworm-slim@sha256:..."],
+  }, io);
+  const engineOption = () => new Option("--engine <engine>", "container engine").choices(["docker", "podman", "buildah"]);
+  type Opts = { json?: boolean; engine?: string; base?: string; localBase?: boolean; tag?: string; repository?: string; dryRun?: boolean; stage?: StageName };
+
+  cli.action<Opts>(cli.command("base", `make ${LOCAL_BASE_IMAGE} from this machine's node (offline builds)`).addOption(engineOption()), async ({ out, opts }) => {
+    const engine = await detectEngine(opts.engine);
+    const r = await ensureLocalBase(engine, (l) => out.info(l));
+    out.result({ ok: true, image: LOCAL_BASE_IMAGE, built: r.built, bytes: r.bytes, ms: r.ms, exitCode: EXIT.ok }, `${LOCAL_BASE_IMAGE}: ${r.built ? "built" : "already there"} (${(r.bytes / 1e6).toFixed(1)} MB, ${(r.ms / 1000).toFixed(1)} s)`);
+    return EXIT.ok;
   });
-  const [command, stage] = positionals;
-  const log = (l: string) => process.stderr.write(l + "\n");
-  if (command === "base") {
-    const engine = await detectEngine(values.engine);
-    const r = await ensureLocalBase(engine, log);
-    log(`${LOCAL_BASE_IMAGE}: ${r.built ? "built" : "already there"} (${(r.bytes / 1e6).toFixed(1)} MB, ${(r.ms / 1000).toFixed(1)} s)`);
-    return 0;
-  }
-  if (command === "build") {
-    const engine = await detectEngine(values.engine);
-    const bundle = await bundleSender();
-    log(`bundle .build/app/digest.cjs: ${(bundle.bytes / 1024).toFixed(0)} KiB (${bundle.ms} ms)`);
-    let baseImage = values.base;
-    if (values["local-base"]) {
-      await ensureLocalBase(engine, log);
-      baseImage = LOCAL_BASE_IMAGE;
-    }
-    const rev = await imageRevision();
-    const tag = values.tag ?? `${rev.sha.slice(0, 12)}${rev.dirty ? "-dirty" : ""}`;
-    const built = await buildImage({ engine, tags: [`${LOCAL_IMAGE}:${tag}`], baseImage, offline: values["local-base"] === true, revision: rev.dirty ? `${rev.head}-dirty` : rev.head, source: await sourceUrl() });
-    log(`${LOCAL_IMAGE}:${tag}: ${(built.bytes / 1e6).toFixed(1)} MB, built with ${engine} in ${(built.ms / 1000).toFixed(1)} s${baseImage ? ` on ${baseImage}` : ""}`);
-    process.stdout.write(`${LOCAL_IMAGE}:${tag}\n`);
-    return 0;
-  }
-  if (command === "publish" && stage) {
-    const engine = values.engine ? await detectEngine(values.engine) : undefined;
-    const r = await publish(stage, { engine, repository: values.repository, baseImage: values.base, dryRun: values["dry-run"] === true, log });
-    process.stdout.write(`${r.image}\n`);
-    return 0;
-  }
-  log("usage: tsx scripts/image.ts build [--engine docker|podman|buildah] [--base IMAGE | --local-base] [--tag TAG]");
-  log("       tsx scripts/image.ts base [--engine E]");
-  log("       tsx scripts/image.ts publish <dev|prod> [--repository URL] [--base IMAGE] [--engine E] [--dry-run]");
-  return 2;
+
+  cli.action<Opts>(
+    cli
+      .command("build", `bundle the sender and build ${LOCAL_IMAGE}:<tag>`)
+      .addOption(engineOption())
+      .addOption(new Option("--base <image>", "base image, e.g. node:24-bookworm-slim@sha256:... (default: the Dockerfile's)").conflicts("localBase"))
+      .option("--local-base", `build offline on ${LOCAL_BASE_IMAGE} (made first if missing)`)
+      .option("--tag <tag>", "tag (default: the sha of the last commit that changed an image input)"),
+    async ({ out, opts }) => {
+      const log = (l: string) => out.info(l);
+      const engine = await detectEngine(opts.engine);
+      const bundle = await bundleSender();
+      log(`bundle .build/app/digest.cjs: ${(bundle.bytes / 1024).toFixed(0)} KiB (${bundle.ms} ms)`);
+      let baseImage = opts.base;
+      if (opts.localBase) {
+        await ensureLocalBase(engine, log);
+        baseImage = LOCAL_BASE_IMAGE;
+      }
+      const rev = await imageRevision();
+      const tag = opts.tag ?? `${rev.sha.slice(0, 12)}${rev.dirty ? "-dirty" : ""}`;
+      const built = await buildImage({ engine, tags: [`${LOCAL_IMAGE}:${tag}`], baseImage, offline: opts.localBase === true, revision: rev.dirty ? `${rev.head}-dirty` : rev.head, source: await sourceUrl() });
+      log(`built with ${engine} in ${(built.ms / 1000).toFixed(1)} s${baseImage ? ` on ${baseImage}` : ""}`);
+      out.result({ ok: true, image: `${LOCAL_IMAGE}:${tag}`, bytes: built.bytes, engine, exitCode: EXIT.ok }, `${LOCAL_IMAGE}:${tag} (${(built.bytes / 1e6).toFixed(1)} MB)`);
+      return EXIT.ok;
+    },
+  );
+
+  cli.action<Opts>(
+    cli
+      .command("publish", "push the image tagged with its inputs' commit sha to the stage's ECR repository")
+      .addOption(stageOption(["dev", "prod", "local"]))
+      .addOption(engineOption())
+      .option("--repository <url>", "repository URL (default: the stage's ecr_repository_url output)")
+      .option("--base <image>", "base image (pin it by digest)")
+      .option("--dry-run", "say what would be pushed, push nothing"),
+    async ({ out, opts }) => {
+      const engine = opts.engine ? await detectEngine(opts.engine) : undefined;
+      const r = await publish(opts.stage!, { engine, repository: opts.repository, baseImage: opts.base, dryRun: opts.dryRun === true, log: (l) => out.info(l) });
+      out.result({ ok: true, ...r, exitCode: EXIT.ok }, r.image);
+      return EXIT.ok;
+    },
+  );
+  return cli;
 }
 
 if (require.main === module) {
-  cli(process.argv.slice(2)).then(
-    (code) => process.exit(code),
-    (err: Error) => {
-      process.stderr.write(`image: ${err.message}\n`);
-      process.exit(1);
-    },
-  );
+  imageCli().run(process.argv.slice(2)).then((code) => process.exit(code));
 }

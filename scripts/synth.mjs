@@ -2,6 +2,7 @@
 // it imports from modules/ and app/src/contract.ts) in ~50 ms, then plain node runs it.
 // Type checking is `npm run typecheck`'s job, not every synth's. cdktf.json runs this file.
 import { build } from "esbuild";
+import { readFileSync } from "node:fs";
 import { pathToFileURL } from "node:url";
 import path from "node:path";
 
@@ -18,4 +19,12 @@ await build({
   logLevel: "warning",
 });
 process.env.AWS_EC2_METADATA_DISABLED ??= "true";
+const t0 = performance.now();
 await import(pathToFileURL(outfile).href);
+// Say what was written (stderr: a tool that runs the app reads only the files).
+const outdir = path.resolve(process.env.CDKTF_OUTDIR || "cdktf.out");
+const manifest = JSON.parse(readFileSync(path.join(outdir, "manifest.json"), "utf8"));
+for (const [name, stack] of Object.entries(manifest.stacks ?? {})) {
+  process.stderr.write(`synthesized ${name} -> ${path.relative(process.cwd(), path.join(outdir, stack.workingDirectory ?? path.join("stacks", name))) || "."}\n`);
+}
+process.stderr.write(`in ${((performance.now() - t0) / 1000).toFixed(1)} s\n`);

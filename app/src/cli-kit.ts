@@ -259,7 +259,8 @@ export class Cli {
     doc: CommandDoc,
     readonly io: CliIo = processIo(),
   ) {
-    this.program = this.configure(new Command(name), doc).usage("<command> [options]");
+    // The program's "name" is how a person runs it, so every Usage line is copy-pasteable.
+    this.program = this.configure(new Command(doc.invocation), doc).usage("<command> [options]");
     this.program.option("--json", "JSON lines on stdout (the default when stdout is not a terminal)");
   }
 

@@ -168,6 +168,11 @@ export const LEDGER = {
     attempts: "attempts",
     updatedAt: "updated_at",
     runId: "run_id",
+    /**
+     * (N) Milliseconds the provider took to accept the message (the send request's own
+     * latency), written with a `sent` outcome: `rollout status` reports p50/p95 per provider.
+     */
+    latencyMs: "latency_ms",
   },
   /** DynamoDB actions the sender uses on the table (the stack grants exactly these). */
   actions: ["dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:Query"] as const,

@@ -106,7 +106,7 @@ export interface MotoSentMessage {
  */
 export async function motoSentMessages(url: string): Promise<MotoSentMessage[]> {
   for (let attempt = 0; attempt < 2; attempt++) {
-    const res = await fetch(`${url}/moto-api/data.json`, { signal: AbortSignal.timeout(10_000) });
+    const res = await fetch(`${url}/moto-api/data.json`, { signal: AbortSignal.timeout(60_000) });
     if (res.ok) {
       const data = (await res.json()) as { ses?: { RawMessage?: MotoSentMessage[] } };
       return data.ses?.RawMessage ?? [];

@@ -49,23 +49,48 @@ export class TerraformError extends Error {
  */
 export async function terraform(
   args: readonly string[],
-  opts: { cwd: string; env?: NodeJS.ProcessEnv; timeoutMs?: number; allowFailure?: boolean },
+  opts: {
+    cwd: string;
+    env?: NodeJS.ProcessEnv;
+    timeoutMs?: number;
+    allowFailure?: boolean;
+    /** Called with each complete line terraform prints (stdout and stderr), as it prints it. */
+    onLine?: (line: string) => void;
+    /** Stops terraform (SIGTERM: it ends the operation in progress cleanly) when aborted. */
+    signal?: AbortSignal;
+  },
 ): Promise<TerraformResult> {
   const bin = process.env.TERRAFORM_BIN ?? "terraform";
   const child = spawn(bin, ["-chdir=" + opts.cwd, ...args], {
     env: terraformEnv(opts.env),
     stdio: ["ignore", "pipe", "pipe"],
   });
+  const onAbort = () => child.kill("SIGTERM");
+  opts.signal?.addEventListener("abort", onAbort, { once: true });
   let stdout = "";
   let stderr = "";
-  child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
-  child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
+  const lines = (stream: NodeJS.ReadableStream, add: (s: string) => void) => {
+    let partial = "";
+    stream.on("data", (d: Buffer) => {
+      const text = d.toString();
+      add(text);
+      if (!opts.onLine) return;
+      const parts = (partial + text).split("\n");
+      partial = parts.pop() ?? "";
+      for (const l of parts) opts.onLine(l);
+    });
+  };
+  lines(child.stdout, (t) => (stdout += t));
+  lines(child.stderr, (t) => (stderr += t));
   const timeoutMs = opts.timeoutMs ?? 300_000;
   const timer = setTimeout(() => child.kill("SIGTERM"), timeoutMs);
   const code = await new Promise<number>((resolve, reject) => {
     child.once("error", reject);
     child.once("exit", (c, signal) => resolve(c ?? (signal ? 128 : 1)));
-  }).finally(() => clearTimeout(timer));
+  }).finally(() => {
+    clearTimeout(timer);
+    opts.signal?.removeEventListener("abort", onAbort);
+  });
   const result = { code, stdout, stderr };
   if (code !== 0 && !opts.allowFailure) throw new TerraformError(args, result);
   return result;

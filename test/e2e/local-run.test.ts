@@ -3,6 +3,7 @@
  * loopback feeds, one sender run), then the message moto recorded is parsed and checked,
  * and the demo secrets are searched for everywhere they must not be.
  */
+import { spawn } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
 import { randomUUID } from "node:crypto";
@@ -13,7 +14,7 @@ import { DEFAULT_PARAMETER_ROOT, LEDGER, parameterName } from "../../app/src/con
 import { unsubscribeAddressOf, verifyUnsubscribeToken } from "../../app/src/unsubscribe";
 import { localStage } from "../../modules/stages";
 import { motoSentMessages, type MotoSentMessage } from "../support/moto";
-import { runLocal, type LocalRunResult } from "../../scripts/local";
+import { LOCK_FILE, runLocal, type LocalRunResult } from "../../scripts/local";
 
 /** Every file below `dir`, recursively, skipping terraform's provider symlinks. */
 function filesBelow(dir: string): string[] {
@@ -37,10 +38,25 @@ describe("npm run local (end to end on moto)", () => {
   let mail: ParsedMail;
   const lines: string[] = [];
 
+  /** What documented commands printed when run against the kept stack with its exports. */
+  const kept: { env?: Record<string, string>; ledger?: CommandRun; secrets?: CommandRun; envFile?: string } = {};
+
   beforeAll(async () => {
     const workDir = path.join(__dirname, "..", "..", ".tmp", `e2e-${randomUUID()}`);
+    const stop = new AbortController();
     result = await runLocal({
       workDir,
+      keep: true,
+      signal: stop.signal,
+      // With --keep the stack stays up: run documented commands against it with only the
+      // printed exports, then stop it as Ctrl-C would.
+      onKept: async (env) => {
+        kept.env = env;
+        kept.envFile = fs.readFileSync(path.join(workDir, "env.sh"), "utf8");
+        kept.ledger = await runCommand(["tsx", "app/src/cli.ts", "ledger", "status"], env);
+        kept.secrets = await runCommand(["tsx", "scripts/secrets.ts", "status"], env);
+        stop.abort();
+      },
       log: (line) => lines.push(line),
       inspect: async (ctx) => {
         recorded = await motoSentMessages(ctx.motoUrl);
@@ -142,4 +158,59 @@ describe("npm run local (end to end on moto)", () => {
   test("when the run is over, progress was shown step by step with timings", () => {
     expect(lines.filter((l) => /^\[\d\/7\] .*: done in \d+\.\d s$/.test(l))).toHaveLength(7);
   });
+
+  test("when kept, it printed the exports and wrote them to env.sh (loopback URLs and the emulator's test keys only)", () => {
+    const env = kept.env!;
+    expect(env.AWS_ENDPOINT_URL).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
+    expect(env.VIBE_LEDGER_TABLE).toBe("vibe-digest-local-delivery-ledger");
+    for (const [k, v] of Object.entries(env)) {
+      expect(lines).toContain(`  export ${k}='${v}'`);
+      expect(kept.envFile).toContain(`export ${k}='${v}'`);
+    }
+    for (const secret of demoSecrets) expect(kept.envFile!.includes(secret)).toBe(false);
+  });
+
+  test("when kept, the documented operator commands work against it with only those exports", () => {
+    expect(kept.ledger!.code).toBe(0);
+    const ledger = JSON.parse(kept.ledger!.stdout.trim().split("\n").pop()!) as { states: Record<string, number> };
+    expect(ledger.states).toEqual({ sent: 1 });
+    expect(kept.secrets!.code).toBe(0);
+    expect(kept.secrets!.stdout).toContain("unsubscribe_signing_key");
+  });
+
+  test("when a kept run is stopped, moto, the env file and the lock are gone", () => {
+    expect(fs.existsSync(path.join(result.workDir, "env.sh"))).toBe(false);
+    expect(fs.existsSync(path.join(result.workDir, LOCK_FILE))).toBe(false);
+    const pid = Number(/moto http:\/\/127\.0\.0\.1:\d+ \(pid (\d+)\)/.exec(lines.join("\n"))?.[1]);
+    expect(pid).toBeGreaterThan(0);
+    expect(() => process.kill(pid, 0)).toThrow();
+  });
 });
+
+interface CommandRun {
+  readonly code: number | null;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+/** Runs a project command (node_modules/.bin/<cmd>) with a clean environment plus `env`; bounded. */
+function runCommand([cmd, ...args]: string[], env: Record<string, string>): Promise<CommandRun> {
+  return new Promise((resolve, reject) => {
+    const root = path.join(__dirname, "..", "..");
+    const child = spawn(path.join(root, "node_modules", ".bin", cmd!), args, {
+      cwd: root,
+      env: { PATH: `${path.join(root, "node_modules", ".bin")}:${process.env.PATH}`, HOME: process.env.HOME ?? "/tmp", AWS_EC2_METADATA_DISABLED: "true", ...env },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
+    const timer = setTimeout(() => child.kill("SIGKILL"), 60_000);
+    child.once("error", reject);
+    child.once("exit", (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
+  });
+}

@@ -6,8 +6,8 @@ import { createHash } from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
 import { STACK_SERVICES } from "../../modules/stages";
-import { EXIT, type CliIo } from "../../app/src/cli-kit";
-import { DeployRefusedError, OFFLINE_SUBDIR, infraCli, planFiles, reviewedPlan, runInfra, synthStage, type PlanMeta } from "../../scripts/infra";
+import { EXIT } from "../../app/src/cli-kit";
+import { DeployRefusedError, OFFLINE_SUBDIR, infraCli, planFiles, reviewedPlan, runInfra, synthStage, terraformProgressLine, type PlanMeta } from "../../scripts/infra";
 import { OFFLINE_OVERRIDE_FILE, PROJECT_ROOT, REFUSING_ENDPOINT, offlineOverride, terraform } from "../../scripts/lib/terraform";
 import { startMoto, type MotoServer } from "../support/moto";
 
@@ -54,7 +54,7 @@ describe("deploy without a reviewed plan", () => {
   test("when no plan was made, deploy refuses before running terraform, saying what to run", async () => {
     const err = await refusal(() => runInfra("deploy", "prod", { outdir }));
     expect(err.message).toMatch(/no reviewed plan/);
-    expect(err.message).toContain("npm run plan:prod");
+    expect(err.message).toContain("npm run infra -- plan --stage prod");
   });
 
   test("when asked for an offline deploy, it refuses", async () => {
@@ -101,7 +101,7 @@ describe("offline plan", () => {
 
   test("when dev is planned offline on a fresh clone, its files are <stage>.offline.* in a separate folder, and deploy still finds no reviewed plan", async () => {
     expect(fs.existsSync(path.dirname(outdir))).toBe(false);
-    const r = await runInfra("plan", "dev", { outdir, offline: true, log: () => undefined });
+    const r = await runInfra("plan", "dev", { outdir, offline: true, progress: () => undefined });
     const offlineDir = path.join(outdir, OFFLINE_SUBDIR, "stacks", "vibe-digest-dev");
     expect(path.dirname(r.planFile!)).toBe(offlineDir);
     expect(fs.readdirSync(offlineDir).filter((f) => f.startsWith("dev.")).sort()).toEqual(
@@ -114,41 +114,6 @@ describe("offline plan", () => {
     expect(err.message).toMatch(/no reviewed plan/);
     const realDir = path.join(outdir, "stacks", "vibe-digest-dev");
     expect(fs.readdirSync(realDir).filter((f) => /tfplan|override|^\.terraform$/.test(f))).toEqual([]);
-  });
-});
-
-describe("the infra command line", () => {
-  const io = (): CliIo & { out: string[]; err: string[] } => {
-    const out: string[] = [];
-    const err: string[] = [];
-    return { out, err, isTTY: false, stdout: (t) => void out.push(t), stderr: (t) => void err.push(t) };
-  };
-
-  test.each([
-    ["no --stage", ["plan"]],
-    ["a stage that does not exist", ["plan", "--stage", "staging"]],
-    ["both --offline and --read-only", ["plan", "--stage", "dev", "--offline", "--read-only"]],
-    ["a misspelt option", ["plan", "--stage", "dev", "--ofline"]],
-  ])("when given %s, it refuses with exit 64 before synthesizing anything", async (_what, argv) => {
-    const i = io();
-    expect(await infraCli(i).run(argv)).toBe(EXIT.usage);
-  });
-
-  test("when deploy has no reviewed plan, it exits 1 with DEPLOY_REFUSED saying what to run", async () => {
-    const i = io();
-    const outdir = tmp("infra-cli-");
-    const saved = process.env.CDKTF_OUTDIR;
-    process.env.CDKTF_OUTDIR = outdir;
-    try {
-      expect(await withoutTerraform(() => infraCli(i).run(["deploy", "--stage", "prod"]))).toBe(EXIT.failed);
-    } finally {
-      if (saved === undefined) delete process.env.CDKTF_OUTDIR;
-      else process.env.CDKTF_OUTDIR = saved;
-      fs.rmSync(outdir, { recursive: true, force: true });
-    }
-    const last = JSON.parse(i.out.join("").trim().split("\n").pop()!) as { code: string; message: string };
-    expect(last.code).toBe("DEPLOY_REFUSED");
-    expect(last.message).toContain("npm run plan:prod");
   });
 });
 
@@ -175,8 +140,74 @@ describe("online plan of the local stage", () => {
     await terraform(["init", "-input=false", "-no-color"], { cwd: stack.dir });
     fs.rmSync(other);
 
-    const r = await runInfra("plan", "local", { outdir, log: () => undefined });
+    const r = await runInfra("plan", "local", { outdir, progress: () => undefined });
     expect(path.basename(r.planFile!)).toBe("local.tfplan");
     expect(reviewedPlan(r.stack)).toBe("local.tfplan");
+  });
+});
+
+describe("the infra command line", () => {
+  const io = () => {
+    const out: string[] = [];
+    const err: string[] = [];
+    return { out, err, isTTY: true, stdout: (t: string) => void out.push(t), stderr: (t: string) => void err.push(t) };
+  };
+
+  test("when --help is given, it lists the subcommands, the environment and the exit codes", async () => {
+    const o = io();
+    expect(await infraCli(o).run(["--help"])).toBe(0);
+    expect(o.out.join("")).toMatch(/synth[\s\S]*plan[\s\S]*deploy[\s\S]*list[\s\S]*CDKTF_OUTDIR[\s\S]*Exit codes:/);
+  });
+
+  test.each([
+    [["plan", "--stage", "prod", "--ofline"], /unknown option '--ofline'[\s\S]*--offline/],
+    [["plan", "prod"], /too many arguments|excess|unknown command|required option/i],
+    [["deploy"], /required option '--stage <stage>'/],
+    [["plan", "--stage", "staging"], /Allowed choices are local, dev, prod, bootstrap-dev, bootstrap-prod/],
+    [["plan", "--stage", "dev", "--offline", "--read-only"], /cannot be used with/],
+  ])("when run as %j, it refuses with exit 64 before touching terraform", async (argv, message) => {
+    const o = io();
+    expect(await withoutTerraform(() => infraCli(o).run(argv as string[]))).toBe(64);
+    expect(o.err.join("")).toMatch(message);
+  });
+
+  test("when list is asked for, it names every stage's stack and each real stage's bootstrap stack, with their folders", async () => {
+    const o = { ...io(), isTTY: false };
+    expect(await infraCli(o).run(["list"])).toBe(0);
+    const result = JSON.parse(o.out.join("")) as { stacks: { stage: string; stack: string }[] };
+    expect(result.stacks.map((s) => [s.stage, s.stack])).toEqual([
+      ["local", "vibe-digest-local"],
+      ["dev", "vibe-digest-dev"],
+      ["bootstrap-dev", "vibe-digest-bootstrap-dev"],
+      ["prod", "vibe-digest-prod"],
+      ["bootstrap-prod", "vibe-digest-bootstrap-prod"],
+    ]);
+  });
+
+  test("when deploy has no reviewed plan, it exits 1 with DEPLOY_REFUSED saying what to run", async () => {
+    const o = { ...io(), isTTY: false };
+    const outdir = tmp("infra-cli-");
+    const saved = process.env.CDKTF_OUTDIR;
+    process.env.CDKTF_OUTDIR = outdir;
+    try {
+      expect(await withoutTerraform(() => infraCli(o).run(["deploy", "--stage", "prod"]))).toBe(EXIT.failed);
+    } finally {
+      if (saved === undefined) delete process.env.CDKTF_OUTDIR;
+      else process.env.CDKTF_OUTDIR = saved;
+      fs.rmSync(outdir, { recursive: true, force: true });
+    }
+    const last = JSON.parse(o.out.join("").trim().split("\n").pop()!) as { code: string; message: string };
+    expect(last.code).toBe("DEPLOY_REFUSED");
+    expect(last.message).toContain("npm run infra -- plan --stage prod");
+  });
+
+  test.each([
+    ["aws_kms_key.x: Still creating... [10s elapsed]", true],
+    ["aws_sqs_queue.q: Creation complete after 25s [id=https://...]", true],
+    ["Apply complete! Resources: 80 added, 0 changed, 0 destroyed.", true],
+    ["Terraform will perform the following actions:", false],
+    ["", false],
+  ])("when terraform prints %p, progress shows it: %p", (line, shown) => {
+    expect(terraformProgressLine(line) !== undefined).toBe(shown);
   });
 });

@@ -24,6 +24,8 @@ const BAD: Record<string, TfJson> = {
     resource: {
       aws_sns_topic: { t: { name: "t", kms_master_key_id: "alias/aws/sns" } },
       aws_dynamodb_table: { d: { name: "d", server_side_encryption: { enabled: false } } },
+      // An alias the stack does not declare for its own key (here AWS's) is not our CMK.
+      aws_sqs_queue: { q: { name: "q", kms_master_key_id: "alias/aws/sqs" } },
     },
   },
   "log-retention-a-year": { resource: { aws_cloudwatch_log_group: { l: { name: "/x", kms_key_id: KEY, retention_in_days: 30 } } } },
@@ -98,6 +100,13 @@ describe("invariants", () => {
     const violations = invariant.check(BAD[id]!);
     expect(violations.length).toBeGreaterThan(0);
     for (const v of violations) expect(v.invariant).toBe(id);
+  });
+
+  test("when a queue names a key by alias, encrypted-with-our-key accepts only an alias the stack declares for its own key", () => {
+    const key = { aws_kms_key: { k: { enable_key_rotation: true } }, aws_kms_alias: { a: { name: "alias/ours", target_key_id: "${aws_kms_key.k.key_id}" } } };
+    const check = INVARIANTS.find((i) => i.id === "encrypted-with-our-key")!.check;
+    expect(check({ resource: { ...key, aws_sqs_queue: { q: { name: "q", kms_master_key_id: "alias/ours" } } } })).toEqual([]);
+    expect(check({ resource: { ...key, aws_sqs_queue: { q: { name: "q", kms_master_key_id: "alias/theirs" } } } }).map((v) => v.address)).toEqual(["aws_sqs_queue.q"]);
   });
 
   test("when a container's environment holds a credential-looking value under an innocent name, container-hardened reports the name, not the value", () => {

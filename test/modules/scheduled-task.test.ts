@@ -88,7 +88,11 @@ describe("ScheduledTask", () => {
 
   test("when synthesized, the schedule retries a bounded number of times and dead-letters into the encrypted queue", () => {
     const dlq = onlyResource(json, "aws_sqs_queue");
-    expect(dlq.props.kms_master_key_id).toBe(kmsArn);
+    // Our CMK by its alias (a literal: the queue does not wait for the key), the alias of that key.
+    const alias = onlyResource(json, "aws_kms_alias");
+    expect(dlq.props.kms_master_key_id).toBe("alias/test-ops");
+    expect(alias.props).toEqual(expect.objectContaining({ name: "alias/test-ops", target_key_id: ref(onlyResource(json, "aws_kms_key"), "key_id") }));
+    expect(dlq.props.depends_on ?? []).toEqual([]);
     expect(schedule.props.target.retry_policy).toEqual({ maximum_retry_attempts: 2, maximum_event_age_in_seconds: 3600 });
     expect(schedule.props.target.dead_letter_config).toEqual({ arn: ref(dlq, "arn") });
   });

@@ -67,6 +67,11 @@ const POLICY_ARGUMENTS: Record<string, string[]> = {
 const DOC_REF = /^\$\{data\.aws_iam_policy_document\.([^.}]+)\.json\}$/;
 const KMS_REF = /^\$\{aws_kms_key\.[^.}]+\.(arn|key_id|id)\}$/;
 
+/** Names of the aliases the stack declares for its own keys ("alias/..."), literal names only. */
+function ownAliases(json: TfJson): Set<string> {
+  return new Set(each(json, "aws_kms_alias").filter(([, p]) => KMS_REF.test(String(p.target_key_id ?? ""))).map(([, p]) => String(p.name)));
+}
+
 function each(json: TfJson, type: string): [string, Block][] {
   return Object.entries(json.resource?.[type] ?? {}).map(([id, props]) => [`${type}.${id}`, props]);
 }
@@ -147,7 +152,8 @@ export const INVARIANTS: readonly Invariant[] = [
     check: (json) => [
       ...each(json, "aws_cloudwatch_log_group").filter(([, p]) => !KMS_REF.test(String(p.kms_key_id ?? ""))).map(([a]) => v("encrypted-with-our-key", a, "kms_key_id is not our CMK")),
       ...each(json, "aws_sns_topic").filter(([, p]) => !KMS_REF.test(String(p.kms_master_key_id ?? ""))).map(([a]) => v("encrypted-with-our-key", a, "kms_master_key_id is not our CMK")),
-      ...each(json, "aws_sqs_queue").filter(([, p]) => !KMS_REF.test(String(p.kms_master_key_id ?? ""))).map(([a]) => v("encrypted-with-our-key", a, "kms_master_key_id is not our CMK")),
+      // A queue may name our CMK by one of our aliases (a literal known at plan time).
+      ...each(json, "aws_sqs_queue").filter(([, p]) => !KMS_REF.test(String(p.kms_master_key_id ?? "")) && !ownAliases(json).has(String(p.kms_master_key_id))).map(([a]) => v("encrypted-with-our-key", a, "kms_master_key_id is not our CMK")),
       ...each(json, "aws_ecr_repository")
         .filter(([, p]) => {
           const enc = (p.encryption_configuration ?? [])[0] as Block | undefined;
