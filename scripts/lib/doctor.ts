@@ -233,14 +233,18 @@ export class Doctor {
       const image = r.imageDetails?.[0];
       return image
         ? { id, title, status: "pass", detail: `${this.names.repository}:${tag} pushed ${image.imagePushedAt ? image.imagePushedAt.toISOString() : "(time unknown)"}` }
-        : { id, title, status: "fail", detail: `${this.names.repository}:${tag} not found`, fix: `npm run image:publish -- ${this.stage.name}, then set imageTag in modules/stages.ts to the tag it prints` };
+        : { id, title, status: "fail", detail: `${this.names.repository}:${tag} not found`, fix: this.publishFix() };
     } catch (err) {
       const code = (err as AwsErrorLike).name ?? "";
       if (code === "ImageNotFoundException") {
-        return { id, title, status: "fail", detail: `${this.names.repository}:${tag} not found`, fix: `npm run image:publish -- ${this.stage.name}, then set imageTag in modules/stages.ts to the tag it prints` };
+        return { id, title, status: "fail", detail: `${this.names.repository}:${tag} not found`, fix: this.publishFix() };
       }
       return this.failed(id, title, err, `the repository ${this.names.repository}`, `deploy the stage (npm run deploy:${this.stage.name})`);
     }
+  }
+
+  private publishFix(): string {
+    return `npm run image:publish -- --stage ${this.stage.name}, then set imageTag in modules/stages.ts to the tag it prints`;
   }
 
   async schedules(): Promise<CheckResult[]> {

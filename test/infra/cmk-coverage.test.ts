@@ -59,16 +59,21 @@ const NO_CMK_SETTING: Record<string, string> = {
 
 const KEY_REF = /^\$\{aws_kms_key\.([^.}]+)\.(arn|key_id|id)\}$/;
 
-/** Every resource whose CMK setting is missing or not a key of its own stack. */
+/** Every resource whose CMK setting is missing or not a key of its own stack (by reference, or by an alias the stack declares for one). */
 function notOnOurKey(json: TfJson): string[] {
   const keys = new Set(Object.keys(json.resource?.aws_kms_key ?? {}));
+  const ownAliases = new Set(
+    Object.values(json.resource?.aws_kms_alias ?? {})
+      .filter((a) => keys.has(KEY_REF.exec(String(a.target_key_id))?.[1] ?? ""))
+      .map((a) => String(a.name)),
+  );
   const out: string[] = [];
   for (const [type, rule] of Object.entries(CMK_SETTING)) {
     for (const [id, props] of Object.entries(json.resource?.[type] ?? {})) {
       const key = rule.key(props);
       if (typeof key === "string" && key.startsWith("(plain parameter")) continue;
       const m = typeof key === "string" ? KEY_REF.exec(key) : null;
-      if (!m || !keys.has(m[1]!)) out.push(`${type}.${id} (${rule.check})`);
+      if (!(m && keys.has(m[1]!)) && !(typeof key === "string" && ownAliases.has(key))) out.push(`${type}.${id} (${rule.check})`);
     }
   }
   return out;
@@ -95,12 +100,13 @@ describe("customer-managed keys (checkov CKV_AWS_297 and its kind)", () => {
     for (const b of buckets) expect(configured).toContain(`\${aws_s3_bucket.${b}.id}`);
   });
 
-  test.each(["aws_scheduler_schedule", "aws_ecs_cluster", "aws_cloudwatch_log_group"])("when a %s has no key or AWS's own key, the check reports it", (type) => {
+  test.each(["aws_scheduler_schedule", "aws_ecs_cluster", "aws_cloudwatch_log_group", "aws_sqs_queue"])("when a %s has no key or AWS's own key, the check reports it", (type) => {
     const prod = structuredClone(all.find(([n]) => n === "vibe-digest-prod")![1]);
     const [id, props] = Object.entries(prod.resource![type]!)[0]!;
     if (type === "aws_scheduler_schedule") delete props.kms_key_arn;
     if (type === "aws_ecs_cluster") delete props.configuration;
     if (type === "aws_cloudwatch_log_group") props.kms_key_id = "alias/aws/logs";
+    if (type === "aws_sqs_queue") props.kms_master_key_id = "alias/aws/sqs";
     expect(notOnOurKey(prod)).toEqual([expect.stringContaining(`${type}.${id}`)]);
   });
 });

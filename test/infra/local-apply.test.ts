@@ -152,7 +152,7 @@ describe("local stage applied to moto", () => {
         "last-run": "warn",
       });
       expect(checks.get("secret:sendgrid/api_key")!.fix).toContain("npm run secrets -- put sendgrid/api_key");
-      expect(checks.get("image")!.fix).toContain("npm run image:publish -- local");
+      expect(checks.get("image")!.fix).toContain("npm run image:publish -- --stage local");
       expect(checks.get("ses-production-access")!.detail).toMatch(/^cannot check here/);
       expect(checks.get("ses-dkim")!.detail).toMatch(/^cannot check here/);
     });

@@ -105,6 +105,16 @@ describe("doctor on a real stage", () => {
     expect(byId(await new Doctor(stage, clients, { now: () => NOW }).run()).get("image")).toMatchObject({ status: "fail", detail: expect.stringMatching(/^could not check/) });
   });
 
+  test("when the stage's image tag was never pushed, the image check fails with the publish command", async () => {
+    const { clients, m } = healthy();
+    m.ecr.on(DescribeImagesCommand).rejects(awsError("ImageNotFoundException", 400));
+    expect(byId(await new Doctor(stage, clients, { now: () => NOW }).run()).get("image")).toMatchObject({
+      status: "fail",
+      detail: `vibe-digest-prod-sender:${stage.imageTag} not found`,
+      fix: "npm run image:publish -- --stage prod, then set imageTag in modules/stages.ts to the tag it prints",
+    });
+  });
+
   test("when the stage is not deployed yet, the checks fail with 'deploy the stage'", async () => {
     const { clients, m } = healthy();
     m.scheduler.on(GetScheduleCommand).rejects(awsError("ResourceNotFoundException", 404));
