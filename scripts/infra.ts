@@ -204,7 +204,10 @@ export async function runInfra(
   const planJsonFile = path.join(cwd, files.json);
   fs.writeFileSync(planJsonFile, show.stdout);
   const note = { online: "", offline: " (offline, empty state: not deployable)", "read-only": " (read-only review: not refreshed, not deployable)" }[kind];
-  const summary = summarizePlan(JSON.parse(show.stdout) as PlanLike, `Terraform plan: ${stack.stackName}${note}`);
+  const summary = summarizePlan(JSON.parse(show.stdout) as PlanLike, {
+    title: `Terraform plan: ${stack.stackName}${note}`,
+    config: JSON.parse(fs.readFileSync(path.join(cwd, "cdk.tf.json"), "utf8")) as object,
+  });
   const summaryFile = path.join(cwd, files.summary);
   fs.writeFileSync(summaryFile, summary.markdown + "\n");
   const meta: PlanMeta = {

@@ -91,7 +91,7 @@ describe("BootstrapStack", () => {
     const st = statementsOf(json, boundary(names.deployerBoundaryName).props.policy);
     expect(statementBySid(st, "DenyBootstrapIdentities").resources).toEqual(expect.arrayContaining([names.deployerRoleArn, names.planRoleArn, `arn:aws:iam::222222222222:policy/${names.workloadBoundaryName}`]));
     expect(statementBySid(st, "RolesOnlyWithWorkloadBoundary").condition).toEqual([{ test: "StringNotEquals", variable: "iam:PermissionsBoundary", values: [names.workloadBoundaryArn] }]);
-    expect(statementBySid(st, "DenyOperatorRoleButItsPolicies").not_actions).toEqual(expect.arrayContaining(["iam:PutRolePolicy", "iam:DeleteRolePolicy"]));
+    expect((statementBySid(st, "DenyOperatorRoleButItsPolicies") as { not_actions?: string[] }).not_actions).toEqual(expect.arrayContaining(["iam:PutRolePolicy", "iam:DeleteRolePolicy"]));
     expect(statementBySid(st, "DenyOtherRegions").condition).toEqual([{ test: "StringNotEquals", variable: "aws:RequestedRegion", values: ["us-east-1"] }]);
   });
 
