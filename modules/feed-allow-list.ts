@@ -7,13 +7,16 @@
  *   hosts it matches; a redirect elsewhere is a reported feed failure), and
  * - the DNS firewall's feed domain list (the VPC resolves nothing else but AWS's own names).
  *
- * Host patterns follow the contract (app/src/contract.ts, `feedHosts`): `example.com`
+ * Host patterns follow the contract (app/src/contract.ts, `feedHosts`) and the sender's own
+ * rule in app/src/validation.ts, which this module uses rather than copies: `example.com`
  * matches that host exactly, `*.example.com` any subdomain of it (not example.com itself,
  * as in Route 53 Resolver DNS Firewall), and an IP literal matches that address. Checks
  * throw {@link ConfigError} naming the feed by its position, never its URL (a URL could
  * carry a token in its query).
  */
+import { isIP } from "node:net";
 import type { IConstruct } from "constructs";
+import { canonicalHost, hostMatches as matchesAnyPattern, isAllowedFeedHost, parseFeedHosts } from "../app/src/validation";
 import { configFail } from "./validate";
 
 /** A feed as the stage lists it. */
@@ -21,42 +24,35 @@ export interface AllowListFeed {
   readonly url: string;
 }
 
-const IPV4 = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/;
-const IPV6 = /^\[[0-9a-f:.]+\]$/;
-const LABEL = "[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?";
-const DNS_NAME = new RegExp(`^(?:\\*\\.)?${LABEL}(?:\\.${LABEL})+$`);
-
-/** Whether `host` is an IPv4 literal or a bracketed IPv6 literal (as URL.hostname gives it). */
+/** Whether `host` is an IP literal (IPv4, or IPv6 with or without brackets). */
 export function isIpLiteral(host: string): boolean {
-  const m = IPV4.exec(host);
-  if (m) return m.slice(1).every((o) => Number(o) <= 255);
-  return IPV6.test(host);
+  return isIP(host.replace(/^\[(.*)\]$/, "$1")) !== 0;
 }
 
-/** Whether `host` is a loopback IP literal (127.0.0.0/8 or [::1]). */
+/** Whether `host` is a loopback IP literal (127.0.0.0/8 or ::1). */
 export function isLoopbackLiteral(host: string): boolean {
-  return (isIpLiteral(host) && host.startsWith("127.")) || host === "[::1]";
+  const h = canonicalHost(host);
+  return h !== undefined && ((isIP(h) === 4 && h.startsWith("127.")) || h === "::1");
 }
 
-/** Whether `pattern` is a host pattern of the contract's form (lower case, at most 253 characters). */
+/**
+ * Whether `pattern` is one host pattern of `digest/feed_hosts` in its canonical form (the
+ * sender's rule, app/src/validation.ts: lower case, punycode, `*.` only as the first label).
+ */
 export function isHostPattern(pattern: string): boolean {
-  if (pattern.length > 253) return false;
-  // All digits and dots is an IPv4 literal or nothing (no top-level domain is numeric).
-  if (/^[\d.]+$/.test(pattern)) return isIpLiteral(pattern);
-  return isIpLiteral(pattern) || DNS_NAME.test(pattern);
+  const r = parseFeedHosts(pattern);
+  return r.ok && r.value?.length === 1 && r.value[0] === pattern;
 }
 
-/** Whether `host` (lower case, as URL.hostname gives it) matches `pattern`. */
+/** Whether `host` matches `pattern`, by the sender's own rule (app/src/validation.ts). */
 export function hostMatches(host: string, pattern: string): boolean {
-  const h = host.toLowerCase();
-  if (pattern.startsWith("*.")) return h.endsWith(pattern.slice(1)) && h.length > pattern.length - 1;
-  return h === pattern;
+  return matchesAnyPattern([pattern], host);
 }
 
-/** The host of a feed URL (lower case), or undefined when it is not a URL. */
+/** The host of a feed URL in canonical form, or undefined when it is not a URL. */
 export function hostOfUrl(url: string): string | undefined {
   try {
-    return new URL(url).hostname.toLowerCase();
+    return canonicalHost(new URL(url).hostname);
   } catch {
     return undefined;
   }
@@ -90,7 +86,7 @@ export function feedAllowList(
     } catch {
       return configFail(scope, "FEEDS_INVALID", subject, "an absolute http(s) URL");
     }
-    const host = url.hostname.toLowerCase();
+    const host = canonicalHost(url.hostname) ?? "";
     if (opts.internet) {
       // The task's security group opens 443 only, and the DNS firewall can only allow names.
       if (url.protocol !== "https:") configFail(scope, "FEEDS_INVALID", subject, "an https URL (the stage's egress is HTTPS only)");
@@ -99,6 +95,9 @@ export function feedAllowList(
       configFail(scope, "FEEDS_INVALID", subject, "a URL on a loopback IP literal such as 127.0.0.1 (the stage has no internet egress)");
     }
     if (!isHostPattern(host)) configFail(scope, "FEEDS_INVALID", subject, "a URL whose host is a DNS name or an IP literal");
+    // The sender refuses a special-purpose address (metadata, private, loopback) unless the
+    // allow-list names that literal; on the internet none may be a feed at all.
+    if (!isAllowedFeedHost(host, opts.internet ? [] : [host])) configFail(scope, "FEEDS_INVALID", subject, "a URL on a public host (not a private, loopback or metadata address)");
     patterns.add(host);
   });
   extraHosts.forEach((e, i) => {

@@ -22,7 +22,7 @@ import {
   type ParameterKey,
   type RuntimeParameterKey,
 } from "../app/src/contract";
-import { isOneClickUnsubscribeTarget, parseFeedList } from "../app/src/validation";
+import { isOneClickUnsubscribeTarget, parseFeedSources } from "../app/src/validation";
 import { CustomerManagedKey } from "./customer-managed-key";
 import { ConfigError } from "./errors";
 import { assertFeedsAllowed } from "./feed-allow-list";
@@ -359,8 +359,10 @@ function validateValues(scope: Construct, values: Partial<Record<string, string>
   if (values.feeds !== undefined) assertFeedList(scope, "values.feeds", values.feeds);
   // The sender fetches only feeds on hosts of digest/feed_hosts: never write a feed it would refuse.
   if (values.feedHosts !== undefined && values.feeds !== undefined && !Token.isUnresolved(values.feeds) && !Token.isUnresolved(values.feedHosts)) {
-    const feeds = parseFeedList(values.feeds);
-    if (feeds.ok) assertFeedsAllowed(scope, "values.feeds", feeds.value, values.feedHosts.split(",").map((p) => p.trim()));
+    // What the sender loads (both together), then what it fetches: every feed on an allowed host.
+    const sources = parseFeedSources(values.feeds, values.feedHosts);
+    if (!sources.ok) throw new ConfigError("FEEDS_INVALID", scope.node.path, `values.${sources.parameter ?? "feeds"}`, sources.expected);
+    assertFeedsAllowed(scope, "values.feeds", sources.value.feeds, sources.value.hosts ?? []);
   }
   if (values.unsubscribeUrl !== undefined) assertUnsubscribeTarget(scope, "values.unsubscribeUrl", values.unsubscribeUrl);
 }

@@ -1,4 +1,5 @@
 import { Testing, TerraformStack } from "cdktf";
+import { hostMatches as senderMatches } from "../../app/src/validation";
 import { assertFeedsAllowed, feedAllowList, hostMatches, isHostPattern, isIpLiteral } from "../../modules/feed-allow-list";
 
 const scope = () => new TerraformStack(Testing.app(), "stack");
@@ -31,12 +32,13 @@ describe("feed allow-list", () => {
     ["example.com", true],
     ["*.example.com", true],
     ["127.0.0.1", true],
-    ["[::1]", true],
+    ["::1", true],
+    ["[::1]", false],
     ["Example.com", false],
     ["*.com.*", false],
     ["feeds.*.com", false],
     ["*", false],
-    ["localhost", false],
+    ["xn--bcher-kva.example", true],
     ["256.0.0.1", false],
     ["-bad.example.com", false],
   ])("when %p is checked as a host pattern, it is %p", (pattern, expected) => {
@@ -45,6 +47,12 @@ describe("feed allow-list", () => {
 
   test("when IP literals are recognized, names that look numeric are not", () => {
     expect([isIpLiteral("10.0.0.1"), isIpLiteral("[::1]"), isIpLiteral("1.2.3.4.example.com"), isIpLiteral("300.1.1.1")]).toEqual([true, true, false, false]);
+  });
+
+  test("when the stack checks a host against a pattern, it is the sender's own rule (app/src/validation.ts), not a copy", () => {
+    for (const [host, pattern] of [["old.reddit.com", "*.reddit.com"], ["reddit.com", "*.reddit.com"], ["WWW.Reddit.com", "www.reddit.com"]] as const) {
+      expect(hostMatches(host, pattern)).toBe(senderMatches([pattern], host));
+    }
   });
 
   test("when a real stage's feeds and redirect targets are listed, the allow-list is their hosts, sorted and unique, and the DNS list drops nothing", () => {
@@ -66,6 +74,7 @@ describe("feed allow-list", () => {
     ["an IP-literal feed in a real stage (the DNS firewall allows names)", [{ url: "https://203.0.113.7/x.rss" }], [], true, "feeds[0].url"],
     ["an internet feed in a stage without egress", [{ url: "https://feeds.example.com/x.rss" }], [], false, "feeds[0].url"],
     ["a localhost feed (not an IP literal the sender can allow)", [{ url: "http://localhost:5056/x.rss" }], [], false, "feeds[0].url"],
+    ["a real stage's feed on the metadata address", [{ url: "https://169.254.169.254/latest/meta-data" }], [], true, "feeds[0].url"],
     ["a redirect host without a reason", [{ url: "https://a.example.com/x" }], [{ host: "b.example.com", reason: "" }], true, "extraFeedHosts[0].reason"],
     ["a redirect host that is an IP literal", [{ url: "https://a.example.com/x" }], [{ host: "203.0.113.7", reason: "the feed redirects to it" }], true, "extraFeedHosts[0].host"],
     ["a redirect host in upper case", [{ url: "https://a.example.com/x" }], [{ host: "B.example.com", reason: "the feed redirects to it" }], true, "extraFeedHosts[0].host"],
