@@ -22,7 +22,7 @@ import {
   type ParameterKey,
   type RuntimeParameterKey,
 } from "../app/src/contract";
-import { isOneClickUnsubscribeTarget, parseFeedSources } from "../app/src/validation";
+import { MAX_RECIPIENT_LIST_BYTES, isOneClickUnsubscribeTarget, parseFeedSources } from "../app/src/validation";
 import { CustomerManagedKey } from "./customer-managed-key";
 import { ConfigError } from "./errors";
 import { assertFeedsAllowed } from "./feed-allow-list";
@@ -311,7 +311,7 @@ export class ParameterStore extends Construct {
 export const KEY_SIDS = { decrypt: "DecryptViaSsmForReaders", encrypt: "EncryptViaSsmForWriters" } as const;
 
 /** Largest value of a Standard-tier parameter, and of an Advanced-tier one (bytes, SSM's limits). */
-export const PARAMETER_TIER_LIMITS = { Standard: 4096, Advanced: 8192 } as const;
+export const PARAMETER_TIER_LIMITS = { Standard: 4096, Advanced: MAX_RECIPIENT_LIST_BYTES } as const;
 
 /**
  * The tier a plain value needs: Standard (free) up to 4 KB, Advanced ($0.05 a month) up to
