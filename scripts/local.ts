@@ -27,6 +27,7 @@ import { startFeedServer, type FeedServer } from "./lib/feed-server";
 import { motoSentMessages, startMoto, type MotoServer } from "./lib/moto";
 import { putSecret } from "./lib/secrets";
 import { startSendGridServer, type SendGridServer } from "./lib/sendgrid-server";
+import { senderUserName } from "./lib/stage-env";
 import { PROJECT_ROOT, TERRAFORM_CLI_CONFIG, terraform } from "./lib/terraform";
 import { Cli, CliError, EXIT, STANDARD_EXIT_DOCS, processIo, type CliIo } from "../app/src/cli-kit";
 
@@ -310,7 +311,7 @@ export async function runLocal(opts: LocalRunOptions = {}): Promise<LocalRunResu
       const ssm = new SSMClient({ region: REGION, endpoint: motoUrl, credentials: { accessKeyId: "test", secretAccessKey: "test" } });
       const iam = new IAMClient({ region: REGION, endpoint: motoUrl, credentials: { accessKeyId: "test", secretAccessKey: "test" } });
       // The seed's credential mode: a dedicated IAM user's key pair in Parameter Store.
-      const user = "vibe-digest-local-sender";
+      const user = senderUserName({ stackName: LOCAL_STACK }); // the user `rotate access-key` rotates
       await iam.send(new CreateUserCommand({ UserName: user }));
       const { AccessKey } = await iam.send(new CreateAccessKeyCommand({ UserName: user }));
       const sendgridDemo = `demo-sendgrid-${randomUUID()}`;

@@ -112,6 +112,27 @@ export function runtimeParameterName(root: string, key: RuntimeParameterKey): st
   return `${root.replace(/\/+$/, "")}/${RUNTIME_PARAMETERS[key].path}`;
 }
 
+/**
+ * Parameters that only operator commands write and the sender's run never uses. The stack
+ * need not declare them: the command creates each under the KMS key of the parameter it
+ * belongs with.
+ */
+export const OPERATOR_PARAMETERS = {
+  /**
+   * The unsubscribe signing key that `npm run rotate -- unsubscribe-signing-key` replaced,
+   * with the end of its grace period: JSON `{"v":1,"key":"...","expiresAt":"<ISO time>"}`
+   * (app/src/unsubscribe.ts reads it). Until then the unsubscribe endpoint accepts tokens
+   * signed with it too, so links already in inboxes keep working.
+   */
+  unsubscribeSigningKeyPrevious: { path: "email/unsubscribe_signing_key_previous", type: "SecureString", secret: true, writtenBy: "operator" },
+} as const;
+export type OperatorParameterKey = keyof typeof OPERATOR_PARAMETERS;
+
+/** Full name of an operator parameter below `root`. */
+export function operatorParameterName(root: string, key: OperatorParameterKey): string {
+  return `${root.replace(/\/+$/, "")}/${OPERATOR_PARAMETERS[key].path}`;
+}
+
 /** Value of `email/ses_rollback` when no rollback is in force (SSM cannot store ""). */
 export const ROLLBACK_CLEARED = "none";
 
