@@ -5,6 +5,7 @@ import { EXIT, type CliIo } from "../../app/src/cli-kit";
 import { ParameterStoreConfig } from "../../app/src/config";
 import { LEDGER, parameterName, runtimeParameterName } from "../../app/src/contract";
 import { ROLLOUT_GATE, checkMove, evaluateGate, percentile, recentDates, type LedgerOutcome } from "../../scripts/lib/rollout";
+import { OPERATOR_ACTIONS, iamActionOf } from "../../scripts/lib/operator-actions";
 import { rolloutCli, type RolloutClients } from "../../scripts/rollout";
 import { REGION, TEST_CREDENTIALS, createLedgerTable, motoUrl, putParameters } from "../support/app-fixtures";
 
@@ -253,6 +254,27 @@ describe("rollout rollback and clear", () => {
     const s = await stage();
     expect((await rollout(s.env, ["rollback", "--stage", "local", "--detail", detail])).code).toBe(EXIT.usage);
     expect(await s.rollbackValue()).toBe("none");
+  });
+});
+
+describe("rollout's AWS calls", () => {
+  test.each([
+    ["rollout status", ["status"]],
+    ["rollout set", ["set", "100", "--force"]],
+    ["rollout rollback", ["rollback"]],
+    ["rollout clear", ["clear"]],
+  ])("the AWS calls of %s are exactly the actions docs/runbook.md lists (KMS aside: SSM and DynamoDB make those)", async (command, argv) => {
+    const s = await stage({ sesPercent: "50" });
+    const calls = new Set<string>();
+    const ssm = new SSMClient(awsConfig());
+    const ddb = new DynamoDBClient(awsConfig());
+    for (const [client, service] of [[ssm, "ssm"], [ddb, "dynamodb"]] as const) {
+      (client.middlewareStack as SSMClient["middlewareStack"]).add((next, ctx) => async (a) => (calls.add(iamActionOf(service, String(ctx.commandName))), next(a)), { step: "initialize", name: `record-${randomUUID()}` });
+    }
+    const r = await rollout(s.env, [...argv, "--stage", "local"], { c: { ssm, ddb } });
+    expect(r.code).toBe(EXIT.ok);
+    const listed = new Set(OPERATOR_ACTIONS[command]!.map((a) => a.action).filter((a) => !a.startsWith("kms:")));
+    expect([...calls].sort()).toEqual([...listed].sort());
   });
 });
 

@@ -13,6 +13,7 @@ import { ParameterStoreConfig } from "../../app/src/config";
 import { LEDGER, parameterName } from "../../app/src/contract";
 import { PAIR_LABEL_PREFIX, accessKeyPairLabel } from "../../app/src/credential-pair";
 import { digestDate } from "../../app/src/render";
+import { OPERATOR_ACTIONS, iamActionOf } from "../../scripts/lib/operator-actions";
 import { putSecureString, type AccessKeyStep } from "../../scripts/lib/rotation";
 import { rotateCli, type RotateClients } from "../../scripts/rotate";
 import { createLedgerTable, putParameters } from "../support/app-fixtures";
@@ -86,14 +87,27 @@ async function fixture(opts: { stored?: boolean } = {}): Promise<Fx> {
   return { root, user, idName, secretName, ssm, iam: new IAMClient(m.adminConfig()), env, old };
 }
 
+/** Adds every command `client` sends to `into`, as the IAM action it needs ("ssm:GetParameters"). */
+function recordCalls(client: { middlewareStack: { add: (...a: never[]) => void } }, service: string, into?: Set<string>): void {
+  if (!into) return;
+  const mw = (next: (a: unknown) => Promise<unknown>, context: { commandName?: string }) => async (args: unknown) => {
+    into.add(iamActionOf(service, context.commandName ?? "?"));
+    return next(args);
+  };
+  (client.middlewareStack.add as unknown as (m: unknown, o: unknown) => void)(mw, { step: "initialize", name: `record-${randomUUID()}` });
+}
+
 /** Operator clients (admin), each with the given faults; SES faults count GetSendQuota calls across every client made. */
-function clients(faults: { ssm?: Fault[]; iam?: Fault[]; ddb?: Fault[]; ses?: Fault[] } = {}): RotateClients {
+function clients(faults: { ssm?: Fault[]; iam?: Fault[]; ddb?: Fault[]; ses?: Fault[] } = {}, record?: Set<string>): RotateClients {
   const ssm = new SSMClient(m.adminConfig());
   const iam = new IAMClient(m.adminConfig());
   const ddb = new DynamoDBClient(m.adminConfig());
   for (const f of faults.ssm ?? []) injectFault(ssm as never, f);
   for (const f of faults.iam ?? []) injectFault(iam as never, f);
   for (const f of faults.ddb ?? []) injectFault(ddb as never, f);
+  recordCalls(ssm as never, "ssm", record);
+  recordCalls(iam as never, "iam", record);
+  recordCalls(ddb as never, "dynamodb", record);
   const sesCounters = (faults.ses ?? []).map(() => ({ seen: 0 }));
   return {
     ssm,
@@ -102,6 +116,7 @@ function clients(faults: { ssm?: Fault[]; iam?: Fault[]; ddb?: Fault[]; ses?: Fa
     sesWith: (c) => {
       const ses = new SESClient({ ...m.adminConfig(1), credentials: c });
       (faults.ses ?? []).forEach((f, i) => injectFault(ses as never, f, sesCounters[i]));
+      recordCalls(ses as never, "ses", record);
       return ses;
     },
   };
@@ -201,6 +216,15 @@ describe("rotate access-key (moto with signature checks)", () => {
     const labels = (history.Parameters ?? []).flatMap((p) => p.Labels ?? []).filter((l) => l.startsWith(PAIR_LABEL_PREFIX)).sort();
     expect(labels).toEqual([accessKeyPairLabel(second!.accessKeyId), accessKeyPairLabel(third!.accessKeyId)].sort());
     expect(await sesAnswer(fx.old!)).toBe("InvalidClientTokenId");
+  });
+
+  test("the AWS calls of two rotations are exactly the actions docs/rotation.md lists for it (KMS aside: SSM makes those)", async () => {
+    const fx = await fixture();
+    const calls = new Set<string>();
+    expect((await rotate(fx, clients({}, calls))).code).toBe(EXIT.ok);
+    expect((await rotate(fx, clients({}, calls))).code).toBe(EXIT.ok);
+    const listed = new Set(OPERATOR_ACTIONS["rotate access-key"]!.map((a) => a.action).filter((a) => !a.startsWith("kms:")));
+    expect([...calls].sort()).toEqual([...listed].sort());
   });
 
   test("when no pair is stored yet, it creates and stores the first one", async () => {

@@ -13,6 +13,7 @@ import { EXIT, type CliIo } from "../../app/src/cli-kit";
 import { ParameterStoreConfig } from "../../app/src/config";
 import { operatorParameterName, parameterName } from "../../app/src/contract";
 import { unsubscribeToken, unsubscribeVerificationKeys, verifyUnsubscribeToken } from "../../app/src/unsubscribe";
+import { OPERATOR_ACTIONS, iamActionOf } from "../../scripts/lib/operator-actions";
 import { putSecureString } from "../../scripts/lib/rotation";
 import { startSendGridServer, type SendGridServer } from "../../scripts/lib/sendgrid-server";
 import { readStdinValue, rotateCli, type RotateClients } from "../../scripts/rotate";
@@ -47,9 +48,10 @@ function injectFault(client: SSMClient, fault: Fault): void {
 }
 
 const awsConfig = () => ({ region: REGION, endpoint: motoUrl(), credentials: TEST_CREDENTIALS, maxAttempts: 2 });
-function clients(faults: Fault[] = []): RotateClients {
+function clients(faults: Fault[] = [], record?: Set<string>): RotateClients {
   const ssm = new SSMClient(awsConfig());
   for (const f of faults) injectFault(ssm, f);
+  if (record) ssm.middlewareStack.add((next, ctx) => async (a) => (record.add(iamActionOf("ssm", String(ctx.commandName))), next(a)), { step: "initialize", name: `record-${randomUUID()}` });
   return { ssm, iam: new IAMClient(awsConfig()), ddb: new DynamoDBClient(awsConfig()), sesWith: (c) => new SESClient({ ...awsConfig(), credentials: c }) };
 }
 
@@ -294,6 +296,20 @@ describe("rotate unsubscribe-signing-key", () => {
     const s = await stage();
     expect((await rotate(s.env, ["unsubscribe-signing-key", "--stage", "local", "--grace-days", days])).code).toBe(EXIT.usage);
     expect(await s.read(parameterName(s.root, "unsubscribeSigningKey"))).toBe(s.signingKey);
+  });
+});
+
+describe("the rotations' AWS calls", () => {
+  test.each([
+    ["rotate sendgrid-key", ["sendgrid-key"]],
+    ["rotate unsubscribe-signing-key", ["unsubscribe-signing-key"]],
+  ])("the AWS calls of %s are exactly the actions docs/rotation.md lists (KMS aside: SSM makes those)", async (command, argv) => {
+    const s = await stage();
+    const calls = new Set<string>();
+    const r = await rotate(s.env, [...argv, "--stage", "local"], { c: clients([], calls), stdin: newKey });
+    expect(r.code).toBe(EXIT.ok);
+    const listed = new Set(OPERATOR_ACTIONS[command]!.map((a) => a.action).filter((a) => !a.startsWith("kms:")));
+    expect([...calls].sort()).toEqual([...listed].sort());
   });
 });
 
