@@ -219,7 +219,6 @@ export function rolloutCli(io: CliIo = processIo(), given: Partial<RolloutDeps> 
           ...(snap.state.useSes === false ? ["use_ses is false: every recipient goes through SendGrid whatever ses_percent says"] : []),
           ...(to !== s.stage.sesPercent ? [deployNote(s)] : []),
         ];
-        for (const w of warnings) out.warn(w);
         out.result(
           { ok: true, stage: s.name, from, to, changed: true, forced: objections.length > 0, gate: move.gated ? { passed: snap.gate.passed, reasons: snap.gate.reasons } : null, warnings, exitCode: EXIT.ok },
           [

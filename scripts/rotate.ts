@@ -21,7 +21,6 @@ import {
   rotateSigningKey,
   type AccessKeyCredentials,
   type AccessKeyStep,
-  type StepRecord,
 } from "./lib/rotation";
 import { STAGE_ENV_DOCS, STAGE_NAMES, awsClientConfig, describeStage, resolveStage, type StageEnv } from "./lib/stage-env";
 import type { StageName } from "../modules/stages";
@@ -81,9 +80,6 @@ function defaultDeps(): RotateDeps {
   return { env: process.env, clients: stageClients, readStdin: () => readStdinValue() };
 }
 
-function stepLines(steps: readonly StepRecord[]): string[] {
-  return steps.map((r) => `  ${r.status.padEnd(11)} ${r.title}${r.detail ? ` (${r.detail})` : ""}`);
-}
 
 const STAGE_FLAG = () => stageOption(STAGE_NAMES);
 
@@ -137,7 +133,6 @@ export function rotateCli(io: CliIo = processIo(), given: Partial<RotateDeps> = 
             `  in use now: key ${r.newKey} (verified with SES GetSendQuota, as the sender reads it)`,
             r.oldKey ? `  old key ${r.oldKey}: deactivated; the next rotation deletes it` : "  there was no stored key before",
             ...(r.deleted.length ? [`  deleted: ${r.deleted.join(", ")} (deactivated by the previous rotation)`] : []),
-            ...stepLines(r.steps),
           ],
         );
         return EXIT.ok;
@@ -157,7 +152,6 @@ export function rotateCli(io: CliIo = processIo(), given: Partial<RotateDeps> = 
             `rotated ${r.parameter} (version ${r.version}); SendGrid confirmed the new key has mail.send`,
             "  runs read it at their next config load (within 5 minutes for a run in progress)",
             "  next: revoke the old key in SendGrid (Settings > API Keys) once the next run has sent with the new one",
-            ...stepLines(r.steps),
           ],
         );
         return EXIT.ok;
@@ -183,7 +177,6 @@ export function rotateCli(io: CliIo = processIo(), given: Partial<RotateDeps> = 
             r.previousValidUntil
               ? `  links signed with the old key keep verifying until ${r.previousValidUntil} (${r.previousParameter}; the endpoint checks both with verifyUnsubscribeToken)`
               : "  there was no key before: nothing to keep",
-            ...stepLines(r.steps),
           ],
         );
         return EXIT.ok;

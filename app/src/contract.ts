@@ -48,9 +48,14 @@ export type ParameterType = (typeof PARAMETERS)[ParameterKey]["type"];
  */
 export const SECRET_PLACEHOLDER = "unset";
 
+/** `path` below the parameter root `root` (a trailing slash of the root is dropped). */
+function below(root: string, path: string): string {
+  return `${root.replace(/\/+$/, "")}/${path}`;
+}
+
 /** Full parameter name for `key` below `root`. */
 export function parameterName(root: string, key: ParameterKey): string {
-  return `${root.replace(/\/+$/, "")}/${PARAMETERS[key].path}`;
+  return below(root, PARAMETERS[key].path);
 }
 
 /** Environment variables the task definition sets and the sender reads (in `main` only). */
@@ -109,7 +114,7 @@ export type RuntimeParameterKey = keyof typeof RUNTIME_PARAMETERS;
 
 /** Full name of a runtime parameter below `root`. */
 export function runtimeParameterName(root: string, key: RuntimeParameterKey): string {
-  return `${root.replace(/\/+$/, "")}/${RUNTIME_PARAMETERS[key].path}`;
+  return below(root, RUNTIME_PARAMETERS[key].path);
 }
 
 /**
@@ -130,7 +135,7 @@ export type OperatorParameterKey = keyof typeof OPERATOR_PARAMETERS;
 
 /** Full name of an operator parameter below `root`. */
 export function operatorParameterName(root: string, key: OperatorParameterKey): string {
-  return `${root.replace(/\/+$/, "")}/${OPERATOR_PARAMETERS[key].path}`;
+  return below(root, OPERATOR_PARAMETERS[key].path);
 }
 
 /** Value of `email/ses_rollback` when no rollback is in force (SSM cannot store ""). */
