@@ -378,7 +378,7 @@ export const ERROR_GUIDE: Readonly<Record<string, GuideEntry>> = {
   },
   ROTATE_VERIFY_FAILED: {
     meaning: "The new credential did not pass its check (SES GetSendQuota for an access key, GET /v3/scopes with mail.send for a SendGrid key, both old and new links for the signing key); nothing the sender uses was changed (or it was undone).",
-    causes: ["a SendGrid key that is wrong or lacks mail.send", "IAM had not yet accepted the new key after ~30 s of retries", "the sender user's policy lacks ses:GetSendQuota"],
+    causes: ["a SendGrid key that is wrong or lacks mail.send", "IAM had not yet accepted the new key after about 40 s of retries", "the sender user's policy lacks ses:GetSendQuota"],
     run: ["check the new credential, then run the rotation again"],
   },
   ROTATE_UNDO_FAILED: {
