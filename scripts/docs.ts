@@ -89,7 +89,7 @@ export function diagramsDoc(stacks: ReturnType<typeof synthesizedStacks>): strin
     "",
     "## The SES rollback",
     "",
-    `\`email/ses_rollback\`: the reasons are RollbackRecord's in app/src/contract.ts, the triggers those of app/src/rollback.ts (the failure-rate window: ${ROLLBACK_DEFAULTS.windowMs / 60000} min, at least ${ROLLBACK_DEFAULTS.minAttempts} attempts).`,
+    `\`email/ses_rollback\`: the reasons are RollbackRecord's in app/src/contract.ts, the triggers those of app/src/rollback.ts (the failure rate is judged over a sliding ${ROLLBACK_DEFAULTS.windowMs / 60000}-minute window of the run's SES outcomes).`,
     "",
     fence(rollbackStateDiagram()),
     "",

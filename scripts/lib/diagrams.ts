@@ -230,7 +230,7 @@ export function ledgerStateDiagram(transitions: readonly LedgerTransition[] = LE
 export function rollbackReasons(): Record<string, string> {
   const pct = (x: number) => `${Math.round(x * 1000) / 10}%`;
   return {
-    "ses-failure-rate": `the run saw SES fail more than ${pct(ROLLBACK_DEFAULTS.maxFailureRate)} of at least ${ROLLBACK_DEFAULTS.minAttempts} sends in ${ROLLBACK_DEFAULTS.windowMs / 60000} min`,
+    "ses-failure-rate": `the run's SES sends in a ${ROLLBACK_DEFAULTS.windowMs / 60000} min window failed above ${pct(ROLLBACK_DEFAULTS.maxFailureRate)}, with enough evidence`,
     "ses-sending-paused": `SES answered ${[...ROLLBACK_TRIGGER_CODES.ses].join(" or ")}`,
     "parameter-store": `Parameter Store or its key answered ${[...ROLLBACK_TRIGGER_CODES.parameterStore].join(" or ")}`,
     manual: "an operator ran rollout rollback (or wrote another value by hand)",
