@@ -10,6 +10,7 @@ import { LEDGER } from "../../app/src/contract";
 import { docsCli, generateDocs, replaceSection, staleDocs, synthesizedStacks, type GeneratedDoc } from "../../scripts/docs";
 import { LEDGER_TRANSITIONS, RUN_FLOW, architectureDiagram, cidrsubnet, ledgerStateDiagram, networkDiagram, rollbackReasons } from "../../scripts/lib/diagrams";
 import { ERROR_GUIDE, collectErrorCodes, renderTroubleshooting, unionMembers } from "../../scripts/lib/error-guide";
+import { ledgerTableName } from "../../scripts/lib/stage-env";
 import { PROJECT_ROOT } from "../../scripts/lib/terraform";
 
 let stacks: ReturnType<typeof synthesizedStacks>;
@@ -180,6 +181,13 @@ describe("diagrams", () => {
     expect(prod).toMatch(/task -->\|"tcp 443 to anywhere"\| nat/);
     expect(dev).not.toMatch(/nat|igw/);
     expect(dev).toMatch(/task -->\|"tcp 443"\| endpoints/);
+  });
+
+  test("the ledger table the operations commands derive for a stage is the one its stack declares", () => {
+    for (const stage of [stacks.dev, stacks.prod]) {
+      const tables = Object.values(stage.json.resource?.aws_dynamodb_table ?? {}).map((t) => t.name);
+      expect(tables).toEqual([ledgerTableName(stage)]);
+    }
   });
 
   test.each([

@@ -7,6 +7,7 @@ import { LEDGER, parameterName, runtimeParameterName } from "../../app/src/contr
 import { ROLLOUT_GATE, checkMove, evaluateGate, percentile, recentDates, type LedgerOutcome } from "../../scripts/lib/rollout";
 import { OPERATOR_ACTIONS, iamActionOf } from "../../scripts/lib/operator-actions";
 import { rolloutCli, type RolloutClients } from "../../scripts/rollout";
+import { resolveStage } from "../../scripts/lib/stage-env";
 import { REGION, TEST_CREDENTIALS, createLedgerTable, motoUrl, putParameters } from "../support/app-fixtures";
 
 const NOW = new Date("2026-12-01T15:00:00Z"); // 10:00 in New York: digest date 2026-12-01
@@ -275,6 +276,30 @@ describe("rollout's AWS calls", () => {
     expect(r.code).toBe(EXIT.ok);
     const listed = new Set(OPERATOR_ACTIONS[command]!.map((a) => a.action).filter((a) => !a.startsWith("kms:")));
     expect([...calls].sort()).toEqual([...listed].sort());
+  });
+});
+
+describe("stage resolution (modules/stages.ts, the local stage's exports)", () => {
+  test("a real stage comes from the stage data alone: its region, root, the stack's ledger table, SendGrid's API", () => {
+    const s = resolveStage("prod", { VIBE_LEDGER_TABLE: "ignored", VIBE_PARAMETER_ROOT: "/ignored" });
+    expect(s).toMatchObject({ name: "prod", region: "us-east-1", parameterRoot: "/vibecoding", ledgerTable: "vibe-digest-prod-delivery-ledger", sendgridBaseUrl: "https://api.sendgrid.com", credentialsMode: "task-role", overrides: [] });
+    expect(s.endpoint).toBeUndefined();
+  });
+
+  test("the local stage takes what .local/env.sh exports, and says which variables it used", () => {
+    const s = resolveStage("local", { AWS_ENDPOINT_URL: "http://127.0.0.1:4566", VIBE_LEDGER_TABLE: "t-1", VIBE_SENDGRID_BASE_URL: "http://127.0.0.1:9/", VIBE_STAGE: "local" });
+    expect(s).toMatchObject({ endpoint: "http://127.0.0.1:4566", ledgerTable: "t-1", sendgridBaseUrl: "http://127.0.0.1:9", senderUser: "vibe-digest-local-sender", credentialsMode: "access-key" });
+    expect(s.overrides).toEqual(["AWS_ENDPOINT_URL", "VIBE_LEDGER_TABLE", "VIBE_SENDGRID_BASE_URL"]);
+  });
+
+  test.each<[Record<string, string>, string]>([
+    [{ AWS_REGION: "../../etc" }, "AWS_REGION"],
+    [{ VIBE_PARAMETER_ROOT: "vibecoding" }, "VIBE_PARAMETER_ROOT"],
+    [{ VIBE_LEDGER_TABLE: "a b" }, "VIBE_LEDGER_TABLE"],
+    [{ VIBE_SENDER_USER: "no spaces allowed" }, "VIBE_SENDER_USER"],
+    [{ VIBE_SENDGRID_BASE_URL: "ftp://x" }, "VIBE_SENDGRID_BASE_URL"],
+  ])("when the local environment holds %j, it refuses with STAGE_ENV_INVALID naming %s", (env, name) => {
+    expect(() => resolveStage("local", env)).toThrow(expect.objectContaining({ code: "STAGE_ENV_INVALID", exitCode: EXIT.config, message: expect.stringContaining(name) }));
   });
 });
 
