@@ -82,8 +82,7 @@ export function parsePreviousSigningKey(raw: string | undefined, now: Date): Pre
   }
   const { v, key, expiresAt } = (o ?? {}) as { v?: unknown; key?: unknown; expiresAt?: unknown };
   if (v !== 1 || typeof key !== "string" || typeof expiresAt !== "string") return undefined;
-  const checked = parseUnsubscribeSigningKey(key);
-  if (!checked.ok || checked.value === undefined) return undefined;
+  if (!isSigningKey(key)) return undefined;
   const at = new Date(expiresAt);
   if (Number.isNaN(at.getTime()) || at.getTime() <= now.getTime()) return undefined;
   return { key, expiresAt: at };
@@ -97,7 +96,14 @@ export function parsePreviousSigningKey(raw: string | undefined, now: Date): Pre
  */
 export function unsubscribeVerificationKeys(current: Secret | string | undefined, previousRaw: string | undefined, now: Date): (Secret | string)[] {
   const previous = parsePreviousSigningKey(previousRaw, now);
-  return [...(current !== undefined ? [current] : []), ...(previous ? [previous.key] : [])];
+  // A raw value read from Parameter Store counts only when it is a signing key (not the placeholder).
+  const usable = typeof current === "string" ? isSigningKey(current) : current !== undefined;
+  return [...(usable ? [current!] : []), ...(previous ? [previous.key] : [])];
+}
+
+function isSigningKey(v: string): boolean {
+  const c = parseUnsubscribeSigningKey(v);
+  return c.ok && c.value !== undefined;
 }
 
 /** The address a signed URL's `u` carries (not yet verified: check `t` with {@link verifyUnsubscribeToken}). */

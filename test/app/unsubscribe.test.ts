@@ -108,6 +108,11 @@ describe("unsubscribe tokens across a signing key rotation", () => {
     expect(verifyUnsubscribeToken([], "a@example.com", unsubscribeToken(KEY, "a@example.com"))).toBe(false);
   });
 
+  test.each(["unset", "", "too-short"])("when the current key read is %p (not a signing key), only the previous key verifies", (raw) => {
+    const previous = formatPreviousSigningKey(OTHER_KEY, at("2026-12-31T00:00:00Z"));
+    expect(unsubscribeVerificationKeys(raw, previous, at("2026-12-01T00:00:00Z"))).toEqual([OTHER_KEY]);
+  });
+
   test("when the previous key is within its grace period, the verification keys are the current key and then the previous one", () => {
     const previous = formatPreviousSigningKey(OTHER_KEY, at("2026-12-31T00:00:00Z"));
     expect(unsubscribeVerificationKeys(KEY, previous, at("2026-12-30T23:59:59Z"))).toEqual([KEY, OTHER_KEY]);
