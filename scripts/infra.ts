@@ -185,7 +185,10 @@ export async function runInfra(command: Command, stage: StageName, opts: { offli
   const show = await step("terraform show -json", () => terraform(["show", "-json", "-no-color", files.plan], { cwd, env }));
   const planJsonFile = path.join(cwd, files.json);
   fs.writeFileSync(planJsonFile, show.stdout);
-  const summary = summarizePlan(JSON.parse(show.stdout) as PlanLike, `Terraform plan: ${stack.stackName}${offline ? " (offline, empty state: not deployable)" : ""}`);
+  const summary = summarizePlan(JSON.parse(show.stdout) as PlanLike, {
+    title: `Terraform plan: ${stack.stackName}${offline ? " (offline, empty state: not deployable)" : ""}`,
+    config: JSON.parse(fs.readFileSync(path.join(cwd, "cdk.tf.json"), "utf8")) as object,
+  });
   const summaryFile = path.join(cwd, files.summary);
   fs.writeFileSync(summaryFile, summary.markdown + "\n");
   const meta: PlanMeta = {

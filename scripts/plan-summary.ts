@@ -1,159 +1,175 @@
 /**
- * Turns `terraform show -json <plan>` into a Markdown summary for PR review: counts of
- * create / update / replace / destroy, and flagged lines for IAM or KMS policy changes,
- * anything destroyed or replaced, security-group or network changes, and any SecureString
- * touched. It prints addresses and attribute names only, never a value.
+ * The review of a Terraform plan for a pull request, as a senior platform engineer would
+ * write it: every change grouped by risk (high / medium / low / none) with its construct
+ * path and a one-line reason, risky attributes before -> after, IAM / trust / key /
+ * resource policies as statement diffs, the stack's invariants evaluated on the planned
+ * values, and the stage's monthly cost before and after. docs/plan-review.md lists every
+ * rule and why.
  *
- *   npm run plan:summary -- <plan.json | plan.tfplan> [--out summary.md] [--chdir stackDir]
+ *   npm run plan:summary -- <plan.json | plan.tfplan> [--config cdk.tf.json] [--out review.md] [--fail-on high|medium|low]
  *
- * A .tfplan is turned into JSON with `terraform show -json` (run in --chdir, the stack's
- * folder, which must be initialized).
+ * Paths are relative to where the command was run (npm sets INIT_CWD to that folder).
+ * scripts/infra.ts calls {@link summarizePlan} after each plan.
  */
 import fs from "node:fs";
 import path from "node:path";
+import { InvalidArgumentError, Option } from "commander";
+import { Cli, CliError, EXIT, STANDARD_EXIT_DOCS, processIo, type CliIo } from "../app/src/cli-kit";
+import type { TfJson } from "./lib/invariants";
+import { parsePlan, planInputError, validatePlan, type PlanJson } from "./lib/plan-model";
+import { renderMarkdown } from "./lib/plan-render";
+import { reviewPlan, type PlanReview, type ReviewOptions } from "./lib/plan-review";
+import { riskRank, type Risk } from "./lib/plan-rules";
 import { terraform } from "./lib/terraform";
 
-export interface PlanResourceChange {
-  address: string;
-  mode?: "managed" | "data";
-  type: string;
-  change: {
-    actions: string[];
-    before?: Record<string, unknown> | null;
-    after?: Record<string, unknown> | null;
-    after_unknown?: Record<string, unknown> | boolean;
-  };
-  action_reason?: string;
-}
+/** The JSON of a plan (`terraform show -json <plan file>`). */
+export type PlanLike = PlanJson;
 
-export interface PlanLike {
-  resource_changes?: PlanResourceChange[];
-}
-
-export type ChangeKind = "create" | "update" | "replace" | "destroy" | "read" | "no-op";
-
-export type FlagKind = "iam-kms-policy" | "destroy-replace" | "network" | "secure-string";
-
-export interface Flag {
-  readonly kind: FlagKind;
-  readonly address: string;
-  readonly change: ChangeKind;
-  /** Names of the attributes that change (never their values). */
-  readonly attributes: string[];
-}
-
-export interface PlanSummary {
-  readonly counts: Record<Exclude<ChangeKind, "read" | "no-op">, number>;
-  readonly flags: Flag[];
+/** The review, and its Markdown for a pull-request comment. */
+export interface PlanSummary extends PlanReview {
   readonly markdown: string;
 }
 
-/** Resource types whose change is an IAM or KMS policy change. */
-export const POLICY_TYPES = new Set([
-  "aws_iam_role", "aws_iam_role_policy", "aws_iam_policy", "aws_iam_role_policy_attachment", "aws_iam_user_policy",
-  "aws_kms_key", "aws_kms_key_policy", "aws_kms_grant", "aws_kms_alias",
-  "aws_sns_topic_policy", "aws_sqs_queue_policy", "aws_ecr_repository_policy", "aws_ses_identity_policy", "aws_sesv2_email_identity_policy",
-]);
-
-/** Resource types whose change is a security-group or network change. */
-export function isNetworkType(type: string): boolean {
-  return /^aws_(security_group|vpc_security_group_(ingress|egress)_rule|default_security_group|vpc|subnet|route|route_table|route_table_association|nat_gateway|internet_gateway|egress_only_internet_gateway|eip|vpc_endpoint|network_acl|network_acl_rule|default_network_acl|flow_log|vpc_peering_connection)$/.test(type);
+/**
+ * Reviews a plan. `plan` is the parsed JSON of `terraform show -json`; anything else is
+ * refused with a CliError (code PLAN_INVALID, exit 2). Pass the synthesized configuration
+ * the plan was made from (`config`, cdk.tf.json) to name changes by construct path.
+ */
+export function summarizePlan(plan: unknown, opts: ReviewOptions = {}): PlanSummary {
+  const review = reviewPlan(validatePlan(plan, "the plan"), opts);
+  return { ...review, markdown: renderMarkdown(review) };
 }
 
-export function changeKind(actions: readonly string[]): ChangeKind {
-  const a = actions.join(",");
-  if (a === "create") return "create";
-  if (a === "update") return "update";
-  if (a === "delete") return "destroy";
-  if (a === "read") return "read";
-  if (a === "delete,create" || a === "create,delete") return "replace";
-  return "no-op";
+/** Changes at or above `threshold` (the pipeline gate). */
+export function changesAtOrAbove(review: PlanReview, threshold: Risk): PlanReview["changes"] {
+  return review.changes.filter((c) => riskRank(c.risk) >= riskRank(threshold));
 }
 
-/** Names of the attributes that differ between before and after, or become unknown. */
-export function changedAttributes(rc: PlanResourceChange): string[] {
-  const before = rc.change.before ?? {};
-  const after = rc.change.after ?? {};
-  const unknown = typeof rc.change.after_unknown === "object" && rc.change.after_unknown ? rc.change.after_unknown : {};
-  const names = new Set([...Object.keys(before), ...Object.keys(after), ...Object.keys(unknown)]);
-  return [...names]
-    .filter((k) => k !== "tags_all" && (JSON.stringify(before[k]) !== JSON.stringify(after[k]) || unknown[k] === true))
-    .filter((k) => !(before[k] === undefined && after[k] === null) && !(after[k] === undefined && before[k] === null && unknown[k] !== true))
-    .sort();
-}
-
-function isSecureString(rc: PlanResourceChange): boolean {
-  return rc.type === "aws_ssm_parameter" && (rc.change.before?.type === "SecureString" || rc.change.after?.type === "SecureString");
-}
-
-export function summarizePlan(plan: PlanLike, title = "Terraform plan"): PlanSummary {
-  const counts = { create: 0, update: 0, replace: 0, destroy: 0 };
-  const flags: Flag[] = [];
-  for (const rc of plan.resource_changes ?? []) {
-    if (rc.mode === "data" || rc.address.startsWith("data.")) continue;
-    const kind = changeKind(rc.change.actions);
-    if (kind === "no-op" || kind === "read") continue;
-    counts[kind]++;
-    const attributes = kind === "create" || kind === "destroy" ? [] : changedAttributes(rc);
-    const flag = (k: FlagKind): void => void flags.push({ kind: k, address: rc.address, change: kind, attributes });
-    // A role whose description or tags change is not a policy change; its trust policy is.
-    const roleWithoutPolicyChange = rc.type === "aws_iam_role" && kind === "update" && !attributes.some((a) => /polic/.test(a));
-    if (POLICY_TYPES.has(rc.type) && !roleWithoutPolicyChange) flag("iam-kms-policy");
-    if (kind === "destroy" || kind === "replace") flag("destroy-replace");
-    if (isNetworkType(rc.type)) flag("network");
-    if (isSecureString(rc)) flag("secure-string");
+function readJsonFile(file: string, what: string): unknown {
+  let text: string;
+  try {
+    text = fs.readFileSync(file, "utf8");
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    throw planInputError(`${what} ${file}: ${code === "ENOENT" ? "no such file" : code === "EISDIR" ? "is a folder" : `cannot be read (${code ?? "error"})`}`);
   }
-  return { counts, flags, markdown: renderMarkdown(title, counts, flags) };
+  try {
+    return JSON.parse(text);
+  } catch {
+    throw planInputError(`${what} ${file} is not JSON`);
+  }
 }
 
-const SECTIONS: [FlagKind, string][] = [
-  ["destroy-replace", "Destroyed or replaced"],
-  ["iam-kms-policy", "IAM or KMS policy changes"],
-  ["network", "Security-group or network changes"],
-  ["secure-string", "SecureStrings touched"],
-];
-
-function renderMarkdown(title: string, counts: PlanSummary["counts"], flags: Flag[]): string {
-  const lines = [`## ${title}`, "", "| create | update | replace | destroy |", "|---:|---:|---:|---:|", `| ${counts.create} | ${counts.update} | ${counts.replace} | ${counts.destroy} |`, ""];
-  if (flags.length === 0) lines.push("No flagged changes.", "");
-  for (const [kind, heading] of SECTIONS) {
-    const mine = flags.filter((f) => f.kind === kind);
-    if (!mine.length) continue;
-    lines.push(`### ⚠️ ${heading} (${mine.length})`, "");
-    for (const f of mine) lines.push(`- **${f.change}** \`${f.address}\`${f.attributes.length ? ` — ${f.attributes.map((a) => `\`${a}\``).join(", ")}` : ""}`);
-    lines.push("");
+/** The plan's JSON from a .json file, or from a binary plan file through `terraform show -json`. */
+async function loadPlan(file: string, chdir: string | undefined): Promise<PlanJson> {
+  let head: Buffer;
+  try {
+    head = fs.readFileSync(file).subarray(0, 2);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    throw planInputError(`plan ${file}: ${code === "ENOENT" ? "no such file" : code === "EISDIR" ? "is a folder" : `cannot be read (${code ?? "error"})`}`);
   }
-  return lines.join("\n");
+  if (head.toString("latin1") !== "PK") return parsePlan(fs.readFileSync(file, "utf8"), file);
+  // A binary plan file (a zip): terraform shows it as JSON from the initialized stack folder.
+  const cwd = chdir ?? path.dirname(file);
+  const show = await terraform(["show", "-json", "-no-color", file], { cwd, allowFailure: true });
+  if (show.code !== 0) throw planInputError(`terraform could not read the plan file ${file} (in ${cwd}): ${show.stderr.trim().split("\n").slice(-1)[0] ?? ""}`, "run it where the stack is initialized (--chdir), or give the JSON of the plan");
+  return parsePlan(show.stdout, file);
 }
 
-async function main(argv: string[]): Promise<void> {
-  const args = [...argv];
-  const opt = (name: string): string | undefined => {
-    const i = args.indexOf(name);
-    if (i < 0) return undefined;
-    const [, value] = args.splice(i, 2);
-    return value;
-  };
-  const out = opt("--out");
-  const chdir = opt("--chdir");
-  const title = opt("--title");
-  const input = args[0];
-  if (!input) throw new Error("usage: plan-summary <plan.json | plan.tfplan> [--out file.md] [--chdir stackDir] [--title text]");
-  let json: string;
-  if (input.endsWith(".json")) {
-    json = fs.readFileSync(input, "utf8");
-  } else {
-    const cwd = chdir ?? path.dirname(path.resolve(input));
-    json = (await terraform(["show", "-json", "-no-color", path.resolve(input)], { cwd })).stdout;
-  }
-  const summary = summarizePlan(JSON.parse(json) as PlanLike, title ?? `Terraform plan: ${path.basename(input)}`);
-  if (out) fs.writeFileSync(out, summary.markdown + "\n");
-  else process.stdout.write(summary.markdown + "\n");
+const positive = (name: string) => (v: string): number => {
+  const n = Number(v);
+  if (!Number.isFinite(n) || n < 0) throw new InvalidArgumentError(`${name} must be a number >= 0`);
+  return n;
+};
+
+interface Opts {
+  json?: boolean;
+  config?: string;
+  out?: string;
+  failOn?: Risk;
+  title?: string;
+  chdir?: string;
+  runMinutes?: number;
+  recipients?: number;
+  logMbPerDay?: number;
+}
+
+/** The `plan:summary` command line (one convention: app/src/cli-kit.ts). */
+export function planSummaryCli(io: CliIo = processIo(), env: NodeJS.ProcessEnv = process.env): Cli {
+  const cli = new Cli("plan-summary", {
+    invocation: "npm run plan:summary --",
+    description:
+      "Review a Terraform plan for a pull request: every change by risk (high / medium / low / none) with its construct path and reason, " +
+      "risky attributes before -> after, policy statement diffs, the stack's invariants on the planned values, and the stage's monthly cost before and after. " +
+      "Markdown in a terminal or with --out; JSON lines otherwise.",
+    env: [
+      { name: "INIT_CWD", description: "set by npm to where you ran it: relative paths resolve from there (else the current folder)" },
+      { name: "VIBE_TF_CLI_CONFIG_FILE", description: "a Terraform CLI config other than config/terraformrc (for a binary plan file)" },
+    ],
+    exitCodes: [
+      { code: EXIT.ok, meaning: "reviewed; no change at or above --fail-on" },
+      { code: EXIT.failed, meaning: "reviewed; a change is at or above --fail-on (the pipeline gate)" },
+      { code: EXIT.config, meaning: "the input is not a plan (empty, a state, not JSON, missing), or --config cannot be read" },
+      STANDARD_EXIT_DOCS.internal,
+      STANDARD_EXIT_DOCS.usage,
+    ],
+    examples: [
+      "npm run plan:summary -- cdktf.out/stacks/vibe-digest-prod/prod.plan.json",
+      "npm run plan:summary -- prod.plan.json --out review.md --fail-on high   # pipeline gate",
+    ],
+  }, io);
+  const program = cli.program
+    .usage("<plan> [options]")
+    .argument("<plan>", "the JSON of a plan (terraform show -json), or a binary plan file")
+    .option("--config <cdk.tf.json>", "the synthesized configuration the plan was made from, for construct paths (default: cdk.tf.json beside the plan)")
+    .option("--out <file>", "also write the Markdown review to this file")
+    .addOption(new Option("--fail-on <risk>", "exit 1 when a change is at or above this risk").choices(["high", "medium", "low"]))
+    .option("--title <text>", "the review's heading")
+    .option("--chdir <dir>", "for a binary plan file: the initialized stack folder (default: the plan's folder)")
+    .option("--run-minutes <n>", "cost: minutes per scheduled run (default 5)", positive("--run-minutes"))
+    .option("--recipients <n>", "cost: recipients (default: the to_address parameter's count)", positive("--recipients"))
+    .option("--log-mb-per-day <mb>", "cost: MB of logs per log group a day (default 2)", positive("--log-mb-per-day"));
+  cli.action<Opts>(program, async ({ out, opts, args }) => {
+    const base = env.INIT_CWD || process.cwd();
+    const planFile = path.resolve(base, args[0]!);
+    const plan = await loadPlan(planFile, opts.chdir ? path.resolve(base, opts.chdir) : undefined);
+    const configFile = opts.config ? path.resolve(base, opts.config) : path.join(path.dirname(planFile), "cdk.tf.json");
+    const config = opts.config || fs.existsSync(configFile) ? (readJsonFile(configFile, "configuration") as TfJson) : undefined;
+    if (!config) out.warn("no cdk.tf.json beside the plan: changes are named by Terraform address", { expected: configFile });
+    const assumptions = {
+      ...(opts.runMinutes !== undefined ? { runMinutes: opts.runMinutes } : {}),
+      ...(opts.recipients !== undefined ? { recipients: opts.recipients } : {}),
+      ...(opts.logMbPerDay !== undefined ? { logMbPerDay: opts.logMbPerDay } : {}),
+    };
+    const summary = summarizePlan(plan, { title: opts.title ?? `Plan review: ${path.basename(planFile)}`, ...(config ? { config } : {}), assumptions });
+    let summaryFile: string | undefined;
+    if (opts.out) {
+      summaryFile = path.resolve(base, opts.out);
+      try {
+        fs.writeFileSync(summaryFile, summary.markdown + "\n");
+      } catch (err) {
+        throw new CliError("OUT_UNWRITABLE", `cannot write ${summaryFile} (${(err as NodeJS.ErrnoException).code ?? "error"})`, EXIT.config);
+      }
+    }
+    const gate = opts.failOn ? changesAtOrAbove(summary, opts.failOn) : [];
+    const exitCode = gate.length ? EXIT.failed : EXIT.ok;
+    if (gate.length) out.warn(`${gate.length} change${gate.length === 1 ? "" : "s"} at or above ${opts.failOn} risk: the gate fails`);
+    const { markdown, ...review } = summary;
+    out.result(
+      { ok: exitCode === EXIT.ok, ...review, ...(opts.failOn ? { failOn: opts.failOn, gate: gate.map((c) => c.label) } : {}), ...(summaryFile ? { summaryFile } : {}), markdown, exitCode },
+      summaryFile ? [summary.verdict, `review written to ${summaryFile}`] : markdown,
+    );
+    return exitCode;
+  });
+  return cli;
+}
+
+/** Runs the command line; for tests and the script entry. */
+export async function main(argv: readonly string[], io?: CliIo, env?: NodeJS.ProcessEnv): Promise<number> {
+  return planSummaryCli(io, env).run(argv);
 }
 
 if (require.main === module) {
-  main(process.argv.slice(2)).catch((err: Error) => {
-    console.error(`plan-summary failed: ${err.message}`);
-    process.exit(1);
-  });
+  main(process.argv.slice(2)).then((code) => process.exit(code));
 }

@@ -436,6 +436,16 @@ export const ERROR_GUIDE: Readonly<Record<string, GuideEntry>> = {
     causes: ["a change to the stack, the error codes or the state tables without regenerating the docs"],
     run: ["npm run docs, review the diff, commit it"],
   },
+  PLAN_INVALID: {
+    meaning: "`npm run plan:summary` was given something that is not a Terraform plan it can read (a missing file, a state file, JSON that is not a plan, a plan file terraform cannot show there), or a --config that is not JSON. Exit 2.",
+    causes: ["the JSON of a state (`terraform show -json` without a plan file) or the state file itself", "a binary plan file given outside the folder where its stack is initialized"],
+    run: ["terraform show -json <plan file> > plan.json, then npm run plan:summary -- plan.json", "or run it with --chdir <the stack's folder>"],
+  },
+  OUT_UNWRITABLE: {
+    meaning: "`npm run plan:summary` could not write the Markdown review to the --out file. Exit 2.",
+    causes: ["the folder does not exist or is read-only"],
+    run: ["give --out a writable path"],
+  },
   UNKNOWN_SECRET: {
     meaning: "`secrets put` was given a name that is not a secret parameter (the message lists the known ones).",
     causes: ["a typo, or a plain parameter such as email/from_address"],

@@ -1,12 +1,13 @@
 /**
- * The invariants hold for every stage's synthesized JSON, and each one fails on a
- * deliberately bad fixture (so a broken check cannot pass silently).
+ * The invariants (scripts/lib/invariants.ts, shared with `npm run plan:summary`) hold for
+ * every stage's synthesized JSON, and each one fails on a deliberately bad fixture (so a
+ * broken check cannot pass silently).
  */
 import { buildApp } from "../../modules/app";
 import { SECRET_LOOKING_NAME } from "../../modules/scheduled-task";
-import { INVARIANTS, checkInvariants, containerDefinitions, planToTfJson, SECRET_LOOKING_ENV_NAME, WILDCARD_RESOURCE_ALLOWLIST } from "../support/invariants";
+import { INVARIANTS, checkInvariants, containerDefinitions, planToTfJson, SECRET_LOOKING_ENV_NAME, WILDCARD_RESOURCE_ALLOWLIST, type TfJson } from "../../scripts/lib/invariants";
 import type { PlanJson } from "../support/terraform-offline";
-import { synthStack, type TfJson } from "../support/tf-json";
+import { synthStack } from "../support/tf-json";
 
 const KEY = "${aws_kms_key.k.arn}";
 const doc = (statement: object[]) => ({ aws_iam_policy_document: { d: { statement } } });
@@ -38,6 +39,7 @@ const BAD: Record<string, TfJson> = {
     resource: { aws_scheduler_schedule: { s: { target: { ecs_parameters: { network_configuration: { subnets: ["s"], assign_public_ip: true } } } } } },
   },
   "ses-tls-required": { resource: { aws_sesv2_configuration_set: { c: { configuration_set_name: "c", delivery_options: { tls_policy: "OPTIONAL" } } } } },
+  "table-recoverable": { resource: { aws_dynamodb_table: { t: { name: "t", point_in_time_recovery: { enabled: false }, server_side_encryption: { enabled: true, kms_key_arn: KEY } } } } },
   "ecr-immutable-scanned": {
     resource: {
       aws_ecr_repository: {
@@ -152,6 +154,38 @@ describe("invariants", () => {
       data: doc([{ sid: "KeyAdministration", actions: ["kms:DescribeKey"], resources: ["*"] }]),
       resource: { aws_kms_key_policy: { p: { key_id: "k", policy: "${data.aws_iam_policy_document.d.json}" } } },
     };
+    expect(checkInvariants(json)).toEqual([]);
+  });
+
+  test("when a VPC has no managed default security group, the invariant names that VPC (and not one whose group is locked)", () => {
+    const json: TfJson = {
+      resource: {
+        aws_vpc: { a: { cidr_block: "10.0.0.0/16" }, b: { cidr_block: "10.1.0.0/16" } },
+        aws_default_security_group: { d: { vpc_id: "${aws_vpc.a.id}", ingress: [], egress: [] } },
+      },
+    };
+    expect(checkInvariants(json)).toEqual([expect.objectContaining({ invariant: "default-security-group-empty", address: "aws_vpc.b" })]);
+  });
+
+  test.each(["aws_iam_user_policy_attachment", "aws_iam_group_policy_attachment"])("when a managed policy is attached with %s, iam-no-managed-policy reports it", (type) => {
+    const json: TfJson = { resource: { [type]: { a: { policy_arn: "arn:aws:iam::aws:policy/ReadOnlyAccess" } } } };
+    expect(checkInvariants(json).map((x) => x.invariant)).toEqual(["iam-no-managed-policy"]);
+  });
+
+  test("when a plan knows a templated value (a log group name from a reference), the plan-JSON invariants read the planned value; a bare reference to our key stays a reference", () => {
+    const plan: PlanJson = {
+      configuration: {
+        root_module: {
+          resources: [{
+            address: "aws_cloudwatch_log_group.l", mode: "managed", type: "aws_cloudwatch_log_group", name: "l",
+            expressions: { name: { constant_value: "/${aws_ecs_cluster.c.name}/x" }, kms_key_id: { constant_value: "${aws_kms_key.k.arn}" }, retention_in_days: { constant_value: 365 } },
+          }],
+        },
+      },
+      resource_changes: [{ address: "aws_cloudwatch_log_group.l", mode: "managed", type: "aws_cloudwatch_log_group", name: "l", change: { actions: ["update"], before: {}, after: { name: "/vd/x", kms_key_id: "arn:aws:kms:us-east-1:1:key/k", retention_in_days: 365 }, after_unknown: {} } }],
+    };
+    const json = planToTfJson(plan);
+    expect(json.resource!.aws_cloudwatch_log_group!.l).toMatchObject({ name: "/vd/x", kms_key_id: "${aws_kms_key.k.arn}" });
     expect(checkInvariants(json)).toEqual([]);
   });
 

@@ -103,7 +103,7 @@ describe("local stage applied to moto", () => {
     expect(plan.code).toBe(0);
   });
 
-  test("when the next version of the stack changes sender, credentials mode and egress, plan:summary flags every kind of change", async () => {
+  test("when the next version of the stack changes sender, credentials mode and egress, plan:summary reports each change with its risk", async () => {
     // Version 2 of the local stage, planned against version 1's state in moto.
     const v2 = synthesizeStages(path.join(outdir, "v2"), [
       {
@@ -118,25 +118,20 @@ describe("local stage applied to moto", () => {
     await terraform(["init", "-input=false", "-no-color"], { cwd: v2.dir });
     await terraform(["plan", "-input=false", "-no-color", "-out=v2.tfplan"], { cwd: v2.dir });
     const plan = JSON.parse((await terraform(["show", "-json", "-no-color", "v2.tfplan"], { cwd: v2.dir })).stdout) as PlanLike;
-    const summary = summarizePlan(plan, "local v1 -> v2");
-    const flagged = (kind: string) => summary.flags.filter((f) => f.kind === kind).map((f) => f.address);
+    const summary = summarizePlan(plan, { title: "local v1 -> v2", config: JSON.parse(fs.readFileSync(path.join(v2.dir, "cdk.tf.json"), "utf8")) as object });
+    const at = (action: string, type: string) => summary.changes.filter((c) => c.action === action && c.type === type);
 
-    expect(summary.counts.destroy).toBe(2); // the access-key SecureStrings
-    expect(summary.counts.replace).toBeGreaterThanOrEqual(1); // the From address identity
-    expect(summary.counts.update).toBeGreaterThanOrEqual(2); // from_address, ses_percent parameters (and more)
-    expect(flagged("destroy-replace")).toEqual(expect.arrayContaining([
-      expect.stringMatching(/^aws_ssm_parameter\.parameters_param-aws-access-key-id/),
-      expect.stringMatching(/^aws_ses_email_identity\./),
-    ]));
-    expect(flagged("secure-string")).toEqual([
-      expect.stringMatching(/access-key-id/),
-      expect.stringMatching(/secret-access-key/),
+    expect(summary.actions.destroy).toBe(2); // the access-key SecureStrings
+    expect(summary.actions.replace).toBeGreaterThanOrEqual(1); // the From address identity
+    expect(summary.actions.update).toBeGreaterThanOrEqual(2); // from_address, ses_percent parameters (and more)
+    expect(at("destroy", "aws_ssm_parameter").map((c) => [c.label, c.risk])).toEqual([
+      [expect.stringMatching(/param-aws-access-key-id$/), "high"],
+      [expect.stringMatching(/param-aws-secret-access-key$/), "high"],
     ]);
-    expect(flagged("iam-kms-policy")).toEqual(expect.arrayContaining([expect.stringMatching(/^aws_iam_role_policy\.task-role_policy/)]));
-    expect(flagged("network")).toEqual(expect.arrayContaining([
-      expect.stringMatching(/^aws_nat_gateway\./),
-      expect.stringMatching(/^aws_vpc_security_group_egress_rule\.network_task-out-443-to-internet/),
-    ]));
+    expect(at("replace", "aws_ses_email_identity")).toHaveLength(1);
+    expect(summary.changes.find((c) => c.label.endsWith("task-role/policy"))?.policies).toHaveLength(1);
+    expect(at("create", "aws_nat_gateway")).toEqual([expect.objectContaining({ risk: "medium", reason: "a path between the VPC and the internet" })]);
+    expect(at("create", "aws_vpc_security_group_egress_rule")).toContainEqual(expect.objectContaining({ label: expect.stringMatching(/network\/task-out-443-to-internet$/), risk: "medium" }));
     expect(summary.markdown).not.toContain(CANARY);
     expect(summary.markdown).not.toContain("reader@example.com");
   });

@@ -6,14 +6,10 @@ import fs from "node:fs";
 import path from "node:path";
 import { Testing, type TerraformStack } from "cdktf";
 
-export type Block = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
-export interface TfJson {
-  resource?: Record<string, Record<string, Block>>;
-  data?: Record<string, Record<string, Block>>;
-  provider?: Record<string, Block[]>;
-  output?: Record<string, Block>;
-  terraform?: Block;
-}
+import type { Block, DocStatement, TfJson } from "../../scripts/lib/invariants";
+
+// The shapes are defined once, beside the invariants that walk them.
+export type { Block, DocStatement, TfJson };
 
 export interface Found {
   /** Terraform address, e.g. aws_kms_key.parameters_key_13D0CAB1 */
@@ -63,15 +59,6 @@ export function ref(found: Found, attr: string): string {
   return `\${${found.address}.${attr}}`;
 }
 
-/** A policy statement as written in an aws_iam_policy_document data source. */
-export interface DocStatement {
-  sid?: string;
-  effect?: string;
-  actions?: string[];
-  resources?: string[];
-  condition?: { test: string; variable: string; values: string[] }[];
-  principals?: { type: string; identifiers: string[] }[];
-}
 
 /**
  * The statements behind a policy argument such as
