@@ -66,6 +66,8 @@ async function main(): Promise<void> {
       put("aws/secret_access_key", "unset", "SecureString"),
       put("sendgrid/api_key", "unset", "SecureString"),
       put("digest/feeds", JSON.stringify(Object.keys(routes).map((r, i) => ({ url: `${feeds.url}${r}`, name: `Feed ${i}` })))),
+      // The feeds are on loopback, which the sender reaches only when the allow-list names it.
+      put("digest/feed_hosts", "127.0.0.1", "StringList"),
     ]);
     await ses.send(new VerifyEmailIdentityCommand({ EmailAddress: from }));
 
@@ -192,7 +194,7 @@ async function migration(motoUrl: string, feedsUrl: string): Promise<void> {
     await Promise.all([
       put("aws/region", REGION), put("email/from_address", from), put("email/to_address", to.join(","), "StringList"), put("email/use_ses", "true"), put("email/ses_percent", "50"),
       put("aws/access_key_id", "unset", "SecureString"), put("aws/secret_access_key", "unset", "SecureString"), put("sendgrid/api_key", "SG.bench", "SecureString"),
-      put("digest/feeds", JSON.stringify([{ url: `${feedsUrl}/f0.rss`, name: "F0" }])),
+      put("digest/feeds", JSON.stringify([{ url: `${feedsUrl}/f0.rss`, name: "F0" }])), put("digest/feed_hosts", "127.0.0.1", "StringList"),
     ]);
     await ses.send(new VerifyEmailIdentityCommand({ EmailAddress: from }));
     return root;

@@ -251,7 +251,7 @@ export function rolloutCli(io: CliIo = processIo(), given: Partial<RolloutDeps> 
             "ROLLOUT_NO_FALLBACK",
             `stage ${s.name} has ${fallback === false ? "no SendGrid key" : "a SendGrid key that could not be read"}: with the rollback in force its runs would send nothing at all; nothing was written`,
             EXIT.failed,
-            "put the SendGrid key first (npm run secrets -- put sendgrid/api_key), or --force to stop all sending on purpose",
+            `put the SendGrid key first (npm run secrets -- put sendgrid/api_key --stage ${s.name}), or --force to stop all sending on purpose`,
           );
         }
         const record: RollbackRecord = { state: "rolled_back", at: deps.now().toISOString(), reason: "manual", detail };

@@ -38,7 +38,7 @@ import { EmfMetrics, type Metrics } from "./metrics";
 import { digestDate } from "./render";
 import { RollbackStore, rollbackTriggerOf, sendgridKeyConfigured } from "./rollback";
 import { EXIT, runDigest, type RunSummary } from "./run";
-import { LEDGER_TABLE_NAME_EXPECTED, isLedgerTableName } from "./validation";
+import { LEDGER_TABLE_NAME_EXPECTED, isLedgerTableName, parseEndpointUrl, parseParameterRoot, parseRecipientList, parseRegion, type Checked } from "./validation";
 
 export interface CliIo {
   /** Writes one line (without newline) to stdout synchronously. */
@@ -92,13 +92,20 @@ export function readEnv(env: NodeJS.ProcessEnv, isTTY: boolean): CliEnv {
     if (!Number.isFinite(n) || n < min || n > max) throw new ConfigInvalidError(k, `a number from ${min} to ${max}`);
     return n;
   };
+  /** A variable checked by its rule in validation.ts; a bad value is CONFIG_INVALID naming the variable. */
+  const checked = <T>(k: string, parse: (v: string) => Checked<T>): T | undefined => {
+    const v = get(k);
+    if (v === undefined) return undefined;
+    const r = parse(v);
+    if (!r.ok) throw new ConfigInvalidError(k, r.expected);
+    return r.value;
+  };
   const useSesRaw = get(ENV.useSes)?.toLowerCase();
   if (useSesRaw !== undefined && useSesRaw !== "true" && useSesRaw !== "false") throw new ConfigInvalidError(ENV.useSes, '"true" or "false"');
-  const emailTo = get(ENV.emailTo)
-    ?.split(",")
-    .map((s) => s.trim())
-    .filter(Boolean);
-  const region = get(ENV.region) ?? get("AWS_DEFAULT_REGION");
+  const emailTo = checked(ENV.emailTo, parseRecipientList);
+  const region = checked(ENV.region, parseRegion) ?? checked("AWS_DEFAULT_REGION", parseRegion);
+  const endpoint = checked(ENV.endpointUrl, parseEndpointUrl);
+  const root = checked(ENV.parameterRoot, parseParameterRoot);
   const logFormatRaw = get(ENV.logFormat)?.toLowerCase();
   if (logFormatRaw !== undefined && logFormatRaw !== "json" && logFormatRaw !== "pretty") throw new ConfigInvalidError(ENV.logFormat, '"json" or "pretty"');
   const ledgerTable = get(ENV.ledgerTable);
@@ -116,9 +123,9 @@ export function readEnv(env: NodeJS.ProcessEnv, isTTY: boolean): CliEnv {
     if (!u || !/^https?:$/.test(u.protocol) || u.username || u.password) throw new ConfigInvalidError(ENV.sendgridBaseUrl, "an http(s) URL without credentials");
   }
   return {
-    root: get(ENV.parameterRoot) ?? DEFAULT_PARAMETER_ROOT,
+    root: root ?? DEFAULT_PARAMETER_ROOT,
     region: region ?? "us-east-1",
-    endpoint: get(ENV.endpointUrl),
+    endpoint,
     overrides: {
       recipients: emailTo && emailTo.length > 0 ? emailTo : undefined,
       useSes: useSesRaw === undefined ? undefined : useSesRaw === "true",

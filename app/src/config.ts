@@ -4,8 +4,7 @@
  * zod, and cached with a TTL. Errors name the parameter, never its value.
  */
 import { paginateGetParametersByPath, type SSMClient, type Parameter } from "@aws-sdk/client-ssm";
-import { z } from "zod";
-import { SECRET_PLACEHOLDER, parameterName, runtimeParameterName, type ParameterKey, type RollbackRecord } from "./contract";
+import { PARAMETERS, SECRET_PLACEHOLDER, parameterName, runtimeParameterName, type ParameterKey, type RollbackRecord } from "./contract";
 import { ConfigInvalidError, ConfigMissingError, mapAwsError } from "./errors";
 import type { Metrics } from "./metrics";
 import { METRICS } from "./contract";
@@ -13,14 +12,17 @@ import { pinPairedSecret } from "./credential-pair";
 import { parseRollbackValue } from "./rollback";
 import { Secret } from "./secret";
 import {
-  REGION_EXPECTED,
-  awsRegion,
+  DEFAULT_FROM_NAME,
   isUnsetValue,
+  parseConfigurationSet,
   parseEmailAddress,
-  parseFeedList,
+  parseFeedSources,
   parseFlag,
+  parseFromName,
   parsePercent,
   parseRecipientList,
+  parseRegion,
+  parseSecretToken,
   parseUnsubscribeSigningKey,
   parseUnsubscribeTarget,
   type Checked,
@@ -41,6 +43,8 @@ export interface DigestConfig {
   readonly root: string;
   readonly region: string;
   readonly fromAddress: string;
+  /** The From display name (`email/from_name`, else DEFAULT_FROM_NAME). */
+  readonly fromName: string;
   /** One or more recipients, de-duplicated, in configured order. */
   readonly recipients: readonly string[];
   readonly useSes: boolean;
@@ -51,6 +55,12 @@ export interface DigestConfig {
   readonly credentials?: StaticCredentials;
   readonly sendgridApiKey?: Secret;
   readonly feeds: readonly FeedSource[];
+  /**
+   * `digest/feed_hosts`: the host patterns feeds (and their redirects) may be fetched from,
+   * canonical (validation.ts). Undefined: no host restriction (special-purpose addresses
+   * are refused all the same: feeds/egress.ts).
+   */
+  readonly feedHosts?: readonly string[];
   /** Where recipients unsubscribe (https URL or mailto), for List-Unsubscribe. */
   readonly unsubscribe?: string;
   /**
@@ -86,10 +96,8 @@ export interface ParameterStoreConfigOptions {
 /** Values that mean "not set" in an optional parameter (the stack applies the same rule: validation.ts). */
 const isUnset = isUnsetValue;
 
-// Email addresses, recipient and feed lists, region, percent and the unsubscribe target
-// follow validation.ts, which the stack's constructs apply too.
-const configurationSetName = z.string().regex(/^[A-Za-z0-9_-]{1,64}$/);
-const secretToken = z.string().regex(/^\S{1,1024}$/);
+// Every value follows its rule in validation.ts, which the stack's constructs and
+// `npm run secrets -- put` apply too: a value one of them accepts, the others accept.
 
 /** Loads {@link DigestConfig} from Parameter Store. */
 export class ParameterStoreConfig {
@@ -148,6 +156,7 @@ export class ParameterStoreConfig {
   private async fetch(): Promise<DigestConfig> {
     const started = this.now();
     const values = new Map<string, string>();
+    const types = new Map<string, string>();
     try {
       const pages = paginateGetParametersByPath(
         { client: this.ssm, pageSize: 10 },
@@ -157,6 +166,7 @@ export class ParameterStoreConfig {
       for await (const page of pages) {
         for (const p of page.Parameters ?? ([] as Parameter[])) {
           if (p.Name !== undefined && p.Value !== undefined) values.set(p.Name, p.Value);
+          if (p.Name !== undefined && p.Type !== undefined) types.set(p.Name, p.Type);
         }
         // Bounded: a hierarchy of a few dozen parameters is a handful of pages.
         if (++pageCount >= 100) break;
@@ -169,26 +179,31 @@ export class ParameterStoreConfig {
     } finally {
       this.opts.metrics?.observe(METRICS.parameterStoreLatencyMs, this.now() - started);
     }
-    return parseConfig(this.root, values, this.opts.overrides ?? {});
+    return parseConfig(this.root, values, this.opts.overrides ?? {}, types);
   }
 }
 
+/** What CONFIG_INVALID says of a secret parameter that is not a SecureString. */
+export const SECURE_STRING_EXPECTED = "a SecureString (it is stored unencrypted as a plain String: delete it, deploy, and put the value again with `npm run secrets -- put`)";
+
 /**
  * Validates raw parameter values (full name -> value) into a {@link DigestConfig}.
- * Exported for tests and for callers that obtained values another way.
+ * `types` (full name -> SSM type), when given, must say SecureString for every secret
+ * parameter present. Exported for tests and for callers that obtained values another way.
  */
-export function parseConfig(root: string, values: ReadonlyMap<string, string>, overrides: ConfigOverrides = {}): DigestConfig {
+export function parseConfig(root: string, values: ReadonlyMap<string, string>, overrides: ConfigOverrides = {}, types?: ReadonlyMap<string, string>): DigestConfig {
   const name = (key: ParameterKey) => parameterName(root, key);
   const raw = (key: ParameterKey) => values.get(name(key));
+  // A secret found as a plain String is readable by anyone with ssm:GetParameter and sits
+  // unencrypted: refused, whatever it holds, before any value is used.
+  for (const key of Object.keys(PARAMETERS) as ParameterKey[]) {
+    const type = types?.get(name(key));
+    if (PARAMETERS[key].secret && type !== undefined && type !== "SecureString") throw new ConfigInvalidError(name(key), SECURE_STRING_EXPECTED);
+  }
   const required = (key: ParameterKey): string => {
     const v = raw(key);
     if (v === undefined || v.trim() === "" || v === SECRET_PLACEHOLDER) throw new ConfigMissingError(name(key));
     return v.trim();
-  };
-  const check = <T>(key: ParameterKey, schema: z.ZodType<T>, value: unknown, expected: string): T => {
-    const r = schema.safeParse(value);
-    if (!r.success) throw new ConfigInvalidError(name(key), expected);
-    return r.data;
   };
   /** A shared rule's answer (validation.ts), or CONFIG_INVALID naming `parameter`. */
   const valid = <T>(parameter: string, r: Checked<T>): T => {
@@ -199,11 +214,12 @@ export function parseConfig(root: string, values: ReadonlyMap<string, string>, o
   // Region: parameter first, AWS_REGION as the fallback.
   const regionRaw = raw("awsRegion");
   let regionValue: string;
-  if (!isUnset(regionRaw)) regionValue = check("awsRegion", awsRegion, regionRaw!.trim(), REGION_EXPECTED);
-  else if (overrides.fallbackRegion) regionValue = check("awsRegion", awsRegion, overrides.fallbackRegion, REGION_EXPECTED);
+  if (!isUnset(regionRaw)) regionValue = valid(name("awsRegion"), parseRegion(regionRaw!));
+  else if (overrides.fallbackRegion) regionValue = valid("AWS_REGION", parseRegion(overrides.fallbackRegion));
   else throw new ConfigMissingError(name("awsRegion"));
 
   const fromAddress = valid(name("fromAddress"), parseEmailAddress(required("fromAddress")));
+  const fromName = valid(name("fromName"), parseFromName(raw("fromName"))) ?? DEFAULT_FROM_NAME;
 
   let recipients: string[];
   if (overrides.recipients && overrides.recipients.length > 0) {
@@ -223,30 +239,23 @@ export function parseConfig(root: string, values: ReadonlyMap<string, string>, o
 
   const sesPercent = valid(name("sesPercent"), parsePercent(raw("sesPercent"))) ?? 100;
 
-  const csRaw = raw("configurationSet");
-  const configurationSet = isUnset(csRaw)
-    ? undefined
-    : check("configurationSet", configurationSetName, csRaw!.trim(), "an SES configuration set name (letters, digits, _ and -, at most 64)");
+  const configurationSet = valid(name("configurationSet"), parseConfigurationSet(raw("configurationSet")));
 
-  const keyId = raw("awsAccessKeyId");
-  const keySecret = raw("awsSecretAccessKey");
+  const keyId = valid(name("awsAccessKeyId"), parseSecretToken(raw("awsAccessKeyId")));
+  const keySecret = valid(name("awsSecretAccessKey"), parseSecretToken(raw("awsSecretAccessKey")));
   let credentials: StaticCredentials | undefined;
-  if (!isUnset(keyId) || !isUnset(keySecret)) {
-    if (isUnset(keyId)) throw new ConfigMissingError(name("awsAccessKeyId"));
-    if (isUnset(keySecret)) throw new ConfigMissingError(name("awsSecretAccessKey"));
-    check("awsAccessKeyId", secretToken, keyId, "an access key id without spaces");
-    check("awsSecretAccessKey", secretToken, keySecret, "a secret access key without spaces");
-    credentials = { accessKeyId: new Secret(keyId!), secretAccessKey: new Secret(keySecret!) };
+  if (keyId !== undefined || keySecret !== undefined) {
+    if (keyId === undefined) throw new ConfigMissingError(name("awsAccessKeyId"));
+    if (keySecret === undefined) throw new ConfigMissingError(name("awsSecretAccessKey"));
+    credentials = { accessKeyId: new Secret(keyId), secretAccessKey: new Secret(keySecret) };
   }
 
-  const sgRaw = raw("sendgridApiKey");
-  let sendgridApiKey: Secret | undefined;
-  if (!isUnset(sgRaw)) {
-    check("sendgridApiKey", secretToken, sgRaw, "an API key without spaces");
-    sendgridApiKey = new Secret(sgRaw!);
-  }
+  const sgKey = valid(name("sendgridApiKey"), parseSecretToken(raw("sendgridApiKey")));
+  const sendgridApiKey = sgKey === undefined ? undefined : new Secret(sgKey);
 
-  const feeds = valid(name("feeds"), parseFeedList(required("feeds")));
+  const sources = parseFeedSources(required("feeds"), raw("feedHosts"));
+  if (!sources.ok) throw new ConfigInvalidError(name(sources.parameter ?? "feeds"), sources.expected);
+  const { feeds, hosts: feedHosts } = sources.value;
 
   const unsubscribe = valid(name("unsubscribeUrl"), parseUnsubscribeTarget(raw("unsubscribeUrl")));
   const signingKeyRaw = valid(name("unsubscribeSigningKey"), parseUnsubscribeSigningKey(raw("unsubscribeSigningKey")));
@@ -258,6 +267,7 @@ export function parseConfig(root: string, values: ReadonlyMap<string, string>, o
     root,
     region: regionValue,
     fromAddress,
+    fromName,
     recipients,
     useSes,
     sesPercent,
@@ -265,6 +275,7 @@ export function parseConfig(root: string, values: ReadonlyMap<string, string>, o
     credentials,
     sendgridApiKey,
     feeds,
+    ...(feedHosts ? { feedHosts } : {}),
     unsubscribe,
     ...(unsubscribeSigningKey ? { unsubscribeSigningKey } : {}),
     ...(sesRollback ? { sesRollback } : {}),

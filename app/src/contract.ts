@@ -13,6 +13,11 @@ export const PARAMETERS = {
   awsSecretAccessKey: { path: "aws/secret_access_key", type: "SecureString", secret: true, required: false },
   awsRegion: { path: "aws/region", type: "String", secret: false, required: true },
   fromAddress: { path: "email/from_address", type: "String", secret: false, required: true },
+  /**
+   * The From display name (`"Vibe Coding Digest" <from_address>`). Optional: unset, the
+   * sender uses DEFAULT_FROM_NAME from validation.ts; the value rule is parseFromName there.
+   */
+  fromName: { path: "email/from_name", type: "String", secret: false, required: false },
   toAddress: { path: "email/to_address", type: "StringList", secret: false, required: true },
   useSes: { path: "email/use_ses", type: "String", secret: false, required: false },
   sesPercent: { path: "email/ses_percent", type: "String", secret: false, required: false },

@@ -22,11 +22,7 @@ export type ErrorCode =
   | "SES_MESSAGE_REJECTED"
   | "SES_CONFIGURATION_SET_MISSING"
   | "SES_QUOTA_EXCEEDED"
-  | "FEED_HTTP_STATUS"
-  | "FEED_TIMEOUT"
-  | "FEED_TOO_LARGE"
-  | "FEED_PARSE_FAILED"
-  | "FEED_FETCH_FAILED"
+  | FeedErrorCode
   | "DELIVERY_FAILED"
   | "DELIVERY_SETUP_FAILED"
   | "SES_ROLLED_BACK"
@@ -237,10 +233,28 @@ export class QuotaExceededError extends AwsServiceError {
   }
 }
 
+/** Codes of {@link FeedError} (docs/feeds.md explains each). */
+export type FeedErrorCode =
+  | "FEED_HTTP_STATUS"
+  | "FEED_TIMEOUT"
+  | "FEED_TOO_LARGE"
+  | "FEED_PARSE_FAILED"
+  | "FEED_FETCH_FAILED"
+  /** The feed URL or a redirect target names a host `digest/feed_hosts` does not match. */
+  | "FEED_HOST_NOT_ALLOWED"
+  /** The feed URL or a redirect target is (or resolves to) a private, loopback, link-local or reserved address not allow-listed as a literal. */
+  | "FEED_ADDRESS_REFUSED"
+  /** A redirect leads back to a URL already visited. */
+  | "FEED_REDIRECT_LOOP"
+  /** More redirects than the fetcher follows (5). */
+  | "FEED_TOO_MANY_REDIRECTS"
+  /** A redirect without a usable Location, or to a non-http(s) URL or one with credentials. */
+  | "FEED_REDIRECT_INVALID";
+
 /** One feed could not be used; the digest goes on without it. */
 export class FeedError extends DigestError {
   constructor(
-    readonly code: "FEED_HTTP_STATUS" | "FEED_TIMEOUT" | "FEED_TOO_LARGE" | "FEED_PARSE_FAILED" | "FEED_FETCH_FAILED",
+    readonly code: FeedErrorCode,
     readonly feed: string,
     detail: string,
     retryable: boolean,

@@ -24,7 +24,7 @@ import { isOneClickUnsubscribeTarget } from "./validation";
 
 export interface RunDeps {
   readonly config: { load(): Promise<DigestConfig> };
-  readonly feeds: { fetchAll(sources: readonly DigestConfig["feeds"][number][]): Promise<FeedResult[]> };
+  readonly feeds: { fetchAll(sources: readonly DigestConfig["feeds"][number][], policy?: { readonly hosts?: readonly string[] }): Promise<FeedResult[]> };
   /** The provider for this config (the migration router over SES and SendGrid). */
   readonly provider: (config: DigestConfig, run: RunContext) => DeliveryProvider;
   /** Which credentials the provider uses, for the log and summary. */
@@ -231,7 +231,7 @@ export async function runDigest(deps: RunDeps, opts: RunOptions = {}): Promise<R
   try {
     log.info({ feeds: config.feeds.length }, "fetching feeds");
     // Nothing is in flight while the feeds load: a stop does not wait for them.
-    const feeds = await untilStopped(deps.feeds.fetchAll(config.feeds));
+    const feeds = await untilStopped(deps.feeds.fetchAll(config.feeds, { hosts: config.feedHosts }));
     if (feeds === STOPPED) {
       log.warn("stopped while fetching feeds; nothing sent");
       deps.metrics?.count(METRICS.digestSucceeded, 0);

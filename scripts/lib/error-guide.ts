@@ -96,7 +96,7 @@ export function collectErrorCodes(root: string): FoundCode[] {
 
 const STATUS = "npm run rollout -- status --stage <stage>";
 const LEDGER = "npm run digest -- ledger status";
-const SECRETS = "npm run secrets -- status";
+const SECRETS = "npm run secrets -- status --stage <stage>";
 const PLAN = "npm run infra -- plan --stage <stage>";
 const WHOAMI = "aws sts get-caller-identity (which identity you run as)";
 const RESEND = "npm run digest -- ledger resend --date <today> --recipient <address> (only once the provider shows it was not delivered)";
@@ -112,12 +112,12 @@ export const ERROR_GUIDE: Readonly<Record<string, GuideEntry>> = {
       "only one of `aws/access_key_id` / `aws/secret_access_key` holds a real value",
       "`VIBE_PARAMETER_ROOT` or `AWS_REGION` points at another hierarchy or region than the stack's",
     ],
-    run: [SECRETS, "npm run secrets -- put <name> (value on stdin), or npm run rotate -- access-key --stage local for the key pair", PLAN],
+    run: [SECRETS, "npm run secrets -- put <name> --stage <stage> (value on stdin), or npm run rotate -- access-key --stage local for the key pair", PLAN],
   },
   CONFIG_INVALID: {
     meaning: "A parameter or environment variable is present but its value breaks the rule the stack and the sender share (app/src/validation.ts); the message names it and what was expected, never the value. Exit 2.",
     causes: ["a value edited by hand in Parameter Store (e.g. `ses_percent` written as `25%`)", "`EMAIL_TO` or another variable with a malformed value", "a signing key shorter than 32 characters or with whitespace"],
-    run: ["fix the named value: npm run rollout -- set <percent> --stage <stage> for ses_percent, npm run secrets -- put <name> for secrets, aws ssm put-parameter --overwrite for the others", SECRETS],
+    run: ["fix the named value: npm run rollout -- set <percent> --stage <stage> for ses_percent, npm run secrets -- put <name> --stage <stage> for secrets, aws ssm put-parameter --overwrite for the others", SECRETS],
   },
   AWS_ACCESS_DENIED: {
     meaning: "IAM, a KMS key policy or an SCP refused a call. In the sender, Parameter Store or its key denying access at config load is a rollback trigger (everything goes through SendGrid until cleared). In a command, it is your identity that lacks the permission (exit 2).",
@@ -217,6 +217,31 @@ export const ERROR_GUIDE: Readonly<Record<string, GuideEntry>> = {
     causes: ["DNS or egress does not reach the host", "a redirect to a host outside the allow-list", "a TLS certificate problem at the host"],
     run: [FEED_CHECK, "check digest/feed_hosts (the allow-list) against the feed's redirects"],
   },
+  FEED_HOST_NOT_ALLOWED: {
+    meaning: "A feed URL or one of its redirects names a host that the allow-list `digest/feed_hosts` does not match (docs/feeds.md); the feed is not fetched and the digest goes on without it.",
+    causes: ["the feed moved to another host (a redirect to a new domain)", "a feed added to digest/feeds by hand, not through the stage data that writes both lists"],
+    run: [FEED_CHECK + " (add -L to see where it redirects)", "add the host to the stage's feed data in modules/stages.ts (it writes digest/feeds and digest/feed_hosts); plan, review, deploy"],
+  },
+  FEED_ADDRESS_REFUSED: {
+    meaning: "A feed URL or one of its redirects is, or resolves to, a special-purpose address (metadata, loopback, private, link-local, CGNAT ...) that `digest/feed_hosts` does not name as an IP literal; the feed is not fetched and the digest goes on without it.",
+    causes: ["the feed host's DNS now points into a private range", "a redirect to an internal or metadata address"],
+    run: ["dig +short <feed host> (what it resolves to)", "only the local stage names such a literal (127.0.0.1); on a real stage, drop or fix the feed"],
+  },
+  FEED_REDIRECT_INVALID: {
+    meaning: "A feed redirected without a usable Location, or to a URL that is not http(s) or carries credentials; the digest goes on without it.",
+    causes: ["a misconfigured feed server", "a redirect to a login page"],
+    run: [FEED_CHECK + " (add -L to see the chain)"],
+  },
+  FEED_REDIRECT_LOOP: {
+    meaning: "A feed's redirects lead back to a URL already visited; the digest goes on without it.",
+    causes: ["a feed server misconfiguration (http and https, or www and the apex, redirecting to each other)"],
+    run: [FEED_CHECK + " (add -L --max-redirs 6 to see the chain)", "use the final URL in the stage's feed list"],
+  },
+  FEED_TOO_MANY_REDIRECTS: {
+    meaning: "A feed redirected more than 5 times; the digest goes on without it.",
+    causes: ["a long redirect chain after a site move"],
+    run: [FEED_CHECK + " (add -L to see the chain)", "use the final URL in the stage's feed list"],
+  },
   DELIVERY_FAILED: {
     meaning: "A provider answered something unexpected for this recipient (e.g. an accepted send without a message id); it is `failed` or `unknown` in the ledger.",
     causes: ["a provider-side anomaly", "a proxy between the task and the provider"],
@@ -235,7 +260,7 @@ export const ERROR_GUIDE: Readonly<Record<string, GuideEntry>> = {
   SENDGRID_NOT_CONFIGURED: {
     meaning: "This recipient needed SendGrid (its share, a rollback or a fallback from SES) but `sendgrid/api_key` holds no real key; it was not attempted.",
     causes: ["the SendGrid key was removed while ses_percent is below 100 or use_ses is false", "a rollback in force after the migration"],
-    run: [STATUS, "printf %s \"$KEY\" | npm run secrets -- put sendgrid/api_key, or npm run rollout -- set 100 --stage <stage>"],
+    run: [STATUS, "printf %s \"$KEY\" | npm run secrets -- put sendgrid/api_key --stage <stage>, or npm run rollout -- set 100 --stage <stage>"],
   },
   SENDGRID_UNAUTHORIZED: {
     meaning: "SendGrid answered 401: the API key is missing, invalid, expired or revoked. Nothing was sent.",
@@ -397,7 +422,7 @@ export const ERROR_GUIDE: Readonly<Record<string, GuideEntry>> = {
     run: [SECRETS, "rotate again, alone"],
   },
   ROTATE_VALUE_INVALID: {
-    meaning: "The value piped in breaks the rule the sender applies to it (a SendGrid key is one token without whitespace, at most 1 KB) or is over 4 KB. Exit 2; nothing changed.",
+    meaning: "The value piped in breaks the rule the sender and `secrets put` apply to it (app/src/validation.ts: a SendGrid key is 1 to 1024 printable ASCII characters without spaces or line breaks) or is over 4 KB. Exit 2; nothing changed.",
     causes: ["an empty pipe, or a value with a space or an inner newline", "the placeholder `unset`"],
     run: ["printf %s \"$KEY\" | npm run rotate -- sendgrid-key --stage <stage> (printf, not echo with a trailing space)"],
   },
@@ -446,6 +471,21 @@ export const ERROR_GUIDE: Readonly<Record<string, GuideEntry>> = {
     causes: ["the folder does not exist or is read-only"],
     run: ["give --out a writable path"],
   },
+  NOT_SECURE_STRING: {
+    meaning: "`secrets put` (or `secrets status`, as insecure) found the parameter stored as a plain String or StringList: a secret kept unencrypted. Nothing was written.",
+    causes: ["the parameter was created by hand, not by the stack"],
+    run: ["aws ssm delete-parameter --name <name>, deploy so the stack declares it as a SecureString, then put the value"],
+  },
+  CHROMIUM_MISSING: {
+    meaning: "`npm run screenshots` could not start Chromium. Exit 2.",
+    causes: ["Chromium is not installed", "VIBE_CHROMIUM names a binary that does not exist"],
+    run: ["apt-get install -y chromium (Debian), or set VIBE_CHROMIUM"],
+  },
+  CHROMIUM_FAILED: {
+    meaning: "`npm run screenshots`: Chromium exited with an error while taking a screenshot.",
+    causes: ["headless Chromium cannot run on this machine (sandbox, shared memory)"],
+    run: ["run the command again with --json and read Chromium's exit code"],
+  },
   UNKNOWN_SECRET: {
     meaning: "`secrets put` was given a name that is not a secret parameter (the message lists the known ones).",
     causes: ["a typo, or a plain parameter such as email/from_address"],
@@ -454,7 +494,7 @@ export const ERROR_GUIDE: Readonly<Record<string, GuideEntry>> = {
   EMPTY_VALUE: {
     meaning: "`secrets put` refused an empty value or one the sender reads as not set (`unset`, `none`, `-`), or one over 4 KB.",
     causes: ["an empty pipe (the variable was not set)"],
-    run: ["printf %s \"$VALUE\" | npm run secrets -- put <name>"],
+    run: ["printf %s \"$VALUE\" | npm run secrets -- put <name> --stage <stage>"],
   },
   NOT_DEPLOYED: {
     meaning: "`secrets put` found no such parameter (or no KMS key on it): the stack declares it on deploy.",
@@ -501,7 +541,7 @@ export const ERROR_GUIDE: Readonly<Record<string, GuideEntry>> = {
   SECRET_VALUE_REJECTED: {
     meaning: "Synth: a secret value was passed to the stack; secrets are put by the operator (`npm run secrets`, `npm run rotate`), never through Terraform.",
     causes: ["a construct prop given a real secret"],
-    run: ["remove the value from the code; put it with npm run secrets -- put <name>"],
+    run: ["remove the value from the code; put it with npm run secrets -- put <name> --stage <stage>"],
   },
   VALUE_INVALID: {
     meaning: "A value breaks its rule: at synth, a construct prop (the message names the construct path and the bound); in `secrets put`, the secret's shared rule (e.g. a signing key under 32 characters).",

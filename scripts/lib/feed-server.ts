@@ -10,8 +10,11 @@ import type { AddressInfo } from "node:net";
 
 export interface FeedRoute {
   readonly status?: number;
-  readonly body: string;
+  /** The body: text (sent as UTF-8) or exact bytes (a document in another encoding). */
+  readonly body: string | Buffer;
   readonly contentType?: string;
+  /** Extra response headers, e.g. `location` for a redirect or `content-encoding`. */
+  readonly headers?: Readonly<Record<string, string>>;
   /** Wait this long before answering (a slow feed). */
   readonly delayMs?: number;
 }
@@ -43,12 +46,12 @@ export async function startFeedServer(
     const urlPath = (req.url ?? "/").split("?")[0];
     hits.set(urlPath, (hits.get(urlPath) ?? 0) + 1);
     const route = routes[urlPath];
-    const answer = (status: number, body: string | Buffer, type: string) => {
-      res.writeHead(status, { "content-type": type });
+    const answer = (status: number, body: string | Buffer, type: string, headers: Readonly<Record<string, string>> = {}) => {
+      res.writeHead(status, { "content-type": type, ...headers });
       res.end(body);
     };
     if (route) {
-      const send = () => answer(route.status ?? 200, route.body, route.contentType ?? "application/rss+xml");
+      const send = () => answer(route.status ?? 200, route.body, route.contentType ?? "application/rss+xml", route.headers);
       if (route.delayMs) {
         const t = setTimeout(() => {
           timers.delete(t);

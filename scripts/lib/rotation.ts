@@ -43,7 +43,7 @@ import { PAIR_LABEL_PREFIX, accessKeyPairLabel, pinPairedSecret } from "../../ap
 import { mapAwsError } from "../../app/src/errors";
 import { digestDate } from "../../app/src/render";
 import { SIGNING_KEY_MAX_GRACE_DAYS, formatPreviousSigningKey, parsePreviousSigningKey, unsubscribeToken, unsubscribeVerificationKeys, verifyUnsubscribeToken } from "../../app/src/unsubscribe";
-import { isUnsetValue, parseUnsubscribeSigningKey } from "../../app/src/validation";
+import { PARAMETER_RULES, isUnsetValue } from "../../app/src/validation";
 import type { StageEnv } from "./stage-env";
 
 /** Progress lines (the CLI passes its Output). */
@@ -315,7 +315,7 @@ export async function rotateAccessKey(s: StageEnv, deps: AccessKeyRotationDeps, 
       "ROTATE_KEY_NOT_OWNED",
       `the stored key ${maskKeyId(stored.id)} is not a key of IAM user ${user}; nothing was changed`,
       EXIT.config,
-      "set VIBE_SENDER_USER to the user that owns it (local stage), or put a pair of this user with `npm run secrets -- put`",
+      "set VIBE_SENDER_USER to the user that owns it (local stage), or put a pair of this user with `npm run secrets -- put --stage <stage>`",
     );
   }
   const others = keys.filter((k) => k.id !== stored?.id);
@@ -370,6 +370,10 @@ export async function rotateAccessKey(s: StageEnv, deps: AccessKeyRotationDeps, 
         const out = await iam.send(new CreateAccessKeyCommand({ UserName: user }));
         const k = out.AccessKey;
         if (!k?.AccessKeyId || !k.SecretAccessKey) throw new CliError("ROTATE_STEP_FAILED", "IAM answered CreateAccessKey without a key", EXIT.failed);
+        // The rule the run applies to the stored pair (app/src/validation.ts), checked before anything is stored.
+        if (!PARAMETER_RULES.awsAccessKeyId!(k.AccessKeyId).ok || !PARAMETER_RULES.awsSecretAccessKey!(k.SecretAccessKey).ok) {
+          throw new CliError("ROTATE_VALUE_INVALID", "IAM answered CreateAccessKey with a key the sender would refuse", EXIT.failed);
+        }
         return { accessKeyId: k.AccessKeyId, secretAccessKey: k.SecretAccessKey };
       },
       (k) => `key ${maskKeyId(k.accessKeyId)}`,
@@ -527,16 +531,6 @@ export async function liveClaims(ddb: DynamoDBClient, table: string, now: Date):
 // SendGrid API key
 // ---------------------------------------------------------------------------------------
 
-/**
- * What the sender accepts as `sendgrid/api_key` (app/src/config.ts: one token without
- * whitespace, at most 1024 characters, not a "not set" value). validation.ts has no rule for
- * it yet, so it is stated here, the same as the run's.
- */
-export const SENDGRID_KEY_EXPECTED = "one API key without whitespace (at most 1024 characters)";
-export function isSendGridApiKey(v: string): boolean {
-  return !isUnsetValue(v) && /^\S{1,1024}$/.test(v);
-}
-
 /** The scope the sender's key needs (POST /v3/mail/send). */
 export const SENDGRID_SEND_SCOPE = "mail.send";
 
@@ -588,7 +582,11 @@ export async function rotateSendGridKey(s: StageEnv, deps: SendGridRotationDeps)
   try {
     const key = await steps.run("read-new", "read the new key from standard input", async () => {
       const v = await deps.readNewKey();
-      if (!isSendGridApiKey(v)) throw new CliError("ROTATE_VALUE_INVALID", `the new SendGrid key must be ${SENDGRID_KEY_EXPECTED}`, EXIT.config);
+      // The rule the run and `secrets put` apply to sendgrid/api_key (app/src/validation.ts).
+      const checked = PARAMETER_RULES.sendgridApiKey!(v);
+      if (!checked.ok || checked.value === undefined) {
+        throw new CliError("ROTATE_VALUE_INVALID", `the new SendGrid key must be ${checked.ok ? "set (not a placeholder)" : checked.expected}`, EXIT.config);
+      }
       return v;
     });
     const current = await steps.run("read-stored", `read ${name}`, async () => {
@@ -687,7 +685,7 @@ export async function rotateSigningKey(s: StageEnv, deps: SigningKeyRotationDeps
     } else steps.skip("keep-previous", "keep the current key as the previous one", "no key was set");
 
     const fresh = (deps.newKey ?? (() => randomBytes(32).toString("base64url")))();
-    const checked = parseUnsubscribeSigningKey(fresh);
+    const checked = PARAMETER_RULES.unsubscribeSigningKey!(fresh);
     if (!checked.ok || checked.value === undefined) throw new CliError("INTERNAL", "the generated signing key does not pass the signing key rule", EXIT.internal);
     steps.onFailureUndo("put the old signing key back", async () => {
       await putSecureString(deps.ssm, name, current!.value);

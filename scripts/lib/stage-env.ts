@@ -9,7 +9,7 @@
  */
 import { DEFAULT_PARAMETER_ROOT, ENV, SENDGRID_DEFAULT_BASE_URL } from "../../app/src/contract";
 import { CliError, EXIT, type EnvDoc } from "../../app/src/cli-kit";
-import { LEDGER_TABLE_NAME_EXPECTED, REGION_EXPECTED, isAwsRegion, isLedgerTableName } from "../../app/src/validation";
+import { LEDGER_TABLE_NAME_EXPECTED, isLedgerTableName, parseEndpointUrl, parseParameterRoot, parseRegion, type Checked } from "../../app/src/validation";
 import { devStage, localStage, prodStage, type CredentialsMode, type StageConfig, type StageName } from "../../modules/stages";
 
 /** The stage names a command accepts (for `stageOption`). */
@@ -116,20 +116,24 @@ export function resolveStage(name: StageName, env: Env = process.env): StageEnv 
     if (v !== undefined) overrides.push(k);
     return v;
   };
-  const endpoint = take(ENV.endpointUrl);
+  // The same value rules the sender applies to these variables (app/src/validation.ts).
+  const checked = <T>(name: string, r: Checked<T>): T => {
+    if (!r.ok) throw new CliError("STAGE_ENV_INVALID", `${name} must be ${r.expected}`, EXIT.config, "source .local/env.sh (written by npm run local -- --keep)");
+    return r.value;
+  };
+  const endpointRaw = take(ENV.endpointUrl);
+  const endpoint = endpointRaw === undefined ? undefined : checked(ENV.endpointUrl, parseEndpointUrl(endpointRaw));
   const stage = stageData("local", endpoint);
-  const region = take(ENV.region) ?? stage.region;
-  if (!isAwsRegion(region)) throw new CliError("STAGE_ENV_INVALID", `${ENV.region} must be ${REGION_EXPECTED}`, EXIT.config);
-  const parameterRoot = (take(ENV.parameterRoot) ?? stage.parameterRoot ?? DEFAULT_PARAMETER_ROOT).replace(/\/+$/, "") || "/";
-  if (!parameterRoot.startsWith("/")) throw new CliError("STAGE_ENV_INVALID", `${ENV.parameterRoot} must be an absolute parameter path such as /vibecoding`, EXIT.config);
+  const regionRaw = take(ENV.region);
+  const region = regionRaw === undefined ? stage.region : checked(ENV.region, parseRegion(regionRaw));
+  const rootRaw = take(ENV.parameterRoot);
+  const parameterRoot = rootRaw === undefined ? (stage.parameterRoot ?? DEFAULT_PARAMETER_ROOT) : checked(ENV.parameterRoot, parseParameterRoot(rootRaw));
   const ledgerTable = take(ENV.ledgerTable) ?? ledgerTableName(stage);
   if (!isLedgerTableName(ledgerTable)) throw new CliError("STAGE_ENV_INVALID", `${ENV.ledgerTable} must be ${LEDGER_TABLE_NAME_EXPECTED}`, EXIT.config);
   const senderUser = take(SENDER_USER_ENV) ?? senderUserName(stage);
   if (!/^[\w+=,.@-]{1,64}$/.test(senderUser)) throw new CliError("STAGE_ENV_INVALID", `${SENDER_USER_ENV} must be an IAM user name (1-64 of letters, digits and +=,.@_-)`, EXIT.config);
-  const sendgrid = take(ENV.sendgridBaseUrl);
-  if (sendgrid !== undefined && !/^https?:\/\/[^\s/]+/.test(sendgrid)) {
-    throw new CliError("STAGE_ENV_INVALID", `${ENV.sendgridBaseUrl} must be an http(s) URL`, EXIT.config);
-  }
+  const sendgridRaw = take(ENV.sendgridBaseUrl);
+  const sendgrid = sendgridRaw === undefined ? undefined : checked(ENV.sendgridBaseUrl, parseEndpointUrl(sendgridRaw));
   return {
     name: "local",
     stage,

@@ -69,7 +69,7 @@ function jsonLines(lines: readonly TimedLine[]): Record<string, unknown>[] {
 
 /** Puts one secret through the operator command, the value on stdin only. */
 async function operatorPut(motoUrl: string, parameterPath: string, value: string): Promise<void> {
-  const child = spawn(path.join(PROJECT_ROOT, "node_modules", ".bin", "tsx"), [path.join(PROJECT_ROOT, "scripts", "secrets.ts"), "put", parameterPath], {
+  const child = spawn(path.join(PROJECT_ROOT, "node_modules", ".bin", "tsx"), [path.join(PROJECT_ROOT, "scripts", "secrets.ts"), "put", parameterPath, "--stage", "local"], {
     cwd: PROJECT_ROOT,
     env: {
       ...process.env,

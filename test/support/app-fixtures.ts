@@ -179,11 +179,17 @@ export interface StackValues {
   secretAccessKey?: string;
   sendgridApiKey?: string;
   feeds: string;
+  /**
+   * `digest/feed_hosts`. @default "127.0.0.1": the test feeds are served on loopback, which
+   * the sender reaches only when the list names it (as the local stage's does); null: not written.
+   */
+  feedHosts?: string | null;
+  fromName?: string;
   unsubscribe?: string;
   unsubscribeSigningKey?: string;
 }
 
-/** Puts the parameters a stack writes (placeholders for secrets unless given). */
+/** Puts the parameters a stack writes (placeholders for secrets unless given; the local stage's feed allow-list). */
 export async function putParameters(ssm: SSMClient, root: string, v: StackValues, omit: string[] = []): Promise<void> {
   const params: [string, string, ParameterType][] = [
     ["aws/region", v.region ?? REGION, "String"],
@@ -196,6 +202,8 @@ export async function putParameters(ssm: SSMClient, root: string, v: StackValues
     ["sendgrid/api_key", v.sendgridApiKey ?? "unset", "SecureString"],
     ["digest/feeds", v.feeds, "String"],
   ];
+  if (v.feedHosts !== null) params.push(["digest/feed_hosts", v.feedHosts ?? "127.0.0.1", "StringList"]);
+  if (v.fromName !== undefined) params.push(["email/from_name", v.fromName, "String"]);
   if (v.configurationSet !== undefined) params.push(["email/configuration_set", v.configurationSet, "String"]);
   if (v.unsubscribe !== undefined) params.push(["email/unsubscribe_url", v.unsubscribe, "String"]);
   if (v.unsubscribeSigningKey !== undefined) params.push(["email/unsubscribe_signing_key", v.unsubscribeSigningKey, "SecureString"]);
