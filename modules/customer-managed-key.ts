@@ -1,8 +1,11 @@
 /**
  * A customer-managed KMS key with rotation on and a key policy built from statements
- * (never hand-written JSON). The policy is a separate `aws_kms_key_policy`, so it can
- * name the account (read from the key's own ARN) and the principals that constructs
- * grant to, without a dependency cycle and without an STS call at plan time.
+ * (never hand-written JSON). The policy is a separate `aws_kms_key_policy`, so it can name
+ * the principals that constructs grant to without a dependency cycle. The account and
+ * region come from props (the stage data), never from the key's ARN: a replaced key then
+ * leaves every policy that names the account readable in a plan, and identity policies
+ * refer to the key through its alias ({@link CustomerManagedKey.identityScope}), so they
+ * stay readable too.
  */
 import { Construct } from "constructs";
 import { KmsKey } from "@cdktf/provider-aws/lib/kms-key";
@@ -10,8 +13,8 @@ import { KmsAlias } from "@cdktf/provider-aws/lib/kms-alias";
 import { KmsKeyPolicy } from "@cdktf/provider-aws/lib/kms-key-policy";
 import { DataAwsIamPolicyDocument } from "@cdktf/provider-aws/lib/data-aws-iam-policy-document";
 import { ConfigError } from "./errors";
-import { arnParts, toDocumentStatements, type PolicyCondition, type PolicyPrincipal, type PolicyStatement } from "./policy";
-import { assertIntegerInRange } from "./validate";
+import { partitionOf, toDocumentStatements, type IGrantee, type PolicyCondition, type PolicyPrincipal, type PolicyStatement } from "./policy";
+import { assertAccount, assertIntegerInRange, assertRegion } from "./validate";
 
 /**
  * Key-management actions the account root gets; no use of the key for data. No
@@ -52,6 +55,10 @@ export interface CustomerManagedKeyProps {
   readonly description: string;
   /** Alias without the "alias/" prefix, e.g. "vibe-digest-prod-parameters". */
   readonly alias: string;
+  /** The account the key lives in (12 digits, from the stage data). */
+  readonly account: string;
+  /** The key's region (from the stage data). */
+  readonly region: string;
   /** Days before a scheduled deletion completes. @default 30 */
   readonly deletionWindowDays?: number;
   /**
@@ -74,10 +81,11 @@ export class CustomerManagedKey extends Construct {
    * queue) and reads the same in a plan whatever happens to the key.
    */
   readonly aliasName: string;
-  /** `arn:<partition>:iam::<account>:root` of the key's own account, as an expression. */
+  /** `arn:<partition>:iam::<account>:root` of the key's own account. */
   readonly accountRootArn: string;
   readonly partition: string;
   readonly account: string;
+  readonly region: string;
   private readonly statements: PolicyStatement[] = [];
   private readonly document: DataAwsIamPolicyDocument;
 
@@ -85,6 +93,8 @@ export class CustomerManagedKey extends Construct {
     super(scope, id);
     const window = props.deletionWindowDays ?? 30;
     assertIntegerInRange(this, "VALUE_INVALID", "deletionWindowDays", window, 7, 30);
+    assertAccount(this, "account", props.account);
+    assertRegion(this, "region", props.region);
     this.key = new KmsKey(this, "key", {
       description: props.description,
       enableKeyRotation: true,
@@ -94,10 +104,10 @@ export class CustomerManagedKey extends Construct {
     });
     this.aliasName = `alias/${props.alias}`;
     this.alias = new KmsAlias(this, "alias", { name: this.aliasName, targetKeyId: this.key.keyId });
-    const parts = arnParts(this.key.arn);
-    this.partition = parts.partition;
-    this.account = parts.account;
-    this.accountRootArn = `arn:${parts.partition}:iam::${parts.account}:root`;
+    this.partition = partitionOf(props.region);
+    this.account = props.account;
+    this.region = props.region;
+    this.accountRootArn = `arn:${this.partition}:iam::${this.account}:root`;
 
     this.document = new DataAwsIamPolicyDocument(this, "policy-document", { statement: [] });
     this.keyPolicy = new KmsKeyPolicy(this, "policy", { keyId: this.key.keyId, policy: this.document.json });
@@ -127,6 +137,42 @@ export class CustomerManagedKey extends Construct {
 
   get keyId(): string {
     return this.key.keyId;
+  }
+
+  /**
+   * How an identity policy names this key without its ARN: any key of the account and
+   * region (`key/*`) that carries this key's alias (`kms:ResourceAliases`). Known at plan
+   * time even when the key is replaced, so a key change never hides a policy change; the
+   * key policy, which names each principal, remains what lets a principal use the key.
+   */
+  identityScope(): { readonly resources: string[]; readonly conditions: PolicyCondition[] } {
+    return {
+      resources: [`arn:${this.partition}:kms:${this.region}:${this.account}:key/*`],
+      conditions: [{ test: "ForAnyValue:StringEquals", variable: "kms:ResourceAliases", values: [this.aliasName] }],
+    };
+  }
+
+  /**
+   * Lets `grantee` use the key for `actions` only when `service` calls KMS for it
+   * (kms:ViaService = <service>.<region>.amazonaws.com): a statement `sid` in the grantee's
+   * own policy (scoped by {@link identityScope}) and the principal in the key-policy
+   * statement `keySid` (shared by every grantee of the same use).
+   */
+  grantUseVia(grantee: IGrantee, service: string, actions: readonly string[], sid: string, keySid: string): void {
+    const via: PolicyCondition = { test: "StringEquals", variable: "kms:ViaService", values: [`${service}.${this.region}.amazonaws.com`] };
+    const scope = this.identityScope();
+    grantee.addToPrincipalPolicy({ sid, actions, resources: scope.resources, conditions: [via, ...scope.conditions] });
+    this.grantUse(keySid, grantee.grantPrincipalArn, actions, [via]);
+  }
+
+  /**
+   * The ARN of a resource of this key's account and region, built from its name, e.g.
+   * `regionalArn("sqs", "vibe-digest-prod-schedule-dlq")`. Policy documents name resources
+   * this way, not by a resource's `arn` attribute: the ARN is then known in every plan (a
+   * create plan, and a plan that replaces the resource because its key changed).
+   */
+  regionalArn(service: string, resource: string): string {
+    return `arn:${this.partition}:${service}:${this.region}:${this.account}:${resource}`;
   }
 
   /** Every statement of the key policy so far. */

@@ -8,24 +8,17 @@
 import { Construct } from "constructs";
 import { DynamodbTable } from "@cdktf/provider-aws/lib/dynamodb-table";
 import { LEDGER } from "../app/src/contract";
-import { arnParts, type IGrantee, type PolicyStatement } from "./policy";
-import { assertLedgerTableName, assertRegion, configFail } from "./validate";
-
-/** The key that encrypts the table. A {@link CustomerManagedKey} fits (it takes key-policy statements). */
-export interface LedgerEncryptionKey {
-  readonly arn: string;
-  /** When present, grants also add the grantee to the key policy (needed unless the policy delegates to IAM). */
-  addToResourcePolicy?(statement: PolicyStatement): void;
-}
+import type { CustomerManagedKey } from "./customer-managed-key";
+import type { IGrantee } from "./policy";
+import { assertLedgerTableName, configFail } from "./validate";
 
 /** Props for {@link DeliveryLedger}. */
 export interface DeliveryLedgerProps {
   /** Table name, e.g. "vibe-digest-prod-delivery-ledger" (3-255 of A-Z a-z 0-9 _ . -). */
   readonly tableName: string;
-  /** The stack's customer-managed key; the table is encrypted with it (SSE-KMS). */
-  readonly encryptionKey: LedgerEncryptionKey;
-  /** Region of the stack, for kms:ViaService. @default - the key's region, read from its ARN at apply time */
-  readonly region?: string;
+  /** The stack's customer-managed key; the table is encrypted with it (SSE-KMS), and grants
+   *  name the grantee in its key policy (kms:ViaService of the key's region). */
+  readonly encryptionKey: CustomerManagedKey;
   /** Continuous backups for 35 days. @default true */
   readonly pointInTimeRecovery?: boolean;
   /**
@@ -51,17 +44,16 @@ export const LEDGER_KEY_ACTIONS = ["kms:Decrypt", "kms:DescribeKey", "kms:Encryp
 export class DeliveryLedger extends Construct {
   readonly table: DynamodbTable;
   readonly outputs: DeliveryLedgerOutputs;
-  private readonly key: LedgerEncryptionKey;
-  private readonly region?: string;
+  private readonly key: CustomerManagedKey;
+  private readonly tableName: string;
 
   constructor(scope: Construct, id: string, props: DeliveryLedgerProps) {
     super(scope, id);
     // The same rule as the sender's VIBE_LEDGER_TABLE check (app/src/validation.ts).
     assertLedgerTableName(this, "tableName", props.tableName);
-    if (props.region !== undefined) assertRegion(this, "region", props.region);
     if (!props.encryptionKey?.arn) configFail(this, "VALUE_INVALID", "encryptionKey", "a KMS key (the stack's customer-managed key)");
     this.key = props.encryptionKey;
-    this.region = props.region;
+    this.tableName = props.tableName;
 
     this.table = new DynamodbTable(this, "table", {
       name: props.tableName,
@@ -86,31 +78,18 @@ export class DeliveryLedger extends Construct {
   }
 
   /**
-   * Lets `grantee` use the ledger as the sender does: dynamodb:GetItem, UpdateItem and
-   * Query on this table only (no PutItem, DeleteItem, Scan or table management), and the
-   * key's data actions only when DynamoDB calls KMS for it (kms:ViaService), in the
-   * grantee's policy and, when the key takes statements, in the key policy.
+   * Lets `grantee` use the ledger as the sender does (and an operator's `ledger status` and
+   * `ledger resend`): dynamodb:GetItem, UpdateItem and Query on this table only (no PutItem,
+   * DeleteItem, Scan or table management), and the key's data actions only when DynamoDB
+   * calls KMS for it (kms:ViaService), in the grantee's policy and in the key policy.
    */
   grantReadWrite(grantee: IGrantee): void {
-    const region = this.region ?? arnParts(this.key.arn).region;
     grantee.addToPrincipalPolicy({
       sid: "DeliveryLedgerReadWrite",
       actions: [...LEDGER.actions],
-      resources: [this.table.arn],
+      // Built from the name: known in every plan, even one that replaces the table.
+      resources: [this.key.regionalArn("dynamodb", `table/${this.tableName}`)],
     });
-    const viaDynamoDb = [{ test: "StringEquals", variable: "kms:ViaService", values: [`dynamodb.${region}.amazonaws.com`] }];
-    grantee.addToPrincipalPolicy({
-      sid: "DeliveryLedgerKeyViaDynamoDb",
-      actions: [...LEDGER_KEY_ACTIONS],
-      resources: [this.key.arn],
-      conditions: viaDynamoDb,
-    });
-    this.key.addToResourcePolicy?.({
-      sid: "UseViaDynamoDbForLedgerWriters",
-      actions: [...LEDGER_KEY_ACTIONS],
-      resources: ["*"],
-      principals: [{ type: "AWS", identifiers: [grantee.grantPrincipalArn] }],
-      conditions: viaDynamoDb,
-    });
+    this.key.grantUseVia(grantee, "dynamodb", LEDGER_KEY_ACTIONS, "DeliveryLedgerKeyViaDynamoDb", "UseViaDynamoDbForLedgerWriters");
   }
 }

@@ -7,7 +7,7 @@ import "./cdktf-node24";
 import { Construct } from "constructs";
 import { LocalBackend, S3Backend, TerraformOutput, TerraformStack } from "cdktf";
 import { AwsProvider, type AwsProviderEndpoints } from "@cdktf/provider-aws/lib/provider";
-import { ENV } from "../app/src/contract";
+import { ENV, SENDGRID_DEFAULT_BASE_URL } from "../app/src/contract";
 import { CustomerManagedKey } from "./customer-managed-key";
 import { DeliveryLedger } from "./delivery-ledger";
 import { ConfigError } from "./errors";
@@ -16,9 +16,13 @@ import { Network } from "./network";
 import { ParameterStore, secretKeysFor } from "./parameter-store";
 import { ScheduledTask } from "./scheduled-task";
 import { SenderIdentity } from "./sender-identity";
-import { STACK_SERVICES, type StageConfig } from "./stages";
+import { STACK_SERVICES, pipelineNames, type StageConfig } from "./stages";
+import { DnsFirewall, awsServiceDomains, type DnsAllowRule } from "./dns-firewall";
+import { feedAllowList, hostOfUrl, isLoopbackLiteral, type FeedAllowList } from "./feed-allow-list";
+import { OperatorPolicy } from "./operator-policy";
+import { partitionOf, type IGrantee } from "./policy";
 import { TaskRole } from "./task-role";
-import { assertEmail, assertIntegerInRange, assertRegion, assertUrl } from "./validate";
+import { assertAccount, assertEmail, assertIntegerInRange, assertRegion, assertUrl } from "./validate";
 
 /** Props for {@link DigestStack}. */
 export interface DigestStackProps {
@@ -57,35 +61,62 @@ export class DigestStack extends TerraformStack {
   readonly task: ScheduledTask;
   readonly monitoring: Monitoring;
   readonly ledger: DeliveryLedger;
+  /** The VPC's DNS allow-list (absent where the target cannot apply it). */
+  readonly dnsFirewall?: DnsFirewall;
+  /** The stage's feed allow-list (digest/feed_hosts and the firewall's feed domains). */
+  readonly feedAllowList: FeedAllowList;
+  /** The operator policies, one per operator role of the stage. */
+  readonly operators: OperatorPolicy[];
 
   constructor(scope: Construct, props: DigestStackProps) {
     const { stage } = props;
     super(scope, stage.stackName);
     this.stage = stage;
     assertRegion(this, "stage.region", stage.region);
+    assertAccount(this, "stage.account", stage.account);
     assertIntegerInRange(this, "PERCENT_OUT_OF_RANGE", "stage.sesPercent", stage.sesPercent, 0, 100);
     if (stage.toAddresses.length === 0) throw new ConfigError("VALUE_INVALID", this.node.path, "stage.toAddresses", "at least one address");
     for (const a of stage.toAddresses) assertEmail(this, "stage.toAddresses", a);
     for (const [i, f] of stage.feeds.entries()) assertUrl(this, `stage.feeds[${i}].url`, f.url);
+    // SendGrid carries whatever SES does not: it must be reachable (DNS allow-list) then.
+    if ((!stage.useSes || stage.sesPercent < 100) && !stage.useSendGrid) {
+      throw new ConfigError("VALUE_INVALID", this.node.path, "stage.useSendGrid", "true while useSes is false or sesPercent is below 100 (SendGrid sends the rest)");
+    }
+    if (stage.target.kind === "aws" && !stage.pipeline) {
+      throw new ConfigError("STAGE_INVALID", this.node.path, "stage.pipeline", "given for a real-AWS stage (its bootstrap stack's roles and boundary)");
+    }
 
     configureProvider(this, stage);
     configureBackend(this, stage);
     const prefix = stage.stackName;
     const omitted = new Set(stage.omit);
+    const { account, region } = stage;
+    const names = stage.pipeline ? pipelineNames(stage) : undefined;
+    // Real stages: every role this stack creates carries the workload boundary of its
+    // bootstrap stack (the deployer may create roles only with it).
+    const boundary = names?.workloadBoundaryArn;
+    // Feeds on the internet (every real stage's) need the NAT gateway, and the DNS allow-list
+    // says which names; feeds on a loopback IP literal (the local stage's) need no egress.
+    const internet = stage.feeds.some((f) => !isLoopbackLiteral(hostOfUrl(f.url) ?? ""));
+    this.feedAllowList = feedAllowList(this, stage.feeds, stage.extraFeedHosts, { internet });
 
-    // One key for operational data (logs, topics, queue, images, ledger); the parameters have
-    // their own, which allows no grants at all. ECR and DynamoDB create grants on this one
-    // when a repository or table is created with it, so it allows grants for AWS services only.
+    // One key for operational data (logs, topics, queue, images, ledger, schedules, task
+    // storage); the parameters have their own, which allows no grants at all. ECR and
+    // DynamoDB create grants on this one when a repository or table is created with it, so
+    // it allows grants for AWS services only.
     this.operationsKey = new CustomerManagedKey(this, "operations-key", {
-      description: `${prefix}: encrypts logs, topics, the dead-letter queue, images and the ledger`,
+      description: `${prefix}: encrypts logs, topics, the dead-letter queue, images, the ledger, schedules and task storage`,
       alias: `${prefix}-operations`,
       allowAwsServiceGrants: true,
+      account,
+      region,
     });
     const key = this.operationsKey;
 
     this.taskRole = new TaskRole(this, "task-role", {
       roleName: `${prefix}-task`,
-      trustConditions: [{ test: "StringEquals", variable: "aws:SourceAccount", values: [key.account] }],
+      trustConditions: [{ test: "StringEquals", variable: "aws:SourceAccount", values: [account] }],
+      permissionsBoundaryArn: boundary,
     });
 
     this.sender = new SenderIdentity(this, "sender", {
@@ -93,7 +124,7 @@ export class DigestStack extends TerraformStack {
       domain: stage.domain,
       fromAddress: stage.fromAddress,
       key,
-      region: stage.region,
+      region,
       hostedZoneId: stage.hostedZoneId,
       dmarcPolicy: stage.dmarcPolicy,
       domainIdentity: !omitted.has("sesDomainIdentity"),
@@ -105,17 +136,19 @@ export class DigestStack extends TerraformStack {
     this.parameters = new ParameterStore(this, "parameters", {
       namePrefix: prefix,
       path: stage.parameterRoot,
-      region: stage.region,
+      region,
+      account,
       useAwsManagedKey: stage.parameterKey === "aws-managed",
       secrets,
-      deployerPrincipalArns: stage.deployerRoleName ? [`arn:${key.partition}:iam::${key.account}:role/${stage.deployerRoleName}`] : [],
+      deployerPrincipalArns: names ? [names.deployerRoleArn] : [],
       values: {
-        awsRegion: stage.region,
+        awsRegion: region,
         fromAddress: stage.fromAddress,
         toAddress: stage.toAddresses.join(","),
         useSes: String(stage.useSes),
         sesPercent: String(stage.sesPercent),
         feeds: JSON.stringify(stage.feeds),
+        feedHosts: this.feedAllowList.hostPatterns.join(","),
         ...(stage.unsubscribeUrl ? { unsubscribeUrl: stage.unsubscribeUrl } : {}),
         ...(this.sender.outputs.configurationSetName ? { configurationSet: this.sender.outputs.configurationSetName } : {}),
       },
@@ -123,25 +156,39 @@ export class DigestStack extends TerraformStack {
 
     // Exactly-once delivery: the sender claims (date, recipient) items with conditional writes.
     this.ledger = new DeliveryLedger(this, "ledger", {
-      tableName: `${prefix}-delivery-ledger`,
+      tableName: stackResourceNames(stage).ledgerTable,
       encryptionKey: key,
-      region: stage.region,
       // On moto the stage is reset, never destroyed; real stages refuse deletion.
       deletionProtection: stage.target.kind === "aws",
     });
 
     this.network = new Network(this, "network", {
       namePrefix: prefix,
-      region: stage.region,
+      region,
       availabilityZones: stage.availabilityZones,
       cidr: stage.network.cidr,
       key,
-      allowInternetEgress: stage.network.allowInternetEgress,
+      allowInternetEgress: internet,
+      endpointAzs: stage.network.endpointAzs,
+      permissionsBoundaryArn: boundary,
     });
+
+    // What the VPC may resolve: the feed hosts, SendGrid while the stage uses it, the AWS
+    // endpoints the task calls; everything else is blocked and logged.
+    if (!omitted.has("dnsFirewall")) {
+      this.dnsFirewall = new DnsFirewall(this, "dns-firewall", {
+        namePrefix: prefix,
+        vpcId: this.network.outputs.vpcId,
+        key,
+        region,
+        allow: dnsAllowRules(stage, this.feedAllowList.dnsDomains),
+        mustResolve: stage.feeds.map((f, i) => ({ subject: `stage.feeds[${i}].url`, host: hostOfUrl(f.url) ?? "" })).filter((f) => internet && f.host !== ""),
+      });
+    }
 
     this.task = new ScheduledTask(this, "task", {
       namePrefix: prefix,
-      region: stage.region,
+      region,
       key,
       taskRole: this.taskRole,
       imageTag: stage.imageTag,
@@ -150,9 +197,10 @@ export class DigestStack extends TerraformStack {
       scheduleExpression: stage.schedule.expression,
       scheduleTimezone: stage.schedule.timezone,
       catchUpExpressions: stage.schedule.catchUp,
+      permissionsBoundaryArn: boundary,
       environment: {
         [ENV.parameterRoot]: stage.parameterRoot,
-        [ENV.region]: stage.region,
+        [ENV.region]: region,
         [ENV.outDir]: CONTAINER_OUT_DIR,
         [ENV.logFormat]: "json",
         [ENV.ledgerTable]: this.ledger.outputs.tableName,
@@ -181,6 +229,22 @@ export class DigestStack extends TerraformStack {
     this.parameters.grantWriteRuntime(this.taskRole);
     this.ledger.grantReadWrite(this.taskRole);
 
+    // The deployer (pipelines) writes the encrypted schedules; its identity policy is the
+    // bootstrap stack's, the key policy names it here.
+    if (names) this.task.grantManageSchedules(names.deployerRoleArn);
+
+    // Operators: one inline policy per operator role, every statement from a grant.
+    this.operators = stage.operatorRoleArns.map((roleArn, i) => {
+      const op = new OperatorPolicy(this, `operator-${i}`, { roleArn, account, policyName: `${prefix}-operator` });
+      this.parameters.grantOperate(op);
+      this.ledger.grantReadWrite(op);
+      this.sender.grantDescribe(op);
+      this.task.grantDescribe(op);
+      this.monitoring.grantDescribe(op);
+      if (stage.credentialsMode === "access-key") grantSenderUserKeys(op, stage);
+      return op;
+    });
+
     const out = (id: string, value: unknown, description: string): void => {
       new TerraformOutput(this, id, { value, description });
     };
@@ -202,15 +266,61 @@ export class DigestStack extends TerraformStack {
   }
 }
 
+/**
+ * Names of a stage's resources that commands outside the stack look up (the doctor): one
+ * function, and a test holds it to the synthesized stacks, so it cannot drift from them.
+ */
+export function stackResourceNames(stage: StageConfig) {
+  const p = stage.stackName;
+  return {
+    alarmTopic: `${p}-alarms`,
+    repository: `${p}-sender`,
+    scheduleGroup: p,
+    schedules: [`${p}-daily`, ...stage.schedule.catchUp.map((_, i) => `${p}-catch-up-${i + 1}`)],
+    ledgerTable: `${p}-delivery-ledger`,
+    configurationSet: `${p}-digest`,
+    cluster: p,
+  };
+}
+
+/** The name of the IAM user whose key pair an access-key stage keeps in Parameter Store. */
+export function senderUserName(stage: Pick<StageConfig, "stackName">): string {
+  return `${stage.stackName}-sender`;
+}
+
+/**
+ * Access-key mode: the operator manages the sender user's key pair (the rotate command),
+ * on that one user only.
+ */
+function grantSenderUserKeys(grantee: IGrantee, stage: StageConfig): void {
+  grantee.addToPrincipalPolicy({
+    sid: "RotateSenderUserKeys",
+    actions: ["iam:CreateAccessKey", "iam:DeleteAccessKey", "iam:ListAccessKeys", "iam:UpdateAccessKey"],
+    resources: [`arn:${partitionOf(stage.region)}:iam::${stage.account}:user/${senderUserName(stage)}`],
+  });
+}
+
+/** The DNS firewall's allow rules of a stage, each with why. */
+export function dnsAllowRules(stage: StageConfig, feedDomains: readonly string[]): DnsAllowRule[] {
+  const rules: DnsAllowRule[] = [];
+  if (feedDomains.length) rules.push({ name: "feeds", domains: feedDomains, reason: "the hosts of the stage's feeds and their declared redirect targets (digest/feed_hosts)" });
+  if (stage.useSendGrid) rules.push({ name: "sendgrid", domains: [new URL(SENDGRID_DEFAULT_BASE_URL).hostname], reason: "the SendGrid v3 API, while the stage migrates or falls back to SendGrid" });
+  rules.push({ name: "aws", domains: awsServiceDomains(stage.region, stage.account), reason: "the AWS endpoints the task calls (SSM, SES, logs, ECR, DynamoDB, the ECR layer bucket)" });
+  return rules;
+}
+
 function configureProvider(stack: TerraformStack, stage: StageConfig): void {
   const defaultTags = [{ tags: { Project: "vibe-digest", Stage: stage.name, ManagedBy: "cdktf" } }];
   if (stage.target.kind === "aws") {
-    new AwsProvider(stack, "aws", { region: stage.region, defaultTags });
+    // A plan or apply with credentials of another account fails before touching anything.
+    new AwsProvider(stack, "aws", { region: stage.region, allowedAccountIds: [stage.account], defaultTags });
     return;
   }
   const endpoint = stage.target.endpoint;
   assertUrl(stack, "stage.target.endpoint", endpoint, { loopbackOnly: true });
-  const endpoints: AwsProviderEndpoints = Object.fromEntries(STACK_SERVICES.map((s) => [s, endpoint]));
+  // The cdktf binding spells multi-word endpoint keys in camelCase (route53resolver -> route53Resolver).
+  const property: Partial<Record<string, keyof AwsProviderEndpoints>> = { route53resolver: "route53Resolver" };
+  const endpoints: AwsProviderEndpoints = Object.fromEntries(STACK_SERVICES.map((s) => [property[s] ?? s, endpoint]));
   new AwsProvider(stack, "aws", {
     region: stage.region,
     // Static, well-known emulator keys: not credentials of any real account.

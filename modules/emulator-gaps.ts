@@ -21,6 +21,21 @@ export const EMULATOR_GAPS = {
     resourceTypes: ["aws_sesv2_configuration_set_event_destination"],
     reason: "moto 5.2.1 does not implement SESv2 configuration-set event destinations (measured: HTTP 500).",
   },
+  dnsFirewall: {
+    resourceTypes: [
+      "aws_route53_resolver_firewall_domain_list",
+      "aws_route53_resolver_firewall_rule_group",
+      "aws_route53_resolver_firewall_rule",
+      "aws_route53_resolver_firewall_rule_group_association",
+      "aws_route53_resolver_firewall_config",
+      "aws_route53_resolver_query_log_config",
+      "aws_route53_resolver_query_log_config_association",
+    ],
+    reason:
+      "moto 5.2.1's Route 53 Resolver has no DNS Firewall API (domain lists, rule groups, rules, their " +
+      "association, the firewall config); its query logging, which only serves the firewall here, goes with " +
+      "it. The local stage's feeds are on loopback and it has no internet egress to filter.",
+  },
   costAnomalyMonitor: {
     resourceTypes: ["aws_ce_anomaly_monitor", "aws_ce_anomaly_subscription"],
     reason: "moto 5.2.1's Cost Explorer implements cost categories only, no anomaly monitors or subscriptions.",

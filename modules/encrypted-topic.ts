@@ -23,6 +23,7 @@ export interface EncryptedTopicProps {
 export class EncryptedTopic extends Construct {
   readonly topic: SnsTopic;
   private readonly key: CustomerManagedKey;
+  private readonly topicName: string;
   private readonly statements: PolicyStatement[] = [];
   private document?: DataAwsIamPolicyDocument;
 
@@ -30,6 +31,7 @@ export class EncryptedTopic extends Construct {
     super(scope, id);
     assertName(this, "topicName", props.topicName);
     this.key = props.key;
+    this.topicName = props.topicName;
     this.topic = new SnsTopic(this, "topic", { name: props.topicName, kmsMasterKeyId: props.key.arn });
   }
 
@@ -39,6 +41,11 @@ export class EncryptedTopic extends Construct {
 
   get arn(): string {
     return this.topic.arn;
+  }
+
+  /** The topic's ARN built from its name (known in every plan), for policy documents. */
+  get knownArn(): string {
+    return this.key.regionalArn("sns", this.topicName);
   }
 
   /**
@@ -51,7 +58,7 @@ export class EncryptedTopic extends Construct {
     this.statements.push({
       sid,
       actions: ["sns:Publish"],
-      resources: [this.topic.arn],
+      resources: [this.knownArn],
       principals: [{ type: "Service", identifiers: [service] }],
       conditions,
     });

@@ -12,6 +12,7 @@ import { METRICS, metricDimensionsFor } from "../app/src/contract";
 import type { CustomerManagedKey } from "./customer-managed-key";
 import { EncryptedTopic } from "./encrypted-topic";
 import { ConfigError } from "./errors";
+import type { IGrantee } from "./policy";
 import { assertEmail, assertIntegerInRange, assertName, assertNumberInRange } from "./validate";
 
 /** Alarm thresholds; every default is the seed's value or AWS's guidance. */
@@ -38,6 +39,11 @@ export interface AlarmThresholds {
   readonly deliveryLatencyBandStdDevs: number;
   /** Cost anomaly report when an anomaly's impact reaches this percent. @default 20 */
   readonly costAnomalyPercent: number;
+  /**
+   * Alarm when more than this percent of a run's feeds failed (FeedFailures / FeedsAttempted
+   * in the hour of the run; runs are at least two hours apart). @default 50
+   */
+  readonly feedFailurePercent: number;
 }
 
 export const DEFAULT_THRESHOLDS: AlarmThresholds = {
@@ -49,6 +55,7 @@ export const DEFAULT_THRESHOLDS: AlarmThresholds = {
   sesQuotaUsedPercent: 80,
   deliveryLatencyBandStdDevs: 2,
   costAnomalyPercent: 20,
+  feedFailurePercent: 50,
 };
 
 /** The scheduled task, for the alarms that watch it. */
@@ -94,6 +101,8 @@ export const ALARMS = {
   latency: "delivery-latency-degraded",
   sesRollback: "ses-rollback-triggered",
   emailsUnknown: "emails-outcome-unknown",
+  feedFailures: "feed-failures",
+  runFailed: "digest-run-failed",
 } as const;
 
 /** CloudWatch alarms, their encrypted SNS topic and the cost anomaly monitor. */
@@ -132,13 +141,10 @@ export class Monitoring extends Construct {
     // SES attempts only: a send that SES rejected and SendGrid then delivered is an SES
     // failure here. No SES attempt in the window (all on SendGrid, or no run) gives no data
     // point, which does not breach; a window with attempts but no failure datapoint is 0%.
-    this.alarm(ALARMS.failureRate, `SES failure rate above ${t.failureRatePercent}% over 10 minutes (seed rollback trigger)`, {
-      evaluationPeriods: 1, comparisonOperator: "GreaterThanThreshold", threshold: t.failureRatePercent, treatMissingData: "notBreaching",
-      metricQuery: [
-        { id: "failures", metric: { namespace: ns, metricName: METRICS.sesFailures, ...own, stat: "Sum", period: 600 }, returnData: false },
-        { id: "attempts", metric: { namespace: ns, metricName: METRICS.sesAttempts, ...own, stat: "Sum", period: 600 }, returnData: false },
-        { id: "rate", expression: "IF(attempts > 0, 100 * FILL(failures, 0) / attempts)", label: "SES failure rate (%)", returnData: true },
-      ],
+    this.percentAlarm(ALARMS.failureRate, `SES failure rate above ${t.failureRatePercent}% over 10 minutes (seed rollback trigger)`, {
+      part: { id: "failures", metricName: METRICS.sesFailures },
+      whole: { id: "attempts", metricName: METRICS.sesAttempts },
+      resultId: "rate", label: "SES failure rate (%)", periodSeconds: 600, thresholdPercent: t.failureRatePercent, dimensions: own.dimensions,
     });
     this.alarm(ALARMS.parameterStoreAccessDenied, "Parameter Store or its key denied the sender access", {
       namespace: ns, metricName: METRICS.parameterStoreAccessDenied, ...own, statistic: "Sum", period: 300, evaluationPeriods: 1,
@@ -181,6 +187,22 @@ export class Monitoring extends Construct {
       comparisonOperator: "GreaterThanOrEqualToThreshold", threshold: 1, treatMissingData: "notBreaching",
     });
 
+    // Feeds: more than half of a run's feeds failed. The sender emits FeedsAttempted and
+    // FeedFailures once per run; an hour holds at most one scheduled run. An hour without a
+    // run has no attempts and gives no data point (not breaching).
+    this.percentAlarm(ALARMS.feedFailures, `More than ${t.feedFailurePercent}% of a run's feeds could not be read`, {
+      part: { id: "failures", metricName: METRICS.feedFailures },
+      whole: { id: "attempted", metricName: METRICS.feedsAttempted },
+      resultId: "failed_share", label: "Feeds that failed (%)", periodSeconds: 3600, thresholdPercent: t.feedFailurePercent, dimensions: own.dimensions,
+    });
+    // A run that reports failure (DigestSucceeded = 0: config, nothing or not everyone sent,
+    // an empty digest, every feed failed) pages at once, from the sender's own metric; the
+    // 26-hour alarm above only catches days without any successful run.
+    this.alarm(ALARMS.runFailed, "A digest run failed (nothing sent, not everyone sent, an empty digest, or a config error): see the run summary", {
+      namespace: ns, metricName: METRICS.digestSucceeded, ...own, statistic: "Minimum", period: 3600, evaluationPeriods: 1,
+      comparisonOperator: "LessThanThreshold", threshold: 1, treatMissingData: "notBreaching",
+    });
+
     if (props.task) this.watchTask(props.task);
 
     if (props.costAnomalyMonitor ?? true) {
@@ -203,6 +225,11 @@ export class Monitoring extends Construct {
 
   get resource(): EncryptedTopic {
     return this.topic;
+  }
+
+  /** Lets an operator check the alarm topic's subscriptions (the doctor: is one confirmed?). */
+  grantDescribe(grantee: IGrantee): void {
+    grantee.addToPrincipalPolicy({ sid: "ReadAlarmSubscriptions", actions: ["sns:ListSubscriptionsByTopic"], resources: [this.topic.knownArn] });
   }
 
   /** Task alarms: failed to start, exited non-zero, the schedule's target errors, dead letters. */
@@ -239,6 +266,39 @@ export class Monitoring extends Construct {
     });
   }
 
+  /**
+   * Alarms when `100 * part / whole` (both Sums of the digest's own metrics over the period)
+   * is above the threshold. No `whole` in a period gives no data point (not breaching, never
+   * a division by zero); a period with `whole` but no `part` is 0%.
+   */
+  private percentAlarm(
+    name: string,
+    description: string,
+    q: {
+      readonly part: { readonly id: string; readonly metricName: string };
+      readonly whole: { readonly id: string; readonly metricName: string };
+      readonly resultId: string;
+      readonly label: string;
+      readonly periodSeconds: number;
+      readonly thresholdPercent: number;
+      readonly dimensions: Record<string, string>;
+    },
+  ): void {
+    const metric = (m: { id: string; metricName: string }) => ({
+      id: m.id,
+      metric: { namespace: METRICS.namespace, metricName: m.metricName, dimensions: q.dimensions, stat: "Sum", period: q.periodSeconds },
+      returnData: false,
+    });
+    this.alarm(name, description, {
+      evaluationPeriods: 1, comparisonOperator: "GreaterThanThreshold", threshold: q.thresholdPercent, treatMissingData: "notBreaching",
+      metricQuery: [
+        metric(q.part),
+        metric(q.whole),
+        { id: q.resultId, expression: `IF(${q.whole.id} > 0, 100 * FILL(${q.part.id}, 0) / ${q.whole.id})`, label: q.label, returnData: true },
+      ],
+    });
+  }
+
   private alarm(
     name: string,
     description: string,
@@ -266,5 +326,7 @@ function validateThresholds(scope: Construct, t: AlarmThresholds): void {
   // Narrower than 1 standard deviation alarms on noise; wider than 10 never fires.
   assertNumberInRange(scope, "THRESHOLD_INVALID", "thresholds.deliveryLatencyBandStdDevs", t.deliveryLatencyBandStdDevs, 1, 10);
   assertNumberInRange(scope, "THRESHOLD_INVALID", "thresholds.costAnomalyPercent", t.costAnomalyPercent, 1, 1000);
+  // 0 would page on any single unreadable feed; 100 could never be exceeded.
+  assertNumberInRange(scope, "THRESHOLD_INVALID", "thresholds.feedFailurePercent", t.feedFailurePercent, 1, 99);
 }
 

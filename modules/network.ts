@@ -1,9 +1,10 @@
 /**
- * A private network for the digest task: two private subnets in two AZs, no internet
- * gateway or NAT unless `allowInternetEgress`, flow logs to an encrypted log group, the
- * default security group emptied, and interface endpoints (ssm, email, logs, ecr.api,
- * ecr.dkr, monitoring) plus the s3 and dynamodb gateway endpoints, so the task reaches
- * AWS privately.
+ * A private network for the digest task: two private subnets in two AZs, flow logs to an
+ * encrypted log group, the default security group emptied, interface endpoints (ssm,
+ * email, logs, ecr.api, ecr.dkr) in one or both AZs and the s3 and dynamodb gateway
+ * endpoints, so the task reaches AWS privately. With `allowInternetEgress` (a real stage's
+ * feeds), one NAT gateway in a public subnet of the first AZ carries HTTPS to the internet;
+ * which names the task can resolve is the DNS firewall's business (dns-firewall.ts).
  */
 import { Construct } from "constructs";
 import { Fn } from "cdktf";
@@ -27,8 +28,12 @@ import { ConfigError } from "./errors";
 import { ServiceRole } from "./service-role";
 import { assertName } from "./validate";
 
-/** Interface endpoints the task needs (service name suffixes). `email` is the SES API. */
-export const INTERFACE_ENDPOINTS = ["ssm", "email", "logs", "ecr.api", "ecr.dkr", "monitoring"] as const;
+/**
+ * Interface endpoints the task needs (service name suffixes). `email` is the SES API. No
+ * `monitoring`: the sender's metrics are EMF lines in its log stream, it never calls the
+ * CloudWatch API (and the task role may not).
+ */
+export const INTERFACE_ENDPOINTS = ["ssm", "email", "logs", "ecr.api", "ecr.dkr"] as const;
 /** Gateway endpoints the task needs: s3 (ECR image layers) and dynamodb (the delivery ledger). */
 export const GATEWAY_ENDPOINTS = ["s3", "dynamodb"] as const;
 
@@ -43,12 +48,22 @@ export interface NetworkProps {
   /** CMK for the flow-log group. */
   readonly key: CustomerManagedKey;
   /**
-   * Adds an internet gateway, a public subnet with a NAT gateway, a default route through
-   * it and HTTPS egress to anywhere from the task. Only for the SendGrid fallback during
-   * the migration (SES is reached through the `email` endpoint); remove it afterwards.
+   * Adds an internet gateway, a public subnet in the first AZ with a NAT gateway, a default
+   * route through it and HTTPS (443) egress to any address from the task: how a real
+   * stage's feeds (and SendGrid, while the stage uses it) are reached. Give the VPC a
+   * {@link DnsFirewall} with it: the security group cannot name hosts, the firewall limits
+   * what the task can resolve to the stage's allow-list.
    * @default false
    */
   readonly allowInternetEgress?: boolean;
+  /**
+   * How many of the two AZs get the interface endpoints (1: the first only; the task in the
+   * other AZ reaches them across AZs). Each endpoint costs per AZ-hour.
+   * @default 2
+   */
+  readonly endpointAzs?: 1 | 2;
+  /** Permissions boundary of the flow-log role (a real stage's workload boundary). @default - none */
+  readonly permissionsBoundaryArn?: string;
 }
 
 /** Typed attributes of a {@link Network}. */
@@ -66,6 +81,8 @@ export class Network extends Construct {
   readonly taskSecurityGroup: SecurityGroup;
   readonly endpointSecurityGroup: SecurityGroup;
   readonly endpoints: Record<string, VpcEndpoint> = {};
+  /** The NAT gateway, with `allowInternetEgress`. */
+  readonly natGateway?: NatGateway;
   readonly outputs: NetworkOutputs;
 
   constructor(scope: Construct, id: string, props: NetworkProps) {
@@ -80,6 +97,8 @@ export class Network extends Construct {
     if (!azA || !azB || azA === azB || !azA.startsWith(props.region) || !azB.startsWith(props.region)) {
       throw new ConfigError("NETWORK_INVALID", this.node.path, "availabilityZones", "two different AZs of the region");
     }
+    const endpointAzs = props.endpointAzs ?? 2;
+    if (endpointAzs !== 1 && endpointAzs !== 2) throw new ConfigError("NETWORK_INVALID", this.node.path, "endpointAzs", "1 or 2");
     const name = (suffix: string): { tags: Record<string, string> } => ({ tags: { Name: `${props.namePrefix}-${suffix}` } });
 
     this.vpc = new Vpc(this, "vpc", { cidrBlock: cidr, enableDnsSupport: true, enableDnsHostnames: true, ...name("vpc") });
@@ -103,7 +122,7 @@ export class Network extends Construct {
     this.taskSecurityGroup = new SecurityGroup(this, "task-sg", {
       vpcId: this.vpc.id,
       name: `${props.namePrefix}-task`,
-      description: "digest task: HTTPS out to the VPC endpoints only",
+      description: props.allowInternetEgress ? "digest task: HTTPS out only (the DNS firewall limits the names)" : "digest task: HTTPS out to the VPC endpoints only",
       ...name("task"),
     });
     this.endpointSecurityGroup = new SecurityGroup(this, "endpoint-sg", {
@@ -132,7 +151,7 @@ export class Network extends Construct {
         serviceName: `com.amazonaws.${props.region}.${service}`,
         vpcEndpointType: "Interface",
         privateDnsEnabled: true,
-        subnetIds: this.privateSubnets.map((s) => s.id),
+        subnetIds: this.privateSubnets.slice(0, endpointAzs).map((s) => s.id),
         securityGroupIds: [this.endpointSecurityGroup.id],
         ...name(`endpoint-${service}`),
       });
@@ -165,6 +184,7 @@ export class Network extends Construct {
       assumedBy: "vpc-flow-logs.amazonaws.com",
       trustConditions: [{ test: "StringEquals", variable: "aws:SourceAccount", values: [props.key.account] }],
       policyName: "write-flow-logs",
+      permissionsBoundaryArn: props.permissionsBoundaryArn,
     });
     flowLogs.grantWrite(flowLogRole, "WriteFlowLogs");
     new FlowLog(this, "flow-log", {
@@ -191,12 +211,13 @@ export class Network extends Construct {
       new RouteTableAssociation(this, "public-0-routes", { subnetId: publicSubnet.id, routeTableId: publicRoutes.id });
       const eip = new Eip(this, "nat-eip", { domain: "vpc", ...name("nat") });
       const nat = new NatGateway(this, "nat", { allocationId: eip.id, subnetId: publicSubnet.id, ...name("nat"), dependsOn: [igw] });
+      this.natGateway = nat;
       new Route(this, "private-default-route", { routeTableId: privateRoutes.id, destinationCidrBlock: "0.0.0.0/0", natGatewayId: nat.id });
       new VpcSecurityGroupEgressRule(this, "task-out-443-to-internet", {
         securityGroupId: this.taskSecurityGroup.id,
         cidrIpv4: "0.0.0.0/0",
         ipProtocol: "tcp", fromPort: 443, toPort: 443,
-        description: "allowInternetEgress: HTTPS to the internet for the SendGrid fallback",
+        description: "allowInternetEgress: HTTPS to the feed hosts (the DNS firewall resolves only the allow-list)",
       });
     }
 

@@ -8,6 +8,7 @@
  * with `npm run secrets` afterwards, never through Terraform.
  */
 import { Construct } from "constructs";
+import { Token } from "cdktf";
 import type { KmsKey } from "@cdktf/provider-aws/lib/kms-key";
 import { SsmParameter } from "@cdktf/provider-aws/lib/ssm-parameter";
 import {
@@ -21,11 +22,13 @@ import {
   type ParameterKey,
   type RuntimeParameterKey,
 } from "../app/src/contract";
-import { isOneClickUnsubscribeTarget } from "../app/src/validation";
+import { MAX_RECIPIENT_LIST_BYTES, isOneClickUnsubscribeTarget, parseFeedSources } from "../app/src/validation";
 import { CustomerManagedKey } from "./customer-managed-key";
 import { ConfigError } from "./errors";
-import { arnParts, type IGrantee } from "./policy";
+import { assertFeedsAllowed } from "./feed-allow-list";
+import { UNSCOPED_READS_SID, partitionOf, type IGrantee } from "./policy";
 import {
+  assertAccount,
   assertEmailParameter,
   assertFeedList,
   assertFlagParameter,
@@ -96,9 +99,10 @@ export interface ParameterStoreProps {
    * @default - every secret parameter of the contract
    */
   readonly secrets?: readonly SecretParameterKey[];
-  /** Region of the stack, for readable ARNs and the kms:ViaService condition.
-   *  @default - the key's region, read from its ARN at apply time */
-  readonly region?: string;
+  /** Region of the stack, for ARNs and the kms:ViaService condition. */
+  readonly region: string;
+  /** Account of the stack (12 digits), for ARNs and the key. */
+  readonly account: string;
   /** Days before a scheduled key deletion completes. @default 30 */
   readonly keyDeletionWindowDays?: number;
   /**
@@ -110,10 +114,11 @@ export interface ParameterStoreProps {
    */
   readonly useAwsManagedKey?: boolean;
   /**
-   * Principals that run `cdktf deploy` for this stack. The AWS provider (5.100.0) reads
-   * every aws_ssm_parameter back with decryption on refresh, so they need kms:Decrypt via
-   * SSM on the CMK besides the readers that `grantRead` names.
-   * @default - none (only granted readers may decrypt)
+   * Principals that run `terraform apply` for this stack. They create the SecureStrings
+   * (with the placeholder), so they may encrypt via SSM; and the AWS provider (5.100.0)
+   * reads every aws_ssm_parameter back with decryption on refresh, so they may decrypt via
+   * SSM. Only in the key policy: their identity policy is the pipeline's (bootstrap stack).
+   * @default - none (only granted readers may decrypt, only operators may write)
    */
   readonly deployerPrincipalArns?: readonly string[];
   /**
@@ -147,7 +152,8 @@ export class ParameterStore extends Construct {
   readonly runtimeParameters: Partial<Record<RuntimeParameterKey, SsmParameter>> = {};
   readonly outputs: ParameterStoreOutputs;
   private readonly root: string;
-  private readonly region?: string;
+  private readonly region: string;
+  private readonly account: string;
 
   constructor(scope: Construct, id: string, props: ParameterStoreProps) {
     super(scope, id);
@@ -157,8 +163,10 @@ export class ParameterStore extends Construct {
     const deletionWindow = props.keyDeletionWindowDays ?? 30;
     assertIntegerInRange(this, "VALUE_INVALID", "keyDeletionWindowDays", deletionWindow, 7, 30);
     this.root = root;
-    if (props.region !== undefined) assertRegion(this, "region", props.region);
+    assertRegion(this, "region", props.region);
+    assertAccount(this, "account", props.account);
     this.region = props.region;
+    this.account = props.account;
     validateValues(this, props.values);
 
     let keyRef = AWS_MANAGED_SSM_KEY;
@@ -167,20 +175,17 @@ export class ParameterStore extends Construct {
         description: `${props.namePrefix}: encrypts the SecureStrings under ${root}`,
         alias: `${props.namePrefix}-parameters`,
         deletionWindowDays: deletionWindow,
+        account: props.account,
+        region: props.region,
       });
       this.cmk = cmk;
       keyRef = cmk.arn;
-      const region = props.region ?? arnParts(cmk.arn).region;
-      // Operators (IAM principals of this account that IAM lets call SSM) may write
-      // SecureStrings; reading them back needs a grant below.
-      cmk.addToResourcePolicy({
-        sid: "EncryptViaSsmForAccountPrincipals",
-        actions: ["kms:Encrypt", "kms:GenerateDataKey"],
-        resources: ["*"],
-        principals: [{ type: "AWS", identifiers: [cmk.accountRootArn] }],
-        conditions: [{ test: "StringEquals", variable: "kms:ViaService", values: [`ssm.${region}.amazonaws.com`] }],
-      });
-      for (const arn of props.deployerPrincipalArns ?? []) this.allowDecryptViaSsm(arn);
+      // Deployers write the placeholders and read every parameter back on refresh: both via
+      // SSM only, and only in the key policy (no account-wide delegation: each writer is named).
+      for (const arn of props.deployerPrincipalArns ?? []) {
+        cmk.grantUse(KEY_SIDS.decrypt, arn, ["kms:Decrypt"], [this.viaSsm()]);
+        cmk.grantUse(KEY_SIDS.encrypt, arn, ["kms:Encrypt", "kms:GenerateDataKey"], [this.viaSsm()]);
+      }
     }
 
     for (const key of PLAIN_PARAMETER_KEYS) {
@@ -190,7 +195,7 @@ export class ParameterStore extends Construct {
       this.parameters[key] = new SsmParameter(this, paramId(key), {
         name: parameterName(root, key),
         type: spec.type,
-        tier: "Standard",
+        tier: tierFor(value),
         value,
         description: `vibe-digest ${spec.path} (from stage config)`,
       });
@@ -242,7 +247,7 @@ export class ParameterStore extends Construct {
    * those names. They are plain Strings, so no key use is involved.
    */
   grantWriteRuntime(grantee: IGrantee): void {
-    const arns = Object.values(this.runtimeParameters).map((p) => p.arn);
+    const arns = (Object.keys(this.runtimeParameters) as RuntimeParameterKey[]).map((k) => this.parameterArn(runtimeParameterName(this.root, k)));
     if (arns.length === 0) throw new ConfigError("VALUE_INVALID", this.node.path, "runtimeParameters", "declared before granting writes to them");
     grantee.addToPrincipalPolicy({ sid: "WriteRuntimeParameters", actions: ["ssm:PutParameter"], resources: arns });
   }
@@ -260,43 +265,61 @@ export class ParameterStore extends Construct {
    * added (that key's own policy already lets the account decrypt via SSM).
    */
   grantRead(grantee: IGrantee): void {
-    const parts = arnParts(this.cmk?.arn ?? this.anyParameterArn());
-    const { partition, account } = parts;
-    const region = this.region ?? parts.region;
-    const pathArn = `arn:${partition}:ssm:${region}:${account}:parameter${this.root}`;
     grantee.addToPrincipalPolicy({
       sid: "ReadDigestParameters",
       actions: ["ssm:GetParameter", "ssm:GetParameters", "ssm:GetParametersByPath"],
-      resources: [pathArn, `${pathArn}/*`],
+      resources: this.hierarchyArns(),
     });
-    if (!this.cmk) return;
+    this.cmk?.grantUseVia(grantee, "ssm", ["kms:Decrypt"], "DecryptDigestParametersViaSsm", KEY_SIDS.decrypt);
+  }
+
+  /**
+   * Lets an operator run the operator commands on the hierarchy: read every parameter
+   * (secrets status, rollback status, the doctor), put any parameter below the root
+   * (secrets put, rollback clear, a rollout's ses_percent), find a parameter's key
+   * (`secrets put` keeps it: ssm:DescribeParameters, which has no resource-level
+   * permissions), and decrypt and encrypt with this key via SSM only.
+   */
+  grantOperate(grantee: IGrantee): void {
     grantee.addToPrincipalPolicy({
-      sid: "DecryptDigestParametersViaSsm",
-      actions: ["kms:Decrypt"],
-      resources: [this.cmk.arn],
-      conditions: [{ test: "StringEquals", variable: "kms:ViaService", values: [`ssm.${region}.amazonaws.com`] }],
+      sid: "OperateDigestParameters",
+      actions: ["ssm:GetParameter", "ssm:GetParameters", "ssm:GetParametersByPath", "ssm:PutParameter"],
+      resources: this.hierarchyArns(),
     });
-    this.allowDecryptViaSsm(grantee.grantPrincipalArn);
+    grantee.addToPrincipalPolicy({ sid: UNSCOPED_READS_SID, actions: ["ssm:DescribeParameters"], resources: ["*"] });
+    this.cmk?.grantUseVia(grantee, "ssm", ["kms:Decrypt"], "DecryptDigestParametersViaSsm", KEY_SIDS.decrypt);
+    this.cmk?.grantUseVia(grantee, "ssm", ["kms:Encrypt", "kms:GenerateDataKey"], "EncryptDigestParametersViaSsm", KEY_SIDS.encrypt);
   }
 
-  /** Key-policy side of a read grant: `principalArn` may decrypt, only via SSM. */
-  private allowDecryptViaSsm(principalArn: string): void {
-    const cmk = this.cmk!;
-    const region = this.region ?? arnParts(cmk.arn).region;
-    cmk.addToResourcePolicy({
-      sid: "DecryptViaSsmForReaders",
-      actions: ["kms:Decrypt"],
-      resources: ["*"],
-      principals: [{ type: "AWS", identifiers: [principalArn] }],
-      conditions: [{ test: "StringEquals", variable: "kms:ViaService", values: [`ssm.${region}.amazonaws.com`] }],
-    });
+  /** The root and everything below it, as parameter ARNs (known at plan time). */
+  private hierarchyArns(): string[] {
+    const pathArn = this.parameterArn(this.root);
+    return [pathArn, `${pathArn}/*`];
   }
 
-  private anyParameterArn(): string {
-    const first = Object.values(this.parameters)[0];
-    if (!first) throw new ConfigError("VALUE_INVALID", this.node.path, "parameters", "at least one declared parameter");
-    return first.arn;
+  /** A parameter's ARN built from its name (known in every plan). */
+  private parameterArn(name: string): string {
+    return `arn:${partitionOf(this.region)}:ssm:${this.region}:${this.account}:parameter${name}`;
   }
+
+  private viaSsm() {
+    return { test: "StringEquals", variable: "kms:ViaService", values: [`ssm.${this.region}.amazonaws.com`] };
+  }
+}
+
+/** Key-policy statements of the parameters key that grants add principals to. */
+export const KEY_SIDS = { decrypt: "DecryptViaSsmForReaders", encrypt: "EncryptViaSsmForWriters" } as const;
+
+/** Largest value of a Standard-tier parameter, and of an Advanced-tier one (bytes, SSM's limits). */
+export const PARAMETER_TIER_LIMITS = { Standard: 4096, Advanced: MAX_RECIPIENT_LIST_BYTES } as const;
+
+/**
+ * The tier a plain value needs: Standard (free) up to 4 KB, Advanced ($0.05 a month) up to
+ * 8 KB. `email/to_address` is the one value that can grow past 4 KB; validateValues refuses
+ * anything past 8 KB, so the stack never declares a value SSM would refuse.
+ */
+export function tierFor(value: string): "Standard" | "Advanced" {
+  return Buffer.byteLength(value, "utf8") <= PARAMETER_TIER_LIMITS.Standard ? "Standard" : "Advanced";
 }
 
 /** The AWS managed key of Parameter Store (seed default; see `useAwsManagedKey`). */
@@ -316,8 +339,10 @@ function validateValues(scope: Construct, values: Partial<Record<string, string>
       throw new ConfigError("SECRET_VALUE_REJECTED", scope.node.path, `values.${key}`, "put by the operator (`npm run secrets`), not passed to Terraform");
     }
     if (value === undefined) continue;
-    if (typeof value !== "string" || value.length === 0 || value.length > 4096) {
-      throw new ConfigError("VALUE_INVALID", scope.node.path, `values.${key}`, "a non-empty string of at most 4096 characters");
+    const limit = key === "toAddress" ? PARAMETER_TIER_LIMITS.Advanced : PARAMETER_TIER_LIMITS.Standard;
+    if (typeof value !== "string" || value.length === 0 || Buffer.byteLength(value, "utf8") > limit) {
+      const tier = key === "toAddress" ? "an Advanced-tier parameter; use a list address for more recipients" : "a Standard-tier parameter";
+      throw new ConfigError("VALUE_INVALID", scope.node.path, `values.${key}`, `a non-empty string of at most ${limit} bytes (${tier})`);
     }
   }
   for (const key of PLAIN_PARAMETER_KEYS) {
@@ -332,5 +357,12 @@ function validateValues(scope: Construct, values: Partial<Record<string, string>
   if (values.useSes !== undefined) assertFlagParameter(scope, "values.useSes", values.useSes);
   if (values.sesPercent !== undefined) assertPercentParameter(scope, "values.sesPercent", values.sesPercent);
   if (values.feeds !== undefined) assertFeedList(scope, "values.feeds", values.feeds);
+  // The sender fetches only feeds on hosts of digest/feed_hosts: never write a feed it would refuse.
+  if (values.feedHosts !== undefined && values.feeds !== undefined && !Token.isUnresolved(values.feeds) && !Token.isUnresolved(values.feedHosts)) {
+    // What the sender loads (both together), then what it fetches: every feed on an allowed host.
+    const sources = parseFeedSources(values.feeds, values.feedHosts);
+    if (!sources.ok) throw new ConfigError("FEEDS_INVALID", scope.node.path, `values.${sources.parameter ?? "feeds"}`, sources.expected);
+    assertFeedsAllowed(scope, "values.feeds", sources.value.feeds, sources.value.hosts ?? []);
+  }
   if (values.unsubscribeUrl !== undefined) assertUnsubscribeTarget(scope, "values.unsubscribeUrl", values.unsubscribeUrl);
 }

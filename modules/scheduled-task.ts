@@ -2,9 +2,10 @@
  * The digest as a scheduled container: an ECR repository (immutable tags, scan on push,
  * KMS, lifecycle), an ECS cluster with Container Insights, a hardened Fargate task
  * definition (read-only root file system, non-root user, no privileges, logs to an
- * encrypted log group), separate execution and task roles, and an EventBridge Scheduler
- * schedule (no flexible window, bounded retries, encrypted dead-letter queue) with its own
- * least-privilege role.
+ * encrypted log group), separate execution and task roles, and EventBridge Scheduler
+ * schedules (encrypted with the CMK, no flexible window, bounded retries, encrypted
+ * dead-letter queue) with their own least-privilege role, trusted only for this schedule
+ * group. Fargate's ephemeral storage (the image and /tmp) is encrypted with the CMK too.
  */
 import { Construct } from "constructs";
 import { EcrRepository } from "@cdktf/provider-aws/lib/ecr-repository";
@@ -92,6 +93,8 @@ export interface ScheduledTaskProps {
   readonly user?: string;
   /** Images kept in the repository. @default 30 */
   readonly keepImages?: number;
+  /** Permissions boundary of the execution and scheduler roles (a real stage's workload boundary). @default - none */
+  readonly permissionsBoundaryArn?: string;
 }
 
 /** Typed attributes of a {@link ScheduledTask}. */
@@ -120,6 +123,11 @@ export class ScheduledTask extends Construct {
   readonly deadLetterQueue: SqsQueue;
   readonly logGroup: EncryptedLogGroup;
   readonly outputs: ScheduledTaskOutputs;
+  /** Names of the daily schedule and the catch-up schedules, in that order. */
+  readonly scheduleNames: readonly string[];
+  readonly scheduleGroupName: string;
+  readonly repositoryName: string;
+  private readonly key: CustomerManagedKey;
 
   constructor(scope: Construct, id: string, props: ScheduledTaskProps) {
     super(scope, id);
@@ -170,10 +178,13 @@ export class ScheduledTask extends Construct {
     }
     if (props.subnetIds.length === 0) throw new ConfigError("NETWORK_INVALID", this.node.path, "subnetIds", "at least one subnet");
     const { key } = props;
+    this.key = key;
+    const arn = (service: string, resource: string) => `arn:${key.partition}:${service}:${key.region}:${key.account}:${resource}`;
 
     // Image registry.
+    this.repositoryName = `${p}-sender`;
     this.repository = new EcrRepository(this, "repository", {
-      name: `${p}-sender`,
+      name: this.repositoryName,
       imageTagMutability: "IMMUTABLE",
       imageScanningConfiguration: { scanOnPush: true },
       encryptionConfiguration: [{ encryptionType: "KMS", kmsKey: key.arn }],
@@ -187,7 +198,22 @@ export class ScheduledTask extends Construct {
     });
     new EcrLifecyclePolicy(this, "lifecycle", { repository: this.repository.name, policy: lifecycle.json });
 
-    this.cluster = new EcsCluster(this, "cluster", { name: p, setting: [{ name: "containerInsights", value: "enabled" }] });
+    // Fargate's ephemeral storage (image layers, the /tmp volume with rendered mail) under the
+    // CMK: Fargate asks for data keys and a decrypt-only grant, limited to this cluster.
+    const clusterContext = [
+      { test: "StringEquals", variable: "kms:EncryptionContext:aws:ecs:clusterAccount", values: [key.account] },
+      { test: "StringEquals", variable: "kms:EncryptionContext:aws:ecs:clusterName", values: [p] },
+    ];
+    key.grantToService("FargateEphemeralStorageDataKeys", "fargate.amazonaws.com", ["kms:GenerateDataKeyWithoutPlaintext"], clusterContext);
+    key.grantToService("FargateEphemeralStorageGrants", "fargate.amazonaws.com", ["kms:CreateGrant"], [
+      ...clusterContext,
+      { test: "ForAllValues:StringEquals", variable: "kms:GrantOperations", values: ["Decrypt"] },
+    ]);
+    this.cluster = new EcsCluster(this, "cluster", {
+      name: p,
+      setting: [{ name: "containerInsights", value: "enabled" }],
+      configuration: { managedStorageConfiguration: { fargateEphemeralStorageKmsKeyId: key.keyId } },
+    });
     this.logGroup = new EncryptedLogGroup(this, "logs", {
       logGroupName: `/${p}/sender`,
       key,
@@ -202,6 +228,7 @@ export class ScheduledTask extends Construct {
       trustConditions: [{ test: "StringEquals", variable: "aws:SourceAccount", values: [key.account] }],
       policyName: "pull-image-write-logs",
       description: "ECS execution role of the digest task: pull its image, write its logs",
+      permissionsBoundaryArn: props.permissionsBoundaryArn,
     });
     this.grantPull(this.executionRole);
     this.logGroup.grantWrite(this.executionRole, "WriteTaskLogs");
@@ -253,36 +280,38 @@ export class ScheduledTask extends Construct {
       messageRetentionSeconds: 1_209_600,
     });
     const group = new SchedulerScheduleGroup(this, "schedule-group", { name: p });
+    this.scheduleGroupName = p;
+    // Trusted only by Scheduler acting for this account's schedule group (confused deputy).
     this.schedulerRole = new ServiceRole(this, "scheduler-role", {
       roleName: `${p}-scheduler`,
       assumedBy: "scheduler.amazonaws.com",
-      trustConditions: [{ test: "StringEquals", variable: "aws:SourceAccount", values: [key.account] }],
+      trustConditions: [
+        { test: "StringEquals", variable: "aws:SourceAccount", values: [key.account] },
+        { test: "ArnEquals", variable: "aws:SourceArn", values: [arn("scheduler", `schedule-group/${p}`)] },
+      ],
       policyName: "run-digest-task",
       description: "EventBridge Scheduler role: run the digest task, dead-letter failures",
+      permissionsBoundaryArn: props.permissionsBoundaryArn,
     });
-    const taskFamilyArn = `arn:${key.partition}:ecs:${props.region}:${key.account}:task-definition/${p}-sender:*`;
+    const taskFamilyArn = arn("ecs", `task-definition/${p}-sender:*`);
+    // ARNs built from names: known in every plan (a create plan, or one that replaces a resource).
+    const roleArn = (name: string) => `arn:${key.partition}:iam::${key.account}:role/${name}`;
     this.schedulerRole.addToPrincipalPolicy({
       sid: "RunDigestTask",
       actions: ["ecs:RunTask"],
       resources: [taskFamilyArn],
-      conditions: [{ test: "ArnEquals", variable: "ecs:cluster", values: [this.cluster.arn] }],
+      conditions: [{ test: "ArnEquals", variable: "ecs:cluster", values: [arn("ecs", `cluster/${p}`)] }],
     });
     this.schedulerRole.addToPrincipalPolicy({
       sid: "PassDigestTaskRoles",
       actions: ["iam:PassRole"],
-      resources: [this.executionRole.role.arn, props.taskRole.role.arn],
+      resources: [roleArn(`${p}-execution`), roleArn(props.taskRole.roleName)],
       conditions: [{ test: "StringEquals", variable: "iam:PassedToService", values: ["ecs-tasks.amazonaws.com"] }],
     });
-    this.schedulerRole.addToPrincipalPolicy({ sid: "DeadLetterFailedRuns", actions: ["sqs:SendMessage"], resources: [this.deadLetterQueue.arn] });
-    this.schedulerRole.addToPrincipalPolicy({
-      sid: "EncryptDeadLetters",
-      actions: ["kms:Decrypt", "kms:GenerateDataKey"],
-      resources: [key.arn],
-      conditions: [{ test: "StringEquals", variable: "kms:ViaService", values: [`sqs.${props.region}.amazonaws.com`] }],
-    });
-    key.grantUse("SchedulerEncryptsDeadLetters", this.schedulerRole.role.arn, ["kms:Decrypt", "kms:GenerateDataKey"], [
-      { test: "StringEquals", variable: "kms:ViaService", values: [`sqs.${props.region}.amazonaws.com`] },
-    ]);
+    this.schedulerRole.addToPrincipalPolicy({ sid: "DeadLetterFailedRuns", actions: ["sqs:SendMessage"], resources: [arn("sqs", `${p}-schedule-dlq`)] });
+    key.grantUseVia(this.schedulerRole, "sqs", ["kms:Decrypt", "kms:GenerateDataKey"], "EncryptDeadLetters", "SchedulerEncryptsDeadLetters");
+    // The schedules are encrypted with the CMK: Scheduler decrypts one with the schedule's role.
+    this.grantScheduleKey(this.schedulerRole, "DecryptSchedules", ["kms:Decrypt"], "SchedulerRoleDecryptsSchedules");
 
     const scheduleRun = (id: string, name: string, description: string, scheduleExpression: string) =>
       new SchedulerSchedule(this, id, {
@@ -291,6 +320,7 @@ export class ScheduledTask extends Construct {
         description,
         scheduleExpression,
         scheduleExpressionTimezone: props.scheduleTimezone ?? "America/New_York",
+        kmsKeyArn: key.arn,
         flexibleTimeWindow: { mode: "OFF" },
         state: "ENABLED",
         target: {
@@ -307,6 +337,7 @@ export class ScheduledTask extends Construct {
           deadLetterConfig: { arn: this.deadLetterQueue.arn },
         },
       });
+    this.scheduleNames = [`${p}-daily`, ...catchUps.map((_, i) => `${p}-catch-up-${i + 1}`)];
     this.schedule = scheduleRun("schedule", "daily", "Runs the daily digest", expression);
     this.catchUpSchedules = catchUps.map((e, i) =>
       scheduleRun(`catch-up-${i + 1}`, `catch-up-${i + 1}`, "Re-runs the digest: the ledger sends only to recipients not yet sent", e),
@@ -327,13 +358,52 @@ export class ScheduledTask extends Construct {
     return this.schedule;
   }
 
+  /**
+   * Lets the principal that deploys the stack (key policy only: its identity policy is the
+   * pipeline's) encrypt the schedules with the CMK when it creates or updates them, and
+   * read them back.
+   */
+  grantManageSchedules(principalArn: string): void {
+    this.key.grantUse("ScheduleWritersUseKey", principalArn, ["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey"], [this.scheduleContext()]);
+  }
+
+  /**
+   * Lets an operator check the task (the doctor): ecr:DescribeImages on the repository (is
+   * the stage's image tag there?), scheduler:GetSchedule on the schedules (enabled?), and
+   * decrypt a schedule with the CMK (Scheduler returns it decrypted).
+   */
+  grantDescribe(grantee: IGrantee): void {
+    grantee.addToPrincipalPolicy({ sid: "DescribeDigestImages", actions: ["ecr:DescribeImages"], resources: [this.key.regionalArn("ecr", `repository/${this.repositoryName}`)] });
+    grantee.addToPrincipalPolicy({
+      sid: "ReadDigestSchedules",
+      actions: ["scheduler:GetSchedule"],
+      resources: this.scheduleNames.map((n) => `arn:${this.key.partition}:scheduler:${this.key.region}:${this.key.account}:schedule/${this.scheduleGroupName}/${n}`),
+    });
+    this.grantScheduleKey(grantee, "DecryptDigestSchedules", ["kms:Decrypt"], "ScheduleReadersDecrypt");
+  }
+
+  /** Key use bound to this group's schedules (their encryption context), both policy sides. */
+  private grantScheduleKey(grantee: IGrantee, sid: string, actions: readonly string[], keySid: string): void {
+    const scope = this.key.identityScope();
+    grantee.addToPrincipalPolicy({ sid, actions, resources: scope.resources, conditions: [this.scheduleContext(), ...scope.conditions] });
+    this.key.grantUse(keySid, grantee.grantPrincipalArn, actions, [this.scheduleContext()]);
+  }
+
+  private scheduleContext() {
+    return {
+      test: "ArnLike",
+      variable: "kms:EncryptionContext:aws:scheduler:schedule:arn",
+      values: [`arn:${this.key.partition}:scheduler:${this.key.region}:${this.key.account}:schedule/${this.scheduleGroupName}/*`],
+    };
+  }
+
   /** Lets `grantee` pull this repository's images (GetAuthorizationToken has no resource). */
   grantPull(grantee: IGrantee): void {
     grantee.addToPrincipalPolicy({ sid: "EcrAuthToken", actions: ["ecr:GetAuthorizationToken"], resources: ["*"] });
     grantee.addToPrincipalPolicy({
       sid: "PullDigestImage",
       actions: ["ecr:BatchCheckLayerAvailability", "ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"],
-      resources: [this.repository.arn],
+      resources: [this.key.regionalArn("ecr", `repository/${this.repositoryName}`)],
     });
   }
 }

@@ -15,7 +15,7 @@ import { Route53Record } from "@cdktf/provider-aws/lib/route53-record";
 import type { CustomerManagedKey } from "./customer-managed-key";
 import { EncryptedTopic } from "./encrypted-topic";
 import { ConfigError } from "./errors";
-import type { IGrantee } from "./policy";
+import { UNSCOPED_READS_SID, type IGrantee } from "./policy";
 import { assertDomain, assertEmail, assertName } from "./validate";
 
 /** SES events the configuration set publishes. */
@@ -71,9 +71,11 @@ export class SenderIdentity extends Construct {
   readonly eventsTopic: EncryptedTopic;
   readonly records: Route53Record[] = [];
   readonly outputs: SenderIdentityOutputs;
+  private readonly key: CustomerManagedKey;
 
   constructor(scope: Construct, id: string, props: SenderIdentityProps) {
     super(scope, id);
+    this.key = props.key;
     assertName(this, "namePrefix", props.namePrefix);
     assertDomain(this, "domain", props.domain);
     assertEmail(this, "fromAddress", props.fromAddress);
@@ -187,6 +189,11 @@ export class SenderIdentity extends Construct {
     };
   }
 
+  /** The identities' ARNs (the From address, and the domain when declared), built from their names. */
+  private identityArns(): string[] {
+    return [this.key.regionalArn("ses", `identity/${this.outputs.fromAddress}`), ...(this.domainIdentity ? [this.key.regionalArn("ses", `identity/${this.outputs.domain}`)] : [])];
+  }
+
   /** The main resource (the email identity of the From address). */
   get resource(): SesEmailIdentity {
     return this.emailIdentity;
@@ -202,13 +209,19 @@ export class SenderIdentity extends Construct {
     grantee.addToPrincipalPolicy({
       sid: "SendDigestEmail",
       actions: ["ses:SendEmail", "ses:SendRawEmail"],
-      resources: [
-        this.emailIdentity.arn,
-        ...(this.domainIdentity ? [this.domainIdentity.arn] : []),
-        ...(this.configurationSet ? [this.configurationSet.arn] : []),
-      ],
+      resources: [...this.identityArns(), ...(this.configurationSet ? [this.key.regionalArn("ses", `configuration-set/${this.outputs.configurationSetName}`)] : [])],
       conditions: [{ test: "StringEquals", variable: "ses:FromAddress", values: [this.outputs.fromAddress] }],
     });
     grantee.addToPrincipalPolicy({ sid: "ReadSendQuota", actions: ["ses:GetSendQuota"], resources: ["*"] });
+  }
+
+  /**
+   * Lets an operator check sending (the doctor): ses:GetEmailIdentity on the identities
+   * (verified? DKIM successful?) and ses:GetAccount (production access, quota; it has no
+   * resource-level permissions, so it joins the operator's one statement of such reads).
+   */
+  grantDescribe(grantee: IGrantee): void {
+    grantee.addToPrincipalPolicy({ sid: "DescribeSenderIdentities", actions: ["ses:GetEmailIdentity"], resources: this.identityArns() });
+    grantee.addToPrincipalPolicy({ sid: UNSCOPED_READS_SID, actions: ["ses:GetAccount"], resources: ["*"] });
   }
 }

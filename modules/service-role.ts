@@ -4,13 +4,9 @@
  * inline policy (an `aws_iam_policy_document`). No policy JSON is written by hand and no
  * AWS-managed policy is attached.
  */
-import { Construct } from "constructs";
-import { IamRole } from "@cdktf/provider-aws/lib/iam-role";
-import { IamRolePolicy } from "@cdktf/provider-aws/lib/iam-role-policy";
-import { DataAwsIamPolicyDocument } from "@cdktf/provider-aws/lib/data-aws-iam-policy-document";
-import { ConfigError } from "./errors";
-import { toDocumentStatements, type IGrantee, type PolicyCondition, type PolicyStatement } from "./policy";
-import { assertName } from "./validate";
+import type { Construct } from "constructs";
+import type { PolicyCondition } from "./policy";
+import { Role, type RoleOutputs } from "./role";
 
 /** Props for {@link ServiceRole}. */
 export interface ServiceRoleProps {
@@ -26,26 +22,27 @@ export interface ServiceRoleProps {
   readonly description?: string;
   /** Maximum session length in seconds. @default 3600 */
   readonly maxSessionDurationSeconds?: number;
+  /**
+   * Managed policy that caps the role's permissions (a real stage's workload boundary,
+   * created by its bootstrap stack; the deployer may create roles only with it).
+   * @default - none
+   */
+  readonly permissionsBoundaryArn?: string;
 }
 
 /** Typed attributes of a {@link ServiceRole}. */
-export interface ServiceRoleOutputs {
-  readonly roleArn: string;
-  readonly roleName: string;
-}
+export type ServiceRoleOutputs = RoleOutputs;
 
 /** An IAM role for a service, whose permissions come only from grants. */
-export class ServiceRole extends Construct implements IGrantee {
-  readonly role: IamRole;
-  readonly outputs: ServiceRoleOutputs;
-  private readonly statements: PolicyStatement[] = [];
-  private readonly document: DataAwsIamPolicyDocument;
-
+export class ServiceRole extends Role {
   constructor(scope: Construct, id: string, props: ServiceRoleProps) {
-    super(scope, id);
-    assertName(this, "roleName", props.roleName);
-    const trust = new DataAwsIamPolicyDocument(this, "trust", {
-      statement: toDocumentStatements([
+    super(scope, id, {
+      roleName: props.roleName,
+      description: props.description ?? `${props.assumedBy} role; permissions only via grants`,
+      policyName: props.policyName,
+      maxSessionDurationSeconds: props.maxSessionDurationSeconds,
+      permissionsBoundaryArn: props.permissionsBoundaryArn,
+      trust: [
         {
           sid: "AssumedByService",
           actions: ["sts:AssumeRole"],
@@ -53,45 +50,7 @@ export class ServiceRole extends Construct implements IGrantee {
           principals: [{ type: "Service", identifiers: [props.assumedBy] }],
           conditions: props.trustConditions,
         },
-      ]),
+      ],
     });
-    this.role = new IamRole(this, "role", {
-      name: props.roleName,
-      description: props.description ?? `${props.assumedBy} role; permissions only via grants`,
-      assumeRolePolicy: trust.json,
-      maxSessionDuration: props.maxSessionDurationSeconds ?? 3600,
-    });
-    this.document = new DataAwsIamPolicyDocument(this, "policy-document", { statement: [] });
-    new IamRolePolicy(this, "policy", {
-      name: props.policyName ?? "grants",
-      role: this.role.id,
-      policy: this.document.json,
-    });
-    this.node.addValidation({
-      validate: () => (this.statements.length === 0 ? [new ConfigError("POLICY_EMPTY", this.node.path, "statements", "at least one grant").message] : []),
-    });
-    this.outputs = { roleArn: this.role.arn, roleName: this.role.name };
-  }
-
-  /** The main resource (the role). */
-  get resource(): IamRole {
-    return this.role;
-  }
-
-  get grantPrincipalArn(): string {
-    return this.role.arn;
-  }
-
-  /** Every statement granted so far, in grant order (for review and tests). */
-  get policyStatements(): readonly PolicyStatement[] {
-    return [...this.statements];
-  }
-
-  addToPrincipalPolicy(statement: PolicyStatement): void {
-    if (this.statements.some((s) => s.sid === statement.sid)) {
-      throw new ConfigError("VALUE_INVALID", this.node.path, `statement ${statement.sid}`, "granted once (sids are unique)");
-    }
-    this.statements.push(statement);
-    this.document.putStatement(toDocumentStatements(this.statements));
   }
 }

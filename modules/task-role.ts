@@ -17,6 +17,8 @@ export interface TaskRoleProps {
   readonly trustConditions?: readonly PolicyCondition[];
   /** Maximum session length in seconds. @default 3600 */
   readonly maxSessionDurationSeconds?: number;
+  /** Managed policy that caps the role's permissions (a real stage's workload boundary). @default - none */
+  readonly permissionsBoundaryArn?: string;
 }
 
 /** Typed attributes of a {@link TaskRole}. */
@@ -32,6 +34,7 @@ export class TaskRole extends ServiceRole {
       policyName: "digest-task",
       description: "vibe-digest sender task: permissions only via grants",
       maxSessionDurationSeconds: props.maxSessionDurationSeconds,
+      permissionsBoundaryArn: props.permissionsBoundaryArn,
     });
   }
 }

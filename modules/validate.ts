@@ -46,6 +46,12 @@ export function assertDomain(scope: IConstruct, subject: string, value: string):
   if (!DOMAIN.test(value) || value.length > 253) fail(scope, "DOMAIN_INVALID", subject, "a DNS domain like example.com");
 }
 
+/** An AWS account id: 12 digits. */
+export function assertAccount(scope: IConstruct, subject: string, value: string): void {
+  if (Token.isUnresolved(value)) return;
+  if (!/^\d{12}$/.test(value)) fail(scope, "VALUE_INVALID", subject, "an AWS account id (12 digits)");
+}
+
 export function assertRegion(scope: IConstruct, subject: string, value: string): void {
   if (Token.isUnresolved(value)) return;
   if (!isAwsRegion(value)) fail(scope, "REGION_INVALID", subject, "an AWS region like us-east-1");

@@ -22,12 +22,11 @@ import path from "node:path";
 import { CreateAccessKeyCommand, CreateUserCommand, IAMClient } from "@aws-sdk/client-iam";
 import { SSMClient } from "@aws-sdk/client-ssm";
 import { DEFAULT_PARAMETER_ROOT } from "../app/src/contract";
-import { STACK_OUTPUTS } from "../modules/digest-stack";
+import { STACK_OUTPUTS, senderUserName } from "../modules/digest-stack";
 import { startFeedServer, type FeedServer } from "./lib/feed-server";
 import { motoSentMessages, startMoto, type MotoServer } from "./lib/moto";
 import { putSecret } from "./lib/secrets";
 import { startSendGridServer, type SendGridServer } from "./lib/sendgrid-server";
-import { senderUserName } from "./lib/stage-env";
 import { PROJECT_ROOT, TERRAFORM_CLI_CONFIG, terraform } from "./lib/terraform";
 import { Cli, CliError, EXIT, STANDARD_EXIT_DOCS, processIo, type CliIo } from "../app/src/cli-kit";
 

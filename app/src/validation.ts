@@ -52,7 +52,13 @@ export function parseEmailAddress(raw: string): Checked<string> {
 
 /** Most recipients one digest run sends to (`email/to_address`). */
 export const MAX_RECIPIENTS = 1000;
-export const RECIPIENT_LIST_EXPECTED = `1 to ${MAX_RECIPIENTS} comma-separated email addresses`;
+/**
+ * Largest recipient list, as the comma-separated value the parameter holds: SSM's limit for
+ * an Advanced-tier parameter (8 KB). The stack declares `email/to_address` Advanced past 4 KB
+ * and refuses more than this, so the sender accepts exactly what the parameter can hold.
+ */
+export const MAX_RECIPIENT_LIST_BYTES = 8192;
+export const RECIPIENT_LIST_EXPECTED = `1 to ${MAX_RECIPIENTS} comma-separated email addresses, at most ${MAX_RECIPIENT_LIST_BYTES} bytes in all`;
 
 /**
  * `email/to_address` (or EMAIL_TO): comma-separated addresses, each trimmed, empty entries
@@ -65,6 +71,7 @@ export function parseRecipientList(raw: string): Checked<string[]> {
     .map((r) => r.trim())
     .filter((r) => r !== "");
   if (list.length === 0 || list.length > MAX_RECIPIENTS || !list.every(isEmailAddress)) return bad(RECIPIENT_LIST_EXPECTED);
+  if (Buffer.byteLength(list.join(","), "utf8") > MAX_RECIPIENT_LIST_BYTES) return bad(RECIPIENT_LIST_EXPECTED);
   return ok(list);
 }
 

@@ -189,6 +189,21 @@ export function networkDiagram(json: TfJson): string {
   }
   if (nat && igw) lines.push("  nat --> igw");
   if (igw) lines.push("  igw --> internet");
+  // A DNS firewall on this VPC decides which names the task can resolve at all.
+  const associated = of("aws_route53_resolver_firewall_rule_group_association").filter((a) => refTo(a.props.vpc_id) === vpc);
+  const groups = new Set(associated.map((a) => refTo(a.props.firewall_rule_group_id)?.name));
+  const rules = of("aws_route53_resolver_firewall_rule")
+    .filter((r) => groups.has(refTo(r.props.firewall_rule_group_id)?.name))
+    .sort((a, b) => Number(a.props.priority ?? 0) - Number(b.props.priority ?? 0));
+  if (rules.length) {
+    const ruleLine = (r: Res) => {
+      const list = refTo(r.props.firewall_domain_list_id);
+      const n = Array.isArray(list?.props.domains) ? (list!.props.domains as unknown[]).length : "?";
+      return `${String(r.props.action ?? "?")} ${label(list ?? r)} (${n} domain${n === 1 ? "" : "s"})`;
+    };
+    lines.push(`  dnsfw["${q(["DNS firewall on the VPC's resolver, in order:", ...rules.map(ruleLine)].join("<br/>"))}"]`);
+    lines.push(`  ${from} -.->|"DNS lookups"| dnsfw`);
+  }
   const drawn = new Set(["aws_vpc", "aws_subnet", "aws_route", "aws_route_table", "aws_route_table_association", "aws_vpc_endpoint", "aws_nat_gateway", "aws_internet_gateway", "aws_security_group", "aws_vpc_security_group_egress_rule", "aws_vpc_security_group_ingress_rule"]);
   const others = new Map<string, number>();
   for (const r of res.filter((x) => x.path[0] === vpc.path[0] && !drawn.has(x.type))) others.set(r.type, (others.get(r.type) ?? 0) + 1);

@@ -112,7 +112,7 @@ export const ERROR_GUIDE: Readonly<Record<string, GuideEntry>> = {
       "only one of `aws/access_key_id` / `aws/secret_access_key` holds a real value",
       "`VIBE_PARAMETER_ROOT` or `AWS_REGION` points at another hierarchy or region than the stack's",
     ],
-    run: [SECRETS, "npm run secrets -- put <name> --stage <stage> (value on stdin), or npm run rotate -- access-key --stage local for the key pair", PLAN],
+    run: [SECRETS, "npm run secrets -- put <name> --stage <stage> (value on stdin), or npm run rotate -- access-key --stage local for the key pair", "npm run doctor -- --stage <stage> (every SecureString set)", PLAN],
   },
   CONFIG_INVALID: {
     meaning: "A parameter or environment variable is present but its value breaks the rule the stack and the sender share (app/src/validation.ts); the message names it and what was expected, never the value. Exit 2.",
@@ -126,7 +126,7 @@ export const ERROR_GUIDE: Readonly<Record<string, GuideEntry>> = {
       "the stack drifted: the task role or a key policy changed outside Terraform",
       "a KMS key the parameters or the ledger are encrypted with is disabled or pending deletion",
     ],
-    run: [WHOAMI, PLAN + " (a drift shows as a change)", "docs/operations.md, which role runs which command", STATUS + " (was the rollback triggered?)"],
+    run: [WHOAMI, PLAN + " (a drift shows as a change)", "docs/operations.md, who may do what: which role runs which command", STATUS + " (was the rollback triggered?)"],
   },
   AWS_PARAMETER_NOT_FOUND: {
     meaning: "A parameter the call named does not exist (SSM ParameterNotFound).",
@@ -175,7 +175,7 @@ export const ERROR_GUIDE: Readonly<Record<string, GuideEntry>> = {
   SES_SENDER_NOT_VERIFIED: {
     meaning: "SES refused the From identity or the MAIL FROM domain as not verified in this region, or (in the sandbox) the recipient is not verified either.",
     causes: ["the domain's DKIM CNAMEs or MAIL FROM records are missing or not yet propagated", "the account is still in the SES sandbox and the recipient is not a verified identity", "the stack was deployed to another region than the identity's"],
-    run: ["aws sesv2 get-email-identity --email-identity <domain> (VerifiedForSendingStatus, DkimAttributes.Status)", "docs/ses-setup.md (DNS records, leaving the sandbox)"],
+    run: ["npm run doctor -- --stage <stage> (identity, DKIM, production access)", "aws sesv2 get-email-identity --email-identity <domain> (VerifiedForSendingStatus, DkimAttributes.Status)", "docs/ses-setup.md (DNS records, leaving the sandbox)"],
   },
   SES_MESSAGE_REJECTED: {
     meaning: "SES rejected this message for a reason other than verification or a pause; the recipient is `failed` and the next run retries it.",
@@ -220,7 +220,7 @@ export const ERROR_GUIDE: Readonly<Record<string, GuideEntry>> = {
   FEED_HOST_NOT_ALLOWED: {
     meaning: "A feed URL or one of its redirects names a host that the allow-list `digest/feed_hosts` does not match (docs/feeds.md); the feed is not fetched and the digest goes on without it.",
     causes: ["the feed moved to another host (a redirect to a new domain)", "a feed added to digest/feeds by hand, not through the stage data that writes both lists"],
-    run: [FEED_CHECK + " (add -L to see where it redirects)", "add the host to the stage's feed data in modules/stages.ts (it writes digest/feeds and digest/feed_hosts); plan, review, deploy"],
+    run: [FEED_CHECK + " (add -L to see where it redirects)", "a redirect target: add it to the stage's extraFeedHosts in modules/stages.ts with its reason (it joins digest/feed_hosts and the DNS firewall's list); plan, review, deploy"],
   },
   FEED_ADDRESS_REFUSED: {
     meaning: "A feed URL or one of its redirects is, or resolves to, a special-purpose address (metadata, loopback, private, link-local, CGNAT ...) that `digest/feed_hosts` does not name as an IP literal; the feed is not fetched and the digest goes on without it.",
@@ -348,8 +348,18 @@ export const ERROR_GUIDE: Readonly<Record<string, GuideEntry>> = {
   },
   INTERNAL: {
     meaning: "Something unexpected: the message names the error's class and first line. Exit 3.",
-    causes: ["a bug", "a failure the command has no better code for (e.g. `infra deploy` refusing without a reviewed plan prints DeployRefusedError here)"],
-    run: ["read the message: it usually says what to run (e.g. plan again, then deploy)", "rerun with --json and keep the output for a bug report"],
+    causes: ["a bug", "a failure the command has no better code for"],
+    run: ["read the message: it names the error and often what to run", "rerun with --json and keep the output for a bug report"],
+  },
+  DEPLOY_REFUSED: {
+    meaning: "`npm run infra -- deploy` refused: there is no reviewed plan for the stage, the plan is an offline one, or the plan or the synthesized configuration changed since it was made. Nothing was applied.",
+    causes: ["deploy run without a plan, or after a new synth"],
+    run: ["npm run infra -- plan --stage <stage>, review the plan's summary, then npm run infra -- deploy --stage <stage>"],
+  },
+  TERRAFORM_FAILED: {
+    meaning: "terraform failed during init, plan or apply; its own message comes with it.",
+    causes: ["credentials of another account (the provider allows only the stage's)", "a resource AWS refused (a quota, a name already taken)", "the state lock held by another run"],
+    run: [WHOAMI, "read terraform's message; release a lock only when no other run is alive"],
   },
   LOCAL_BUSY: {
     meaning: "Another `npm run local` holds the work folder's lock (its PID is in the message).",

@@ -62,6 +62,7 @@ export interface Invariant {
 export const WILDCARD_RESOURCE_ALLOWLIST: Readonly<Record<string, string>> = {
   ReadSendQuota: "ses:GetSendQuota has no resource-level permissions",
   EcrAuthToken: "ecr:GetAuthorizationToken has no resource-level permissions",
+  OperatorReadsWithoutResourceLevel: "ssm:DescribeParameters and ses:GetAccount (the operator's secrets put and doctor) have no resource-level permissions",
 };
 
 /** Environment names that look like secrets: the construct's own rule, imported, not copied. */

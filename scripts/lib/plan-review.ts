@@ -93,7 +93,7 @@ export function reviewPlan(plan: PlanJson, opts: ReviewOptions = {}): PlanReview
   const pathOf = (address: string) => paths.get(address.replace(/\[[^\]]*\]$/, "")) ?? derivedPath(address, stackName);
   // In templates a path without the stack's name reads best: ‹operations-key/key.arn›.
   const shortLabel = (address: string) => pathOf(address)?.split("/").slice(1).join("/") || address;
-  const ctx = { label: shortLabel, ownAccounts: ownAccounts(views), config, changes: byAddress };
+  const ctx = { label: shortLabel, ownAccounts: new Set([...ownAccounts(views), ...((opts.config?.provider?.aws ?? []) as { allowed_account_ids?: string[] }[]).flatMap((p) => p.allowed_account_ids ?? [])]), config, changes: byAddress };
 
   const changing = views.filter((v) => v.mode === "managed" && CHANGING_ACTIONS.includes(v.action));
   const reviewed = new Map(changing.map((c) => [c.address, { change: c, result: applyRules(c, ctx), invariants: [] as string[] }]));

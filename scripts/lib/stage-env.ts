@@ -10,6 +10,7 @@
 import { DEFAULT_PARAMETER_ROOT, ENV, SENDGRID_DEFAULT_BASE_URL } from "../../app/src/contract";
 import { CliError, EXIT, type EnvDoc } from "../../app/src/cli-kit";
 import { LEDGER_TABLE_NAME_EXPECTED, isLedgerTableName, parseEndpointUrl, parseParameterRoot, parseRegion, type Checked } from "../../app/src/validation";
+import { senderUserName, stackResourceNames } from "../../modules/digest-stack";
 import { devStage, localStage, prodStage, type CredentialsMode, type StageConfig, type StageName } from "../../modules/stages";
 
 /** The stage names a command accepts (for `stageOption`). */
@@ -49,15 +50,13 @@ export interface StageEnv {
   readonly overrides: readonly string[];
 }
 
-/** The delivery ledger table the stack declares for a stage (modules/digest-stack.ts: `${stackName}-delivery-ledger`). */
-export function ledgerTableName(stage: Pick<StageConfig, "stackName">): string {
-  return `${stage.stackName}-delivery-ledger`;
+/** The delivery ledger table the stack declares for a stage (its name rule lives with the stack). */
+export function ledgerTableName(stage: StageConfig): string {
+  return stackResourceNames(stage).ledgerTable;
 }
 
 /** The sender's IAM user in `access-key` mode (`npm run local` creates it for the local stage). */
-export function senderUserName(stage: Pick<StageConfig, "stackName">): string {
-  return `${stage.stackName}-sender`;
-}
+export { senderUserName };
 
 /** The stage data of `name`; `local` points at `endpoint` when given. */
 export function stageData(name: StageName, endpoint?: string): StageConfig {

@@ -134,6 +134,8 @@ export function offlineOverride(): object {
         skip_requesting_account_id: true,
         skip_metadata_api_check: "true",
         skip_region_validation: true,
+        // Nothing asks STS who we are offline, so the stage's account cannot be checked.
+        allowed_account_ids: null,
         max_retries: 1,
         // The stack's own list (a test keeps it complete for every resource type it declares).
         endpoints: Object.fromEntries(STACK_SERVICES.map((s) => [s, REFUSING_ENDPOINT])),

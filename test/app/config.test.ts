@@ -125,6 +125,8 @@ describe("ParameterStoreConfig", () => {
     ["digest/feeds", { feeds: "[{\"url\":\"javascript:alert(1)\",\"name\":\"x\"}]" }, "javascript:alert(1)"],
     ["digest/feeds", { feeds: "[not json" }, "[not json"],
     ["digest/feeds", { feeds: "[]" }, "[]"],
+    // More than the 8 KB an Advanced-tier parameter holds (the stack refuses the same list).
+    ["email/to_address", { to: Array.from({ length: 400 }, (_, i) => `reader-${String(i).padStart(4, "0")}@vibedigest.example.com`).join(",") }, "reader-0001"],
   ];
   test.each(invalid)("when %s is %j, it fails with CONFIG_INVALID naming the parameter, not the value", async (param, values, bad) => {
     const s = await stack(values);

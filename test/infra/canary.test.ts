@@ -83,6 +83,8 @@ describe("secret canary", () => {
       () =>
         new ParameterStore(stack, "parameters", {
           namePrefix: "canary",
+          region: "us-east-1",
+          account: "111111111111",
           values: {
             awsRegion: "us-east-1",
             fromAddress: "digest@vibedigest.example.com",

@@ -6,6 +6,7 @@ import { createHash } from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
 import { STACK_SERVICES } from "../../modules/stages";
+import { EXIT } from "../../app/src/cli-kit";
 import { DeployRefusedError, OFFLINE_SUBDIR, infraCli, planFiles, reviewedPlan, runInfra, synthStage, terraformProgressLine, type PlanMeta } from "../../scripts/infra";
 import { OFFLINE_OVERRIDE_FILE, PROJECT_ROOT, REFUSING_ENDPOINT, offlineOverride, terraform } from "../../scripts/lib/terraform";
 import { startMoto, type MotoServer } from "../support/moto";
@@ -82,6 +83,7 @@ describe("deploy without a reviewed plan", () => {
     test.each([
       ["no record of how it was made", () => fs.rmSync(path.join(stack.dir, files.meta), { force: true }), /no reviewed plan/],
       ["the record of an offline plan", () => writeMeta({ kind: "offline" }), /not an online plan/],
+      ["the record of a read-only (pull-request) plan", () => writeMeta({ kind: "read-only" }), /not an online plan/],
       ["a plan file changed after it was summarized", () => (writeMeta(), fs.writeFileSync(planFile, "other plan bytes")), /changed after it was planned/],
       ["a configuration synthesized differently since", () => writeMeta({ configSha256: "0".repeat(64) }), /configuration changed since/],
     ])("when it has %s, deploy refuses", async (_what, arrange, message) => {
@@ -92,11 +94,14 @@ describe("deploy without a reviewed plan", () => {
 });
 
 describe("offline plan", () => {
-  const outdir = tmp("infra-offline-");
-  afterAll(() => fs.rmSync(outdir, { recursive: true, force: true }));
+  const parent = tmp("infra-offline-");
+  // As on a fresh clone: neither cdktf.out nor its parent exists yet.
+  const outdir = path.join(parent, "fresh-clone", "cdktf.out");
+  afterAll(() => fs.rmSync(parent, { recursive: true, force: true }));
 
-  test("when dev is planned offline, its files are <stage>.offline.* in a separate folder, and deploy still finds no reviewed plan", async () => {
-    const r = await runInfra("plan", "dev", { outdir, offline: true });
+  test("when dev is planned offline on a fresh clone, its files are <stage>.offline.* in a separate folder, and deploy still finds no reviewed plan", async () => {
+    expect(fs.existsSync(path.dirname(outdir))).toBe(false);
+    const r = await runInfra("plan", "dev", { outdir, offline: true, progress: () => undefined });
     const offlineDir = path.join(outdir, OFFLINE_SUBDIR, "stacks", "vibe-digest-dev");
     expect(path.dirname(r.planFile!)).toBe(offlineDir);
     expect(fs.readdirSync(offlineDir).filter((f) => f.startsWith("dev.")).sort()).toEqual(
@@ -135,7 +140,7 @@ describe("online plan of the local stage", () => {
     await terraform(["init", "-input=false", "-no-color"], { cwd: stack.dir });
     fs.rmSync(other);
 
-    const r = await runInfra("plan", "local", { outdir });
+    const r = await runInfra("plan", "local", { outdir, progress: () => undefined });
     expect(path.basename(r.planFile!)).toBe("local.tfplan");
     expect(reviewedPlan(r.stack)).toBe("local.tfplan");
   });
@@ -158,18 +163,42 @@ describe("the infra command line", () => {
     [["plan", "--stage", "prod", "--ofline"], /unknown option '--ofline'[\s\S]*--offline/],
     [["plan", "prod"], /too many arguments|excess|unknown command|required option/i],
     [["deploy"], /required option '--stage <stage>'/],
-    [["plan", "--stage", "staging"], /Allowed choices are local, dev, prod/],
+    [["plan", "--stage", "staging"], /Allowed choices are local, dev, prod, bootstrap-dev, bootstrap-prod/],
+    [["plan", "--stage", "dev", "--offline", "--read-only"], /cannot be used with/],
   ])("when run as %j, it refuses with exit 64 before touching terraform", async (argv, message) => {
     const o = io();
     expect(await withoutTerraform(() => infraCli(o).run(argv as string[]))).toBe(64);
     expect(o.err.join("")).toMatch(message);
   });
 
-  test("when list is asked for, it names every stage's stack and folder", async () => {
+  test("when list is asked for, it names every stage's stack and each real stage's bootstrap stack, with their folders", async () => {
     const o = { ...io(), isTTY: false };
     expect(await infraCli(o).run(["list"])).toBe(0);
     const result = JSON.parse(o.out.join("")) as { stacks: { stage: string; stack: string }[] };
-    expect(result.stacks.map((s) => s.stack)).toEqual(["vibe-digest-local", "vibe-digest-dev", "vibe-digest-prod"]);
+    expect(result.stacks.map((s) => [s.stage, s.stack])).toEqual([
+      ["local", "vibe-digest-local"],
+      ["dev", "vibe-digest-dev"],
+      ["bootstrap-dev", "vibe-digest-bootstrap-dev"],
+      ["prod", "vibe-digest-prod"],
+      ["bootstrap-prod", "vibe-digest-bootstrap-prod"],
+    ]);
+  });
+
+  test("when deploy has no reviewed plan, it exits 1 with DEPLOY_REFUSED saying what to run", async () => {
+    const o = { ...io(), isTTY: false };
+    const outdir = tmp("infra-cli-");
+    const saved = process.env.CDKTF_OUTDIR;
+    process.env.CDKTF_OUTDIR = outdir;
+    try {
+      expect(await withoutTerraform(() => infraCli(o).run(["deploy", "--stage", "prod"]))).toBe(EXIT.failed);
+    } finally {
+      if (saved === undefined) delete process.env.CDKTF_OUTDIR;
+      else process.env.CDKTF_OUTDIR = saved;
+      fs.rmSync(outdir, { recursive: true, force: true });
+    }
+    const last = JSON.parse(o.out.join("").trim().split("\n").pop()!) as { code: string; message: string };
+    expect(last.code).toBe("DEPLOY_REFUSED");
+    expect(last.message).toContain("npm run infra -- plan --stage prod");
   });
 
   test.each([

@@ -14,10 +14,21 @@ import { checkInvariants, containerDefinitions, planToTfJson } from "../support/
 import type { PlanJson } from "../support/terraform-offline";
 import { PROJECT_ROOT, terraform } from "../../scripts/lib/terraform";
 import { startMoto, type MotoServer } from "../support/moto";
+import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
+import { ECRClient, PutImageCommand } from "@aws-sdk/client-ecr";
+import type { CliIo } from "../../app/src/cli-kit";
+import { DeliveryLedger } from "../../app/src/ledger";
+import { digestDate } from "../../app/src/render";
+import { stackResourceNames } from "../../modules/digest-stack";
+import { putSecret } from "../../scripts/lib/secrets";
+import { doctorCli } from "../../scripts/doctor";
+import type { CheckResult } from "../../scripts/lib/doctor";
 
 jest.setTimeout(240_000);
 
 const CANARY = "CANARY-b41e-operator-put-secret";
+/** A random suffix for fake key-shaped test values (assembled at run time, never committed). */
+const randomTail = () => Math.random().toString(36).slice(2, 14);
 
 interface StateResource {
   type: string;
@@ -93,6 +104,96 @@ describe("local stage applied to moto", () => {
     expect(checkInvariants(json)).toEqual([]);
   });
 
+  test("when a KMS key is replaced, every trust, role and key policy stays known in the plan (the account comes from the stage, keys are named by alias)", async () => {
+    const keys = readState(dir).resources.filter((r) => r.type === "aws_kms_key").map((r) => `aws_kms_key.${(r as unknown as { name: string }).name}`);
+    expect(keys).toHaveLength(2);
+    await terraform(["plan", "-input=false", "-no-color", ...keys.map((k) => `-replace=${k}`), "-out=rekey.tfplan"], { cwd: dir });
+    const plan = JSON.parse((await terraform(["show", "-json", "-no-color", "rekey.tfplan"], { cwd: dir })).stdout) as PlanJson;
+    const changes = plan.resource_changes ?? [];
+    expect(changes.filter((c) => c.type === "aws_kms_key").map((c) => c.change.actions.sort().join())).toEqual(["create,delete", "create,delete"]);
+    // A policy document whose inputs are unknown is read only at apply ("known after apply").
+    expect(changes.filter((c) => c.type === "aws_iam_policy_document" && c.change.actions.includes("read")).map((c) => c.address)).toEqual([]);
+    const policyAttr: Record<string, string> = { aws_iam_role_policy: "policy", aws_iam_role: "assume_role_policy", aws_kms_key_policy: "policy", aws_sns_topic_policy: "policy" };
+    const unknown = changes.filter((c) => c.type in policyAttr && (c.change.after_unknown as Record<string, unknown> | undefined)?.[policyAttr[c.type]!] === true).map((c) => c.address);
+    expect(changes.filter((c) => c.type in policyAttr).length).toBeGreaterThan(10);
+    expect(unknown).toEqual([]);
+  });
+
+  describe("npm run doctor on the applied stage", () => {
+    const NOW = new Date("2026-12-01T15:00:00Z");
+    const io = (): CliIo & { out: string[] } => {
+      const out: string[] = [];
+      return { out, isTTY: false, stdout: (t) => void out.push(t), stderr: () => undefined };
+    };
+    async function doctor(): Promise<{ code: number; checks: Map<string, CheckResult>; text: string }> {
+      const i = io();
+      const code = await doctorCli(i, { AWS_ENDPOINT_URL: moto.url }, () => NOW).run(["--stage", "local"]);
+      const lines = i.out.join("").trim().split("\n").map((l) => JSON.parse(l) as Record<string, unknown>);
+      const checks = new Map(lines.filter((l) => typeof l.id === "string").map((l) => [l.id as string, l as unknown as CheckResult]));
+      return { code, checks, text: i.out.join("") };
+    }
+
+    test("when the stage is freshly applied, it exits 1, says what to do for each failure, and 'cannot check here' for what moto cannot answer", async () => {
+      const { code, checks } = await doctor();
+      expect(code).toBe(1);
+      const status = Object.fromEntries([...checks].map(([id, c]) => [id, c.status]));
+      expect(status).toEqual({
+        "ses-identity": "pass",
+        "ses-dkim": "cannot-check",
+        "ses-production-access": "cannot-check",
+        "secret:aws/access_key_id": "warn",
+        "secret:aws/secret_access_key": "warn",
+        "secret:sendgrid/api_key": "fail",
+        "secret:email/unsubscribe_signing_key": "warn",
+        "alarm-subscription": "pass",
+        image: "fail",
+        "schedule:vibe-digest-local-daily": "pass",
+        "schedule:vibe-digest-local-catch-up-1": "pass",
+        "last-run": "warn",
+      });
+      expect(checks.get("secret:sendgrid/api_key")!.fix).toContain("npm run secrets -- put sendgrid/api_key");
+      expect(checks.get("image")!.fix).toContain("npm run image:publish -- --stage local");
+      expect(checks.get("ses-production-access")!.detail).toMatch(/^cannot check here/);
+      expect(checks.get("ses-dkim")!.detail).toMatch(/^cannot check here/);
+    });
+
+    test("when the secrets are put, the image is pushed and the last run sent to everyone, every check moto can answer passes and it exits 0", async () => {
+      const key = "k".repeat(8) + randomTail();
+      for (const [k, v] of [["sendgridApiKey", "SG." + key + "." + key], ["unsubscribeSigningKey", key + key], ["awsAccessKeyId", "AKIA" + "TESTDOCTOR" + "000000"], ["awsSecretAccessKey", key + key]] as const) {
+        await putSecret(ssm, "/vibecoding", k, v);
+      }
+      const names = stackResourceNames(localStage());
+      const ecr = new ECRClient({ region: "us-east-1", endpoint: moto.url, credentials: { accessKeyId: "test", secretAccessKey: "test" }, maxAttempts: 2 });
+      const manifest = { schemaVersion: 2, mediaType: "application/vnd.docker.distribution.manifest.v2+json", config: { mediaType: "application/vnd.docker.container.image.v1+json", size: 2, digest: `sha256:${"a".repeat(64)}` }, layers: [] };
+      await ecr.send(new PutImageCommand({ repositoryName: names.repository, imageTag: localStage().imageTag, imageManifest: JSON.stringify(manifest) }));
+      ecr.destroy();
+      const ddb = new DynamoDBClient({ region: "us-east-1", endpoint: moto.url, credentials: { accessKeyId: "test", secretAccessKey: "test" }, maxAttempts: 2 });
+      const session = new DeliveryLedger(ddb, names.ledgerTable).session(digestDate(NOW), "doctor-test-run");
+      const claim = await session.claim("reader@example.com");
+      if (claim.kind !== "claimed") throw new Error("expected a claim");
+      await session.settle(claim.token, { state: "sent", provider: "ses", messageId: "m-1" });
+      ddb.destroy();
+
+      const { code, checks, text } = await doctor();
+      expect([...checks.values()].filter((c) => c.status !== "pass" && c.status !== "cannot-check")).toEqual([]);
+      expect(checks.get("last-run")!.detail).toBe(`digest ${digestDate(NOW)}: 1 sent`);
+      expect(code).toBe(0);
+      expect(text).not.toContain(key);
+    });
+
+    test("when the last run left a recipient failed, the last-run check fails and names the ledger command", async () => {
+      const ddb = new DynamoDBClient({ region: "us-east-1", endpoint: moto.url, credentials: { accessKeyId: "test", secretAccessKey: "test" }, maxAttempts: 2 });
+      const session = new DeliveryLedger(ddb, stackResourceNames(localStage()).ledgerTable).session(digestDate(NOW), "doctor-test-run-2");
+      const claim = await session.claim("second@example.com");
+      if (claim.kind !== "claimed") throw new Error("expected a claim");
+      await session.settle(claim.token, { state: "failed", provider: "ses", errorCode: "SES_THROTTLED" });
+      ddb.destroy();
+      const { code, checks } = await doctor();
+      expect(code).toBe(1);
+      expect(checks.get("last-run")).toMatchObject({ status: "fail", detail: `digest ${digestDate(NOW)}: 1 sent, 1 failed`, fix: expect.stringContaining(`ledger status --date ${digestDate(NOW)}`) });
+    });
+  });
+
   test("when an operator puts a real value and terraform refreshes, the value stays out of the state and no change is planned", async () => {
     await ssm.send(new PutParameterCommand({ Name: "/vibecoding/sendgrid/api_key", Value: CANARY, Type: "SecureString", Overwrite: true }));
     await terraform(["apply", "-refresh-only", "-auto-approve", "-input=false", "-no-color"], { cwd: dir });
@@ -111,7 +212,8 @@ describe("local stage applied to moto", () => {
         fromAddress: "news@vibedigest.example.com",
         credentialsMode: "task-role",
         sesPercent: 50,
-        network: { cidr: "10.42.0.0/16", allowInternetEgress: true },
+        // A feed on the internet: the stage gets the NAT gateway and HTTPS egress.
+        feeds: [{ url: "https://feeds.vibedigest.example.com/digest.rss", name: "Internet feed" }],
       },
     ])[0]!;
     fs.copyFileSync(path.join(dir, "terraform.tfstate"), path.join(v2.dir, "terraform.tfstate"));

@@ -24,8 +24,8 @@ describe("main.ts (node scripts/synth.mjs)", () => {
     });
   });
 
-  test("when CDKTF_OUTDIR is set, it writes every stage's stack there", () => {
-    expect(fs.readdirSync(path.join(outdir, "stacks")).sort()).toEqual(["vibe-digest-dev", "vibe-digest-local", "vibe-digest-prod"]);
+  test("when CDKTF_OUTDIR is set, it writes every stage's stack and every real stage's bootstrap stack there", () => {
+    expect(fs.readdirSync(path.join(outdir, "stacks")).sort()).toEqual(["vibe-digest-bootstrap-dev", "vibe-digest-bootstrap-prod", "vibe-digest-dev", "vibe-digest-local", "vibe-digest-prod"]);
   });
 
   test("when VIBE_LOCAL_AWS_ENDPOINT is set, the local provider points at it", () => {

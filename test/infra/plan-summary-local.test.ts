@@ -146,10 +146,10 @@ describe("plan review of edits to the local stage, planned against its state on 
       expect(changeAt(s, "parameters/key/key")).toMatchObject({ risk: "low", reason: expect.stringMatching(/changes description/) });
     });
 
-    test("when a key changes, the policies Terraform re-renders at apply are no risk, and the review says why they are unknown", () => {
-      const role = changeAt(s, "task-role/role");
-      expect(role).toMatchObject({ risk: "none", reason: "trust policy statements unchanged" });
-      expect(role.policies).toEqual([expect.objectContaining({ source: "document", statements: [], unknownReason: expect.stringMatching(/operations-key\/key \(updated by this plan\)/) })]);
+    test("when a key changes, no role or policy is re-rendered: policies name the account from the stage data and keys by alias, so they stay known", () => {
+      const labels = s.changes.map((c) => c.label);
+      expect(labels.filter((l) => /(role|policy)$/.test(l) && !/key\/policy$/.test(l))).toEqual([]);
+      expect(labels).toEqual(expect.arrayContaining([expect.stringMatching(/operations-key\/key$/)]));
     });
 
     test("when rendered, the verdict comes first and names the high-risk changes, and details are folded", () => {

@@ -147,11 +147,14 @@ describe("plan review of offline prod plans", () => {
     });
 
     test("when a policy is known only after apply, the review says why and diffs the policy document's planned statements", () => {
-      const [policy] = changeAt(s, "task-role/policy").policies;
-      expect(policy).toMatchObject({ kind: "identity", source: "document", unknownReason: expect.stringMatching(/task-role\/policy-document.*ledger\/table \(created by this plan\)/) });
-      expect(policy!.statements).toContainEqual("added `DeliveryLedgerReadWrite` (Allow): +actions: `dynamodb:GetItem`, `dynamodb:Query`, `dynamodb:UpdateItem`; +resources: `‹ledger/table.arn›`");
+      // Identity policies name resources by ARNs built from the stage's account and names, so
+      // they are known; a key policy names the roles it grants to, created by this plan.
+      expect(changeAt(s, "task-role/policy").policies[0]).toMatchObject({ kind: "identity", source: "known" });
+      const [policy] = changeAt(s, "parameters/key/policy").policies;
+      expect(policy).toMatchObject({ kind: "key", source: "document", unknownReason: expect.stringMatching(/parameters\/key\/policy-document.*task-role\/role \(created by this plan\)/) });
+      expect(policy!.statements).toContainEqual(expect.stringMatching(/^added `DecryptViaSsmForReaders` \(Allow\): \+actions: `kms:Decrypt`/));
       const [trust] = changeAt(s, "task-role/role").policies;
-      expect(trust!.statements).toEqual(["added `AssumedByService` (Allow): +actions: `sts:AssumeRole`; +principals: `Service ecs-tasks.amazonaws.com`; +conditions: `StringEquals aws:SourceAccount = ‹account›`"]);
+      expect(trust!.statements).toEqual(["added `AssumedByService` (Allow): +actions: `sts:AssumeRole`; +principals: `Service ecs-tasks.amazonaws.com`; +conditions: `StringEquals aws:SourceAccount = 222222222222`"]);
     });
 
     test("when priced, the stage's monthly cost is the sum of dated line items from official pricing pages", () => {
@@ -161,11 +164,11 @@ describe("plan review of offline prod plans", () => {
       expect(c.after).toBeCloseTo(c.lines.reduce((n, l) => n + l.usdMonth, 0), 6);
       expect(c.delta).toBeCloseTo(c.after, 6);
       const endpoints = c.lines.filter((l) => l.item.startsWith("interface endpoint"));
-      expect(endpoints).toHaveLength(6);
-      for (const l of endpoints) expect(l.usdMonth).toBeCloseTo(2 * 730 * 0.01 + (1 / 6) * 0.01, 6);
+      expect(endpoints).toHaveLength(5);
+      for (const l of endpoints) expect(l.usdMonth).toBeCloseTo(1 * 730 * 0.01 + (1 / 5) * 0.01, 6);
       expect(c.lines.find((l) => l.item === "NAT gateway")!.usdMonth).toBeCloseTo(730 * 0.045 + 0.045, 6);
       expect(c.lines.filter((l) => l.item === "KMS key").map((l) => l.usdMonth)).toEqual([1, 1]);
-      expect(c.lines.filter((l) => l.item === "alarm")).toHaveLength(14);
+      expect(c.lines.filter((l) => l.item === "alarm")).toHaveLength(16);
       for (const url of Object.values(c.sources)) expect(url).toMatch(/^https:\/\/aws\.amazon\.com\/[a-z0-9-]+(\/[a-z0-9-]+)?\/pricing\/(on-demand\/)?$/);
       expect(c.notPriced).toContainEqual(expect.stringMatching(/data transfer out/));
       expect(s.markdown).toContain(`list prices of ${PRICES.date}`);

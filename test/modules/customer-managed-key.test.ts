@@ -1,5 +1,6 @@
 import { CustomerManagedKey, KEY_ADMIN_ACTIONS } from "../../modules/customer-managed-key";
 import { EncryptedLogGroup } from "../../modules/encrypted-log-group";
+import { TaskRole } from "../../modules/task-role";
 import { synthWith, thrownBy } from "../support/construct-fixtures";
 import { onlyResource, ref, resources, statementBySid, statementsOf, type TfJson } from "../support/tf-json";
 
@@ -16,10 +17,38 @@ describe("CustomerManagedKey", () => {
     expect(onlyResource(json, "aws_kms_alias").props).toMatchObject({ name: "alias/test-ops", target_key_id: ref(key, "key_id") });
   });
 
-  test("when synthesized, its policy is a separate resource naming the account from the key's own ARN", () => {
+  test("when synthesized, its policy is a separate resource naming the account from the props, never from the key's ARN", () => {
     const admin = statementBySid(keyPolicy(json), "KeyAdministration");
-    expect(admin.principals![0]!.identifiers[0]).toBe(`arn:\${element(split(":", ${key.address}.arn), 1)}:iam::\${element(split(":", ${key.address}.arn), 4)}:root`);
+    expect(admin.principals![0]!.identifiers[0]).toBe("arn:aws:iam::111111111111:root");
     expect(admin.actions).toEqual([...KEY_ADMIN_ACTIONS]);
+    expect(JSON.stringify(keyPolicy(json))).not.toContain(key.address);
+  });
+
+  test("when an identity policy names the key, it uses the account's key/* ARN and the key's alias, both known before apply", () => {
+    const j = synthWith((f) => {
+      const role = new TaskRole(f.stack, "role", { roleName: "vd-task" });
+      f.key.grantUseVia(role, "sqs", ["kms:Decrypt"], "UseKeyViaSqs", "RoleUsesKeyViaSqs");
+    });
+    const st = statementBySid(statementsOf(j, onlyResource(j, "aws_iam_role_policy").props.policy), "UseKeyViaSqs");
+    expect(st).toMatchObject({
+      actions: ["kms:Decrypt"],
+      resources: ["arn:aws:kms:us-east-1:111111111111:key/*"],
+      condition: [
+        { test: "StringEquals", variable: "kms:ViaService", values: ["sqs.us-east-1.amazonaws.com"] },
+        { test: "ForAnyValue:StringEquals", variable: "kms:ResourceAliases", values: ["alias/test-ops"] },
+      ],
+    });
+    const k = statementBySid(keyPolicy(j), "RoleUsesKeyViaSqs");
+    expect(k).toMatchObject({ actions: ["kms:Decrypt"], principals: [{ type: "AWS", identifiers: [ref(onlyResource(j, "aws_iam_role"), "arn")] }] });
+    expect(k.condition).toEqual([{ test: "StringEquals", variable: "kms:ViaService", values: ["sqs.us-east-1.amazonaws.com"] }]);
+  });
+
+  test.each([
+    ["an account of 11 digits", { account: "11111111111" }],
+    ["an account with letters", { account: "11111111111a" }],
+    ["a bad region", { region: "moon-1" }],
+  ])("when given %s, it throws", (_what, patch) => {
+    expect(thrownBy((f) => new CustomerManagedKey(f.stack, "k2", { description: "x", alias: "x", account: "111111111111", region: "us-east-1", ...patch })).code).toMatch(/VALUE_INVALID|REGION_INVALID/);
   });
 
   test("when defaults apply, no statement allows kms:CreateGrant (a grantee could grant itself Decrypt without a key-policy diff)", () => {
@@ -27,7 +56,7 @@ describe("CustomerManagedKey", () => {
   });
 
   test("when AWS service grants are allowed, kms:CreateGrant is its own statement limited to grants for AWS resources", () => {
-    const j = synthWith((f) => new CustomerManagedKey(f.stack, "ops", { description: "ops", alias: "test-ops-2", allowAwsServiceGrants: true }));
+    const j = synthWith((f) => new CustomerManagedKey(f.stack, "ops", { description: "ops", alias: "test-ops-2", allowAwsServiceGrants: true, account: "111111111111", region: "us-east-1" }));
     const policies = resources(j, "aws_kms_key_policy").map((p) => statementsOf(j, p.props.policy));
     const withGrant = policies.flat().filter((s) => (s.actions ?? []).includes("kms:CreateGrant"));
     expect(withGrant).toHaveLength(1);

@@ -4,7 +4,7 @@ import { Testing } from "cdktf";
 import { PARAMETERS } from "../../app/src/contract";
 import { EMULATOR_GAPS, omittedResourceTypes, ALL_EMULATOR_GAPS } from "../../modules/emulator-gaps";
 import { buildApp, synthesizeApp } from "../../modules/app";
-import { STACK_OUTPUTS } from "../../modules/digest-stack";
+import { STACK_OUTPUTS, stackResourceNames } from "../../modules/digest-stack";
 import { ConfigError } from "../../modules/errors";
 import { STACK_SERVICES, devStage, localStage, prodStage, serviceOfResourceType } from "../../modules/stages";
 import { DigestStack } from "../../modules/digest-stack";
@@ -86,7 +86,7 @@ describe("DigestStack", () => {
       const role = resources(local, "aws_iam_role").find((r) => r.props.name === "vibe-digest-local-task")!;
       const st = statementsOf(local, resources(local, "aws_iam_role_policy").find((x) => x.props.role === `\${${role.address}.id}`)!.props.policy);
       expect(statementBySid(st, "ReadDigestParameters").resources).toEqual(expect.arrayContaining([expect.stringMatching(/:parameter\/vibecoding\/\*$/)]));
-      expect(statementBySid(st, "DecryptDigestParametersViaSsm").resources).toEqual([p.props.key_id]);
+      expect(statementBySid(st, "DecryptDigestParametersViaSsm").condition).toContainEqual({ test: "ForAnyValue:StringEquals", variable: "kms:ResourceAliases", values: ["alias/vibe-digest-local-parameters"] });
     });
 
     test("when the moto URL is not loopback, it throws URL_INVALID", () => {
@@ -102,9 +102,10 @@ describe("DigestStack", () => {
   ])("%s stage", (name, json) => {
     const provider = json.provider!.aws![0]!;
 
-    test("when synthesized, the provider is real AWS: region and tags only", () => {
-      expect(Object.keys(provider).sort()).toEqual(["default_tags", "region"]);
+    test("when synthesized, the provider is real AWS: region, tags and the stage's account as the only allowed one", () => {
+      expect(Object.keys(provider).sort()).toEqual(["allowed_account_ids", "default_tags", "region"]);
       expect(provider.region).toBe("us-east-1");
+      expect(provider.allowed_account_ids).toEqual([{ dev: devStage(), prod: prodStage() }[name as "dev" | "prod"].account]);
     });
 
     test("when synthesized, its state is in S3, encrypted, with S3-native locking", () => {
@@ -200,11 +201,16 @@ describe("DigestStack", () => {
     expect(statements.filter((s) => (s.actions ?? []).some((a) => /^kms:(CreateGrant|\*)$/i.test(a))).map((s) => s.sid)).toEqual([]);
   });
 
-  test.each(["local", "dev", "prod"] as const)("when the %s stage is synthesized, the operations key allows kms:CreateGrant only for AWS resources (ECR, DynamoDB)", (stage) => {
+  test.each(["local", "dev", "prod"] as const)("when the %s stage is synthesized, the operations key allows kms:CreateGrant only for AWS resources (ECR, DynamoDB) and to Fargate for decrypt-only grants on this cluster", (stage) => {
     const json = { local, dev, prod }[stage];
     const grants = keyPolicyOf(json, /operations|logs, topics/).filter((s) => (s.actions ?? []).includes("kms:CreateGrant"));
-    expect(grants).toHaveLength(1);
+    expect(grants.map((g) => [g.sid, g.principals])).toEqual([
+      ["GrantsForAwsServicesOnly", [{ type: "AWS", identifiers: [expect.stringMatching(/:root$/)] }]],
+      ["FargateEphemeralStorageGrants", [{ type: "Service", identifiers: ["fargate.amazonaws.com"] }]],
+    ]);
     expect(grants[0]!.condition).toEqual([{ test: "Bool", variable: "kms:GrantIsForAWSResource", values: ["true"] }]);
+    expect(grants[1]!.condition).toContainEqual({ test: "ForAllValues:StringEquals", variable: "kms:GrantOperations", values: ["Decrypt"] });
+    expect(grants[1]!.condition).toContainEqual({ test: "StringEquals", variable: "kms:EncryptionContext:aws:ecs:clusterName", values: [`vibe-digest-${stage}`] });
   });
 
   test.each(["local", "dev", "prod"] as const)("when the %s stage is synthesized, no role may call cloudwatch:PutMetricData (the sender emits EMF log lines)", (stage) => {
@@ -225,7 +231,7 @@ describe("DigestStack", () => {
 
     test("when the prod stage is synthesized, every alarm on the VibeDigest metrics selects {Stage: \"prod\"}", () => {
       const own = ownDimensions(prod);
-      expect(own.length).toBe(9); // 8 alarms; the SES failure rate reads two metrics
+      expect(own.length).toBe(12); // 10 alarms; the SES failure rate and the feed failure share read two metrics each
       for (const o of own) expect(o).toEqual({ alarm: o.alarm, dimensions: { Stage: "prod" } });
     });
 
@@ -262,11 +268,27 @@ describe("DigestStack", () => {
     const outdir = fs.mkdtempSync(path.join(__dirname, "..", "..", ".tmp", "synth-"));
     try {
       const stacks = synthesizeApp({ outdir, local: { awsEndpoint: MOTO, feedBaseUrl: FEEDS } });
-      expect(stacks.map((s) => s.stackName)).toEqual(["vibe-digest-local", "vibe-digest-dev", "vibe-digest-prod"]);
+      expect(stacks.map((s) => [s.target, s.stackName])).toEqual([
+        ["local", "vibe-digest-local"], ["dev", "vibe-digest-dev"], ["prod", "vibe-digest-prod"],
+        ["bootstrap-dev", "vibe-digest-bootstrap-dev"], ["bootstrap-prod", "vibe-digest-bootstrap-prod"],
+      ]);
       for (const s of stacks) expect(fs.existsSync(path.join(s.dir, "cdk.tf.json"))).toBe(true);
     } finally {
       fs.rmSync(outdir, { recursive: true, force: true });
     }
+  });
+
+  test.each(["local", "dev", "prod"] as const)("when the %s stage is synthesized, the names commands look up (stackResourceNames) are the stack's", (stage) => {
+    const json = { local, dev, prod }[stage];
+    const config = { local: localStage(), dev: devStage(), prod: prodStage() }[stage];
+    const n = stackResourceNames(config);
+    const names = (type: string, attr = "name") => resources(json, type).map((r) => r.props[attr]);
+    expect(names("aws_sns_topic")).toContain(n.alarmTopic);
+    expect(names("aws_ecr_repository")).toEqual([n.repository]);
+    expect(names("aws_scheduler_schedule_group")).toEqual([n.scheduleGroup]);
+    expect(names("aws_scheduler_schedule").sort()).toEqual([...n.schedules].sort());
+    expect(names("aws_dynamodb_table")).toEqual([n.ledgerTable]);
+    expect(names("aws_ecs_cluster")).toEqual([n.cluster]);
   });
 
   test("when localStage is given a state file, the local backend uses it", () => {

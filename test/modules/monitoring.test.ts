@@ -1,6 +1,7 @@
 import { METRICS } from "../../app/src/contract";
 import { EmfMetrics } from "../../app/src/metrics";
 import { ALARMS, DEFAULT_THRESHOLDS, Monitoring, type MonitoringProps } from "../../modules/monitoring";
+import { TaskRole } from "../../modules/task-role";
 import { synthWith, thrownBy, type Fixture } from "../support/construct-fixtures";
 import { onlyResource, ref, resources, statementBySid, statementsOf, type Found, type TfJson } from "../support/tf-json";
 
@@ -42,7 +43,7 @@ describe("Monitoring", () => {
   test("when synthesized, the topic policy lets CloudWatch publish only this stack's alarms", () => {
     const policy = resources(json, "aws_sns_topic_policy").find((p) => p.props.arn === ref(topic, "arn"))!;
     const s = statementBySid(statementsOf(json, policy.props.policy), "CloudWatchAlarmsPublish");
-    expect(s.resources).toEqual([ref(topic, "arn")]);
+    expect(s.resources).toEqual(["arn:aws:sns:us-east-1:111111111111:vd-alarms"]);
     expect(s.condition!.find((c) => c.variable === "aws:SourceArn")!.values[0]).toMatch(/:alarm:vd-\*$/);
   });
 
@@ -80,6 +81,41 @@ describe("Monitoring", () => {
   test("when there were no SES attempts, the failure-rate expression yields no data point (not breaching) instead of dividing by zero", () => {
     const rate = (alarm(ALARMS.failureRate).props.metric_query as Query[]).find((q) => q.return_data)!;
     expect(rate.expression).toBe("IF(attempts > 0, 100 * FILL(failures, 0) / attempts)");
+  });
+
+  test("when defaults apply, the feed alarm fires when FeedFailures / FeedsAttempted of a run's hour is above 50%", () => {
+    const a = alarm(ALARMS.feedFailures).props;
+    const queries = a.metric_query as Query[];
+    expect(a).toMatchObject({ threshold: 50, comparison_operator: "GreaterThanThreshold", evaluation_periods: 1, treat_missing_data: "notBreaching" });
+    expect(queries.filter((q) => q.metric).map((q) => [q.id, q.metric!.metric_name, q.metric!.stat, q.metric!.period, q.metric!.dimensions])).toEqual([
+      ["failures", METRICS.feedFailures, "Sum", 3600, { Stage: "prod" }],
+      ["attempted", METRICS.feedsAttempted, "Sum", 3600, { Stage: "prod" }],
+    ]);
+    // An hour without a run has no attempts: no data point (not breaching), never a division by zero.
+    expect(queries.filter((q) => q.return_data)).toEqual([expect.objectContaining({ expression: "IF(attempted > 0, 100 * FILL(failures, 0) / attempted)" })]);
+  });
+
+  test("when a run reports DigestSucceeded 0 (an empty digest, every feed failed, a recipient not sent), an alarm fires in that hour", () => {
+    expect(alarm(ALARMS.runFailed).props).toMatchObject({
+      namespace: METRICS.namespace, metric_name: METRICS.digestSucceeded, dimensions: { Stage: "prod" }, statistic: "Minimum", period: 3600,
+      evaluation_periods: 1, comparison_operator: "LessThanThreshold", threshold: 1, treat_missing_data: "notBreaching",
+    });
+  });
+
+  test("when the feed threshold is given, the feed alarm uses it", () => {
+    const j = synth({ thresholds: { feedFailurePercent: 25 } });
+    expect(resources(j, "aws_cloudwatch_metric_alarm").find((r) => r.props.alarm_name === `vd-${ALARMS.feedFailures}`)!.props.threshold).toBe(25);
+  });
+
+  test("when an operator is granted describe, it may list the alarm topic's subscriptions only", () => {
+    const j = synthWith((f) => {
+      const m = new Monitoring(f.stack, "monitoring", { namePrefix: "vd", key: f.key, alarmEmail: "ops@example.com", task: TASK, stage: "prod" });
+      m.grantDescribe(new TaskRole(f.stack, "op", { roleName: "vd-operator" }));
+    });
+    expect(resources(j, "aws_sns_topic").map((x) => x.props.name)).toContain("vd-alarms");
+    expect(statementsOf(j, onlyResource(j, "aws_iam_role_policy").props.policy)).toEqual([
+      { sid: "ReadAlarmSubscriptions", effect: "Allow", actions: ["sns:ListSubscriptionsByTopic"], resources: ["arn:aws:sns:us-east-1:111111111111:vd-alarms"] },
+    ]);
   });
 
   test("when defaults apply, bounce and complaint rates alarm below AWS's review levels", () => {
@@ -192,6 +228,8 @@ describe("Monitoring", () => {
     ["24 hours without success (shorter than a day's schedule)", { thresholds: { hoursWithoutSuccess: 24 } }],
     ["a negative failure count", { thresholds: { deliveryFailuresIn5Minutes: -1 } }],
     ["an anomaly band narrower than one standard deviation", { thresholds: { deliveryLatencyBandStdDevs: 0.5 } }],
+    ["a feed failure share of 100% (it could never be exceeded)", { thresholds: { feedFailurePercent: 100 } }],
+    ["a feed failure share of 0% (one unreadable feed would page)", { thresholds: { feedFailurePercent: 0 } }],
   ])("when given %s, it throws THRESHOLD_INVALID", (_what, props) => {
     expect(thrownBy((f) => build(f, props as Partial<MonitoringProps>)).code).toBe("THRESHOLD_INVALID");
   });

@@ -72,8 +72,35 @@ describe("Network", () => {
     expect(statementBySid(st, "WriteFlowLogs").resources![0]).toMatch(/:log-group:\/vd\/vpc-flow-logs$/);
   });
 
+  test("when no endpoint AZ count is given, every interface endpoint is in both AZs; with 1, in the first AZ's subnet only", () => {
+    const subnets = resources(json, "aws_subnet");
+    for (const e of resources(json, "aws_vpc_endpoint").filter((x) => x.props.vpc_endpoint_type === "Interface")) expect(e.props.subnet_ids).toEqual(subnets.map((x) => ref(x, "id")));
+    const one = synth({ endpointAzs: 1 });
+    const first = resources(one, "aws_subnet").find((x) => x.props.availability_zone === "us-east-1a")!;
+    const interfaces = resources(one, "aws_vpc_endpoint").filter((x) => x.props.vpc_endpoint_type === "Interface");
+    expect(interfaces).toHaveLength(INTERFACE_ENDPOINTS.length);
+    for (const e of interfaces) expect(e.props.subnet_ids).toEqual([ref(first, "id")]);
+  });
+
+  test("when synthesized, there is no CloudWatch API (monitoring) endpoint: the sender's metrics are EMF log lines", () => {
+    expect(resources(json, "aws_vpc_endpoint").map((e) => e.props.service_name)).not.toContain("com.amazonaws.us-east-1.monitoring");
+  });
+
+  test("when a permissions boundary is given, the flow-log role carries it", () => {
+    const b = "arn:aws:iam::111111111111:policy/vd-workload-boundary";
+    expect(onlyResource(synth({ permissionsBoundaryArn: b }), "aws_iam_role").props.permissions_boundary).toBe(b);
+  });
+
   describe("with allowInternetEgress", () => {
     const open = synth({ allowInternetEgress: true });
+
+    test("when opted in, the one NAT gateway sits in a public subnet of the first AZ whose only route goes to the internet gateway", () => {
+      const nat = onlyResource(open, "aws_nat_gateway");
+      const publicSubnet = resources(open, "aws_subnet").find((x) => nat.props.subnet_id === ref(x, "id"))!;
+      expect(publicSubnet.props).toMatchObject({ availability_zone: "us-east-1a", map_public_ip_on_launch: false });
+      const igw = onlyResource(open, "aws_internet_gateway");
+      expect(resources(open, "aws_route").filter((r) => r.props.gateway_id).map((r) => r.props)).toEqual([expect.objectContaining({ destination_cidr_block: "0.0.0.0/0", gateway_id: ref(igw, "id") })]);
+    });
 
     test("when opted in, a NAT gateway in a public subnet carries the private default route", () => {
       const nat = onlyResource(open, "aws_nat_gateway");
@@ -94,6 +121,7 @@ describe("Network", () => {
     ["not a CIDR", { cidr: "10.42.0.0" }],
     ["one AZ twice", { availabilityZones: ["us-east-1a", "us-east-1a"] as [string, string] }],
     ["an AZ of another region", { availabilityZones: ["us-east-1a", "eu-west-1b"] as [string, string] }],
+    ["three endpoint AZs", { endpointAzs: 3 as 1 }],
   ] as [string, Partial<NetworkProps>][])("when given %s, it throws NETWORK_INVALID", (_what, props) => {
     expect(thrownBy((f) => build(f, props as Partial<NetworkProps>)).code).toBe("NETWORK_INVALID");
   });

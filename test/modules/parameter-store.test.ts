@@ -1,9 +1,11 @@
+import { parseRecipientList } from "../../app/src/validation";
 import { Testing } from "cdktf";
 import type { Construct } from "constructs";
 import { parseConfig } from "../../app/src/config";
 import { PARAMETERS, ROLLBACK_CLEARED, RUNTIME_PARAMETERS, SECRET_PLACEHOLDER, parameterName, type ParameterKey } from "../../app/src/contract";
 import { ConfigError } from "../../modules/errors";
 import { ParameterStore, secretKeysFor, type ParameterStoreProps } from "../../modules/parameter-store";
+import { OperatorPolicy } from "../../modules/operator-policy";
 import { TaskRole } from "../../modules/task-role";
 import { AWS_MANAGED_SSM_KEY } from "../../modules/parameter-store";
 import { onlyResource, ref, resources, statementBySid, statementsOf, type TfJson } from "../support/tf-json";
@@ -17,6 +19,11 @@ const VALUES: ParameterStoreProps["values"] = {
   feeds: JSON.stringify([{ url: "https://feeds.example.com/a.rss", name: "A" }]),
 };
 
+const ACCOUNT = "111111111111";
+const BASE = { namePrefix: "vibe-digest-test", region: "us-east-1", account: ACCOUNT } as const;
+/** How identity policies name the parameters key: any key of the account that carries its alias. */
+const KEY_SCOPE = { resources: [`arn:aws:kms:us-east-1:${ACCOUNT}:key/*`], alias: { test: "ForAnyValue:StringEquals", variable: "kms:ResourceAliases", values: ["alias/vibe-digest-test-parameters"] } };
+
 function keyPolicy(json: TfJson) {
   return statementsOf(json, onlyResource(json, "aws_kms_key_policy").props.policy);
 }
@@ -24,7 +31,7 @@ function keyPolicy(json: TfJson) {
 function synth(props: Partial<ParameterStoreProps> = {}, withGrant = false): TfJson {
   return JSON.parse(
     Testing.synthScope((scope: Construct) => {
-      const store = new ParameterStore(scope, "parameters", { namePrefix: "vibe-digest-test", values: VALUES, ...props });
+      const store = new ParameterStore(scope, "parameters", { ...BASE, values: VALUES, ...props });
       if (withGrant) store.grantRead(new TaskRole(scope, "role", { roleName: "vibe-digest-test-task" }));
     }),
   ) as TfJson;
@@ -93,13 +100,13 @@ describe("ParameterStore", () => {
   test("when the sender is granted runtime writes, it may PutParameter on exactly the rollback flag", () => {
     const j = JSON.parse(
       Testing.synthScope((scope: Construct) => {
-        const store = new ParameterStore(scope, "parameters", { namePrefix: "vibe-digest-test", values: VALUES });
+        const store = new ParameterStore(scope, "parameters", { ...BASE, values: VALUES });
         store.grantWriteRuntime(new TaskRole(scope, "role", { roleName: "vibe-digest-test-task" }));
       }),
     ) as TfJson;
     const st = statementsOf(j, onlyResource(j, "aws_iam_role_policy").props.policy);
     expect(st).toEqual([
-      { sid: "WriteRuntimeParameters", effect: "Allow", actions: ["ssm:PutParameter"], resources: [ref(parameterNamed(j, "/vibecoding/email/ses_rollback"), "arn")] },
+      { sid: "WriteRuntimeParameters", effect: "Allow", actions: ["ssm:PutParameter"], resources: [`arn:aws:ssm:us-east-1:${ACCOUNT}:parameter/vibecoding/email/ses_rollback`] },
     ]);
   });
 
@@ -135,7 +142,7 @@ describe("ParameterStore", () => {
       });
       expect(covers).toBe(true);
       expect(read.actions).toContain("ssm:GetParametersByPath");
-      expect(statementBySid(st, "DecryptDigestParametersViaSsm").resources).toEqual([parameterNamed(json, name).props.key_id]);
+      expect(statementBySid(st, "DecryptDigestParametersViaSsm").condition).toContainEqual(KEY_SCOPE.alias);
       expect(st.map((x) => x.sid)).toEqual(["ReadDigestParameters", "DecryptDigestParametersViaSsm"]);
     });
   });
@@ -172,13 +179,12 @@ describe("ParameterStore", () => {
       expect(s.condition).toBeUndefined();
     });
 
-    test("when granted, it allows kms:Decrypt on this key only via SSM in the key's region", () => {
+    test("when granted, it allows kms:Decrypt on this key only via SSM in the key's region, naming the key by its alias (known at plan time)", () => {
       const s = statementBySid(statements, "DecryptDigestParametersViaSsm");
       expect(s.actions).toEqual(["kms:Decrypt"]);
-      expect(s.resources).toEqual([ref(key, "arn")]);
-      expect(s.condition).toEqual([
-        { test: "StringEquals", variable: "kms:ViaService", values: [expect.stringMatching(/^ssm\..+\.amazonaws\.com$/)] },
-      ]);
+      expect(s.resources).toEqual(KEY_SCOPE.resources);
+      expect(s.condition).toEqual([{ test: "StringEquals", variable: "kms:ViaService", values: ["ssm.us-east-1.amazonaws.com"] }, KEY_SCOPE.alias]);
+      expect(JSON.stringify(statements)).not.toContain(ref(key, "arn"));
     });
 
     test("when the region is given, the ARNs and the ViaService condition name it literally", () => {
@@ -210,10 +216,11 @@ describe("ParameterStore", () => {
       expect(admin.actions).toEqual(expect.arrayContaining(["kms:PutKeyPolicy", "kms:ScheduleKeyDeletion", "kms:EnableKeyRotation"]));
     });
 
-    test("when synthesized, account principals may only encrypt, and only through SSM", () => {
-      const enc = statementBySid(policy, "EncryptViaSsmForAccountPrincipals");
-      expect(enc.actions).toEqual(["kms:Encrypt", "kms:GenerateDataKey"]);
-      expect(enc.condition).toEqual([{ test: "StringEquals", variable: "kms:ViaService", values: [expect.stringMatching(/^ssm\..+\.amazonaws\.com$/)] }]);
+    test("when synthesized, no statement delegates data use to the account (every user of the key is named)", () => {
+      const root = `arn:aws:iam::${ACCOUNT}:root`;
+      const dataActions = ["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey"];
+      const delegated = policy.filter((s) => s.principals?.some((p) => p.identifiers.includes(root)) && s.actions!.some((a) => dataActions.includes(a)));
+      expect(delegated.map((s) => s.sid)).toEqual([]);
     });
 
     test("when a reader is granted, only that role may decrypt, and only through SSM", () => {
@@ -223,16 +230,98 @@ describe("ParameterStore", () => {
       expect(dec.condition![0]!.variable).toBe("kms:ViaService");
     });
 
-    test("when deployers are named, they join the readers' decrypt statement (the provider refreshes with decryption)", () => {
+    test("when deployers are named, they join the readers' decrypt statement (the provider refreshes with decryption) and may encrypt the placeholders, both via SSM only", () => {
       const j = synth({ deployerPrincipalArns: ["arn:aws:iam::111111111111:role/deployer"] }, true);
       expect(statementBySid(keyPolicy(j), "DecryptViaSsmForReaders").principals![0]!.identifiers).toEqual([
         "arn:aws:iam::111111111111:role/deployer",
         ref(onlyResource(j, "aws_iam_role"), "arn"),
       ]);
+      const enc = statementBySid(keyPolicy(j), "EncryptViaSsmForWriters");
+      expect(enc).toMatchObject({ actions: ["kms:Encrypt", "kms:GenerateDataKey"], principals: [{ type: "AWS", identifiers: ["arn:aws:iam::111111111111:role/deployer"] }] });
+      expect(enc.condition).toEqual([{ test: "StringEquals", variable: "kms:ViaService", values: ["ssm.us-east-1.amazonaws.com"] }]);
     });
 
-    test("when nobody is granted, no principal may decrypt", () => {
-      expect(keyPolicy(synth()).map((s) => s.sid)).toEqual(["KeyAdministration", "EncryptViaSsmForAccountPrincipals"]);
+    test("when nobody is granted, no principal may use the key for data", () => {
+      expect(keyPolicy(synth()).map((s) => s.sid)).toEqual(["KeyAdministration"]);
+    });
+  });
+
+  describe("grantOperate", () => {
+    const OPERATOR = "arn:aws:iam::111111111111:role/vibe-digest-test-operator";
+    const j = JSON.parse(
+      Testing.synthScope((scope: Construct) => {
+        const store = new ParameterStore(scope, "parameters", { ...BASE, values: VALUES });
+        store.grantOperate(new OperatorPolicy(scope, "operator", { roleArn: OPERATOR, account: ACCOUNT, policyName: "vibe-digest-test-operator" }));
+      }),
+    ) as TfJson;
+    const st = statementsOf(j, onlyResource(j, "aws_iam_role_policy").props.policy);
+
+    test("when an operator is granted, it may read and put parameters below the root only", () => {
+      expect(statementBySid(st, "OperateDigestParameters")).toMatchObject({
+        actions: ["ssm:GetParameter", "ssm:GetParameters", "ssm:GetParametersByPath", "ssm:PutParameter"],
+        resources: [`arn:aws:ssm:us-east-1:${ACCOUNT}:parameter/vibecoding`, `arn:aws:ssm:us-east-1:${ACCOUNT}:parameter/vibecoding/*`],
+      });
+    });
+
+    test("when an operator is granted, ssm:DescribeParameters (no resource-level permissions) is its one Resource * statement", () => {
+      expect(st.filter((x) => x.resources?.includes("*"))).toEqual([expect.objectContaining({ sid: "OperatorReadsWithoutResourceLevel", actions: ["ssm:DescribeParameters"] })]);
+    });
+
+    test("when an operator is granted, the key policy names it for decrypt and encrypt, both via SSM only", () => {
+      for (const sid of ["DecryptViaSsmForReaders", "EncryptViaSsmForWriters"]) {
+        const k = statementBySid(keyPolicy(j), sid);
+        expect(k.principals).toEqual([{ type: "AWS", identifiers: [OPERATOR] }]);
+        expect(k.condition).toEqual([{ test: "StringEquals", variable: "kms:ViaService", values: ["ssm.us-east-1.amazonaws.com"] }]);
+      }
+    });
+  });
+
+  describe("the recipients parameter's tier", () => {
+    const recipients = (n: number) => Array.from({ length: n }, (_, i) => `reader-${String(i).padStart(4, "0")}@vibedigest.example.com`).join(",");
+    const tierOf = (toAddress: string) => parameterNamed(synth({ values: { ...VALUES, toAddress } }), "/vibecoding/email/to_address").props.tier;
+
+    test("when the list fits 4 KB, it is a Standard (free) parameter", () => {
+      expect(Buffer.byteLength(recipients(100))).toBeLessThanOrEqual(4096);
+      expect(tierOf(recipients(100))).toBe("Standard");
+    });
+
+    test("when the list is over 4 KB and within 8 KB, it is an Advanced parameter (SSM's Standard tier would refuse it)", () => {
+      expect(Buffer.byteLength(recipients(150))).toBeGreaterThan(4096);
+      expect(Buffer.byteLength(recipients(150))).toBeLessThanOrEqual(8192);
+      expect(tierOf(recipients(150))).toBe("Advanced");
+    });
+
+    test("when the list is over 8 KB, synth refuses it naming the bound, not the addresses (the sender refuses the same list)", () => {
+      expect(parseRecipientList(recipients(400)).ok).toBe(false);
+      expect(parseRecipientList(recipients(150)).ok).toBe(true);
+      let err: unknown;
+      try {
+        synth({ values: { ...VALUES, toAddress: recipients(400) } });
+      } catch (e) {
+        err = e;
+      }
+      expect(err).toMatchObject({ code: "VALUE_INVALID", subject: "values.toAddress", bound: expect.stringContaining("8192 bytes") });
+      expect((err as Error).message).not.toContain("reader-0001");
+    });
+
+    test.each(["fromAddress", "feeds"] as const)("when %s is over 4 KB, synth refuses it (it stays a Standard parameter)", (k) => {
+      const big = k === "feeds" ? JSON.stringify(Array.from({ length: 80 }, (_, i) => ({ url: `https://feeds.example.com/${"x".repeat(30)}/${i}.rss`, name: `Feed ${i}` }))) : `${"a".repeat(60)}@${"b".repeat(4100)}.com`;
+      expect(() => synth({ values: { ...VALUES, [k]: big } })).toThrow(expect.objectContaining({ code: expect.stringMatching(/VALUE_INVALID|EMAIL_ADDRESS_INVALID/) }) as unknown as Error);
+    });
+  });
+
+  describe("the feed allow-list parameter", () => {
+    test("when feed_hosts covers every feed, it is a StringList of the patterns", () => {
+      const j = synth({ values: { ...VALUES, feedHosts: "*.example.com,feeds.example.com" } });
+      expect(parameterNamed(j, "/vibecoding/digest/feed_hosts").props).toMatchObject({ type: "StringList", value: "*.example.com,feeds.example.com" });
+    });
+
+    test.each([
+      ["a host the feeds are not on", "other.example.org"],
+      ["the apex only (a wildcard does not match the apex, and the apex no subdomain)", "example.com"],
+      ["a pattern of another form", "feeds.*.com"],
+    ])("when feed_hosts is %s, synth refuses the feeds the sender would refuse", (_what, feedHosts) => {
+      expect(() => synth({ values: { ...VALUES, feedHosts } })).toThrow(expect.objectContaining({ code: "FEEDS_INVALID" }) as unknown as Error);
     });
   });
 

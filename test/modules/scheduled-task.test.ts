@@ -1,4 +1,5 @@
-import { CONTAINER_NAME, type ScheduledTaskProps } from "../../modules/scheduled-task";
+import { CONTAINER_NAME, ScheduledTask, type ScheduledTaskProps } from "../../modules/scheduled-task";
+import { TaskRole } from "../../modules/task-role";
 import { buildScheduledTask, synthWith, thrownBy } from "../support/construct-fixtures";
 import { onlyResource, ref, resources, statementBySid, statementsOf, type Found, type TfJson } from "../support/tf-json";
 
@@ -72,7 +73,7 @@ describe("ScheduledTask", () => {
   test("when synthesized, the execution role may pull this repository and write this log group only", () => {
     const st = roleStatements("vd-execution");
     expect(st.map((s) => s.sid)).toEqual(["EcrAuthToken", "PullDigestImage", "WriteTaskLogs"]);
-    expect(statementBySid(st, "PullDigestImage").resources).toEqual([ref(onlyResource(json, "aws_ecr_repository"), "arn")]);
+    expect(statementBySid(st, "PullDigestImage").resources).toEqual(["arn:aws:ecr:us-east-1:111111111111:repository/vd-sender"]);
     expect(statementBySid(st, "WriteTaskLogs").resources![0]).toMatch(/:log-group:\/vd\/sender$/);
   });
 
@@ -109,11 +110,11 @@ describe("ScheduledTask", () => {
     const run = statementBySid(st, "RunDigestTask");
     expect(run.actions).toEqual(["ecs:RunTask"]);
     expect(run.resources![0]).toMatch(/:task-definition\/vd-sender:\*$/);
-    expect(run.condition).toEqual([{ test: "ArnEquals", variable: "ecs:cluster", values: [ref(onlyResource(json, "aws_ecs_cluster"), "arn")] }]);
+    expect(run.condition).toEqual([{ test: "ArnEquals", variable: "ecs:cluster", values: ["arn:aws:ecs:us-east-1:111111111111:cluster/vd"] }]);
     const pass = statementBySid(st, "PassDigestTaskRoles");
-    expect(pass.resources).toEqual([ref(role("vd-execution"), "arn"), ref(role("vd-task"), "arn")]);
+    expect(pass.resources).toEqual([`arn:aws:iam::111111111111:role/${role("vd-execution").props.name}`, `arn:aws:iam::111111111111:role/${role("vd-task").props.name}`]);
     expect(pass.condition![0]).toEqual({ test: "StringEquals", variable: "iam:PassedToService", values: ["ecs-tasks.amazonaws.com"] });
-    expect(statementBySid(st, "DeadLetterFailedRuns").resources).toEqual([ref(onlyResource(json, "aws_sqs_queue"), "arn")]);
+    expect(statementBySid(st, "DeadLetterFailedRuns").resources).toEqual([`arn:aws:sqs:us-east-1:111111111111:${onlyResource(json, "aws_sqs_queue").props.name}`]);
   });
 
   test("when synthesized, only the scheduler role is let use the key for the queue, via SQS", () => {
@@ -121,6 +122,64 @@ describe("ScheduledTask", () => {
     const s = statementBySid(key, "SchedulerEncryptsDeadLetters");
     expect(s.principals).toEqual([{ type: "AWS", identifiers: [ref(role("vd-scheduler"), "arn")] }]);
     expect(s.condition).toEqual([{ test: "StringEquals", variable: "kms:ViaService", values: ["sqs.us-east-1.amazonaws.com"] }]);
+  });
+
+  test("when synthesized, the scheduler role is trusted only by Scheduler acting for this account's schedule group", () => {
+    const trust = statementsOf(json, role("vd-scheduler").props.assume_role_policy)[0]!;
+    expect(trust.principals).toEqual([{ type: "Service", identifiers: ["scheduler.amazonaws.com"] }]);
+    expect(trust.condition).toEqual([
+      { test: "StringEquals", variable: "aws:SourceAccount", values: ["111111111111"] },
+      { test: "ArnEquals", variable: "aws:SourceArn", values: ["arn:aws:scheduler:us-east-1:111111111111:schedule-group/vd"] },
+    ]);
+  });
+
+  test("when synthesized, the schedule is encrypted with the CMK, and its role may decrypt this group's schedules only", () => {
+    expect(schedule.props.kms_key_arn).toBe(kmsArn);
+    const context = { test: "ArnLike", variable: "kms:EncryptionContext:aws:scheduler:schedule:arn", values: ["arn:aws:scheduler:us-east-1:111111111111:schedule/vd/*"] };
+    expect(statementBySid(roleStatements("vd-scheduler"), "DecryptSchedules").condition).toContainEqual(context);
+    const key = statementsOf(json, onlyResource(json, "aws_kms_key_policy").props.policy);
+    expect(statementBySid(key, "SchedulerRoleDecryptsSchedules")).toMatchObject({ actions: ["kms:Decrypt"], principals: [{ type: "AWS", identifiers: [ref(role("vd-scheduler"), "arn")] }], condition: [context] });
+  });
+
+  test("when synthesized, Fargate's ephemeral storage is encrypted with the CMK, which lets Fargate use it for this cluster only", () => {
+    expect(onlyResource(json, "aws_ecs_cluster").props.configuration).toEqual({ managed_storage_configuration: { fargate_ephemeral_storage_kms_key_id: ref(onlyResource(json, "aws_kms_key"), "key_id") } });
+    const key = statementsOf(json, onlyResource(json, "aws_kms_key_policy").props.policy);
+    const clusterContext = [
+      { test: "StringEquals", variable: "kms:EncryptionContext:aws:ecs:clusterAccount", values: ["111111111111"] },
+      { test: "StringEquals", variable: "kms:EncryptionContext:aws:ecs:clusterName", values: ["vd"] },
+    ];
+    expect(statementBySid(key, "FargateEphemeralStorageDataKeys")).toMatchObject({ actions: ["kms:GenerateDataKeyWithoutPlaintext"], principals: [{ type: "Service", identifiers: ["fargate.amazonaws.com"] }], condition: clusterContext });
+    expect(statementBySid(key, "FargateEphemeralStorageGrants").condition).toEqual([...clusterContext, { test: "ForAllValues:StringEquals", variable: "kms:GrantOperations", values: ["Decrypt"] }]);
+  });
+
+  test("when the deployer is named, the key policy lets it encrypt and read this group's schedules only", () => {
+    const j = synthWith((f) => {
+      build(f);
+      (f.stack.node.findChild("task") as ScheduledTask).grantManageSchedules("arn:aws:iam::111111111111:role/vd-deployer");
+    });
+    const s = statementBySid(statementsOf(j, onlyResource(j, "aws_kms_key_policy").props.policy), "ScheduleWritersUseKey");
+    expect(s).toMatchObject({ actions: ["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey"], principals: [{ type: "AWS", identifiers: ["arn:aws:iam::111111111111:role/vd-deployer"] }] });
+    expect(s.condition![0]!.values).toEqual(["arn:aws:scheduler:us-east-1:111111111111:schedule/vd/*"]);
+  });
+
+  test("when an operator is granted describe, it may list this repository's images and read this group's schedules, nothing else", () => {
+    const j = synthWith((f) => {
+      build(f, { catchUpExpressions: ["cron(0 9 * * ? *)"] });
+      (f.stack.node.findChild("task") as ScheduledTask).grantDescribe(new TaskRole(f.stack, "op", { roleName: "vd-operator" }));
+    });
+    const op = resources(j, "aws_iam_role").find((r) => r.props.name === "vd-operator")!;
+    const st = statementsOf(j, resources(j, "aws_iam_role_policy").find((p) => p.props.role === ref(op, "id"))!.props.policy);
+    expect(statementBySid(st, "DescribeDigestImages")).toMatchObject({ actions: ["ecr:DescribeImages"], resources: ["arn:aws:ecr:us-east-1:111111111111:repository/vd-sender"] });
+    expect(statementBySid(st, "ReadDigestSchedules").resources).toEqual([
+      "arn:aws:scheduler:us-east-1:111111111111:schedule/vd/vd-daily",
+      "arn:aws:scheduler:us-east-1:111111111111:schedule/vd/vd-catch-up-1",
+    ]);
+  });
+
+  test("when a permissions boundary is given, the execution and scheduler roles carry it", () => {
+    const b = "arn:aws:iam::111111111111:policy/vd-workload-boundary";
+    const j = synth({ permissionsBoundaryArn: b });
+    for (const name of ["vd-execution", "vd-scheduler"]) expect(resources(j, "aws_iam_role").find((r) => r.props.name === name)!.props.permissions_boundary).toBe(b);
   });
 
   test.each([

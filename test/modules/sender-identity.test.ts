@@ -108,11 +108,11 @@ describe("SenderIdentity", () => {
       expect(send.actions).toEqual(["ses:SendEmail", "ses:SendRawEmail"]);
     });
 
-    test("when granted, the resources are the two identities and the configuration set, nothing wider", () => {
+    test("when granted, the resources are the two identities and the configuration set (ARNs built from their names), nothing wider", () => {
       expect(send.resources).toEqual([
-        ref(onlyResource(json, "aws_ses_email_identity"), "arn"),
-        ref(domain, "arn"),
-        ref(set, "arn"),
+        "arn:aws:ses:us-east-1:111111111111:identity/digest@vibedigest.example.com",
+        `arn:aws:ses:us-east-1:111111111111:identity/${domain.props.email_identity}`,
+        `arn:aws:ses:us-east-1:111111111111:configuration-set/${set.props.configuration_set_name}`,
       ]);
     });
 
@@ -129,7 +129,7 @@ describe("SenderIdentity", () => {
     const j = synth({ configurationSet: false, domainIdentity: false });
     expect(resources(j, "aws_sesv2_configuration_set")).toHaveLength(0);
     expect(resources(j, "aws_sesv2_email_identity")).toHaveLength(0);
-    expect(statementBySid(sendStatements(j), "SendDigestEmail").resources).toEqual([ref(onlyResource(j, "aws_ses_email_identity"), "arn")]);
+    expect(statementBySid(sendStatements(j), "SendDigestEmail").resources).toEqual(["arn:aws:ses:us-east-1:111111111111:identity/digest@vibedigest.example.com"]);
   });
 
   test.each([

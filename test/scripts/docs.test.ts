@@ -10,7 +10,7 @@ import { LEDGER } from "../../app/src/contract";
 import { docsCli, generateDocs, replaceSection, staleDocs, synthesizedStacks, type GeneratedDoc } from "../../scripts/docs";
 import { LEDGER_TRANSITIONS, RUN_FLOW, architectureDiagram, cidrsubnet, ledgerStateDiagram, networkDiagram, rollbackReasons } from "../../scripts/lib/diagrams";
 import { ERROR_GUIDE, collectErrorCodes, renderTroubleshooting, unionMembers } from "../../scripts/lib/error-guide";
-import { ledgerTableName } from "../../scripts/lib/stage-env";
+import { ledgerTableName, stageData } from "../../scripts/lib/stage-env";
 import { PROJECT_ROOT } from "../../scripts/lib/terraform";
 
 let stacks: ReturnType<typeof synthesizedStacks>;
@@ -174,19 +174,22 @@ describe("diagrams", () => {
     expect(text).toContain("n_ledger --> n_operations_key");
   });
 
-  test("the network diagrams show prod's way out (NAT, internet gateway) and that dev has none", () => {
-    const prod = networkDiagram(stacks.prod.json);
-    const dev = networkDiagram(stacks.dev.json);
-    expect(prod).toContain("nat --> igw");
-    expect(prod).toMatch(/task -->\|"tcp 443 to anywhere"\| nat/);
-    expect(dev).not.toMatch(/nat|igw/);
-    expect(dev).toMatch(/task -->\|"tcp 443"\| endpoints/);
+  test.each(["dev", "prod"] as const)("the %s network diagram shows the stack's way out: NAT and internet gateway exactly when it has them, the endpoints, and its DNS firewall's rules", (name) => {
+    const json = stacks[name].json;
+    const text = networkDiagram(json);
+    const has = (type: string) => Object.keys(json.resource?.[type] ?? {}).length > 0;
+    expect(text.includes("nat --> igw")).toBe(has("aws_nat_gateway") && has("aws_internet_gateway"));
+    expect(/task -->\|"tcp 443 to anywhere"\| nat/.test(text)).toBe(has("aws_nat_gateway"));
+    expect(text).toMatch(/task -->\|"tcp 443"\| endpoints/);
+    const rules = Object.values(json.resource?.aws_route53_resolver_firewall_rule ?? {});
+    expect((text.match(/<br\/>(ALLOW|BLOCK) /g) ?? []).length).toBe(rules.length);
+    if (rules.length) expect(text).toContain('task -.->|"DNS lookups"| dnsfw');
   });
 
   test("the ledger table the operations commands derive for a stage is the one its stack declares", () => {
-    for (const stage of [stacks.dev, stacks.prod]) {
-      const tables = Object.values(stage.json.resource?.aws_dynamodb_table ?? {}).map((t) => t.name);
-      expect(tables).toEqual([ledgerTableName(stage)]);
+    for (const name of ["dev", "prod"] as const) {
+      const tables = Object.values(stacks[name].json.resource?.aws_dynamodb_table ?? {}).map((t) => t.name);
+      expect(tables).toEqual([ledgerTableName(stageData(name))]);
     }
   });
 

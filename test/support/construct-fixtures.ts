@@ -9,6 +9,9 @@ import { ScheduledTask, type ScheduledTaskProps } from "../../modules/scheduled-
 import { TaskRole } from "../../modules/task-role";
 import { synthStack, type TfJson } from "./tf-json";
 
+/** The account of the fixture's key (and of ARNs the constructs build from it). */
+export const FIXTURE_ACCOUNT = "111111111111";
+
 export interface Fixture {
   readonly stack: TerraformStack;
   readonly key: CustomerManagedKey;
@@ -18,7 +21,7 @@ export interface Fixture {
 export function fixture(): Fixture {
   const stack = new TerraformStack(Testing.app(), "stack");
   new AwsProvider(stack, "aws", { region: "us-east-1" });
-  const key = new CustomerManagedKey(stack, "key", { description: "test key", alias: "test-ops" });
+  const key = new CustomerManagedKey(stack, "key", { description: "test key", alias: "test-ops", account: FIXTURE_ACCOUNT, region: "us-east-1" });
   return { stack, key };
 }
 
