@@ -7,6 +7,7 @@
  */
 import fs from "node:fs";
 import path from "node:path";
+import { EXIT } from "../../app/src/cli-kit";
 
 /** What the guide says about one code. */
 export interface GuideEntry {
@@ -608,8 +609,8 @@ export function renderTroubleshooting(codes: readonly FoundCode[], guide: Readon
     "",
     "Every code the sender, the operator commands and the stack's synthesis can print, with what it",
     "means, its likely causes and what to run. Find a code with your browser's search. Exit codes",
-    "are the same for every command: 0 done, 1 failed or refused, 2 configuration or credentials,",
-    "3 unexpected, 64 bad command line, 143 interrupted.",
+    `are the same for every command (EXIT in app/src/cli-kit.ts): ${Object.entries(EXIT).map(([name, code]) => `${code} ${name}`).join(", ")};`,
+    "each command's `--help` says what each means for it.",
     "",
   ];
   for (const origin of ["sender", "ledger", "command", "synth"] as const) {
