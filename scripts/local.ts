@@ -22,7 +22,7 @@ import path from "node:path";
 import { CreateAccessKeyCommand, CreateUserCommand, IAMClient } from "@aws-sdk/client-iam";
 import { SSMClient } from "@aws-sdk/client-ssm";
 import { DEFAULT_PARAMETER_ROOT } from "../app/src/contract";
-import { STACK_OUTPUTS } from "../modules/digest-stack";
+import { STACK_OUTPUTS, senderUserName } from "../modules/digest-stack";
 import { startFeedServer, type FeedServer } from "./lib/feed-server";
 import { motoSentMessages, startMoto, type MotoServer } from "./lib/moto";
 import { putSecret } from "./lib/secrets";
@@ -310,7 +310,7 @@ export async function runLocal(opts: LocalRunOptions = {}): Promise<LocalRunResu
       const ssm = new SSMClient({ region: REGION, endpoint: motoUrl, credentials: { accessKeyId: "test", secretAccessKey: "test" } });
       const iam = new IAMClient({ region: REGION, endpoint: motoUrl, credentials: { accessKeyId: "test", secretAccessKey: "test" } });
       // The seed's credential mode: a dedicated IAM user's key pair in Parameter Store.
-      const user = "vibe-digest-local-sender";
+      const user = senderUserName({ stackName: LOCAL_STACK }); // the user `rotate access-key` rotates
       await iam.send(new CreateUserCommand({ UserName: user }));
       const { AccessKey } = await iam.send(new CreateAccessKeyCommand({ UserName: user }));
       const sendgridDemo = `demo-sendgrid-${randomUUID()}`;

@@ -8,6 +8,7 @@ import { PARAMETERS, SECRET_PLACEHOLDER, parameterName, runtimeParameterName, ty
 import { ConfigInvalidError, ConfigMissingError, mapAwsError } from "./errors";
 import type { Metrics } from "./metrics";
 import { METRICS } from "./contract";
+import { pinPairedSecret } from "./credential-pair";
 import { parseRollbackValue } from "./rollback";
 import { Secret } from "./secret";
 import {
@@ -170,6 +171,9 @@ export class ParameterStoreConfig {
         // Bounded: a hierarchy of a few dozen parameters is a handful of pages.
         if (++pageCount >= 100) break;
       }
+      // The access key pair as one value: the secret labelled for the key id read above
+      // (credential-pair.ts), so a rotation in progress never pairs a new id with an old secret.
+      await pinPairedSecret(this.ssm, this.root, values);
     } catch (err) {
       throw mapAwsError(err, "ssm:GetParametersByPath", this.root);
     } finally {

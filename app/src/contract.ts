@@ -53,9 +53,14 @@ export type ParameterType = (typeof PARAMETERS)[ParameterKey]["type"];
  */
 export const SECRET_PLACEHOLDER = "unset";
 
+/** `path` below the parameter root `root` (a trailing slash of the root is dropped). */
+function below(root: string, path: string): string {
+  return `${root.replace(/\/+$/, "")}/${path}`;
+}
+
 /** Full parameter name for `key` below `root`. */
 export function parameterName(root: string, key: ParameterKey): string {
-  return `${root.replace(/\/+$/, "")}/${PARAMETERS[key].path}`;
+  return below(root, PARAMETERS[key].path);
 }
 
 /** Environment variables the task definition sets and the sender reads (in `main` only). */
@@ -112,7 +117,28 @@ export type RuntimeParameterKey = keyof typeof RUNTIME_PARAMETERS;
 
 /** Full name of a runtime parameter below `root`. */
 export function runtimeParameterName(root: string, key: RuntimeParameterKey): string {
-  return `${root.replace(/\/+$/, "")}/${RUNTIME_PARAMETERS[key].path}`;
+  return below(root, RUNTIME_PARAMETERS[key].path);
+}
+
+/**
+ * Parameters that only operator commands write and the sender's run never uses. The stack
+ * need not declare them: the command creates each under the KMS key of the parameter it
+ * belongs with.
+ */
+export const OPERATOR_PARAMETERS = {
+  /**
+   * The unsubscribe signing key that `npm run rotate -- unsubscribe-signing-key` replaced,
+   * with the end of its grace period: JSON `{"v":1,"key":"...","expiresAt":"<ISO time>"}`
+   * (app/src/unsubscribe.ts reads it). Until then the unsubscribe endpoint accepts tokens
+   * signed with it too, so links already in inboxes keep working.
+   */
+  unsubscribeSigningKeyPrevious: { path: "email/unsubscribe_signing_key_previous", type: "SecureString", secret: true, writtenBy: "operator" },
+} as const;
+export type OperatorParameterKey = keyof typeof OPERATOR_PARAMETERS;
+
+/** Full name of an operator parameter below `root`. */
+export function operatorParameterName(root: string, key: OperatorParameterKey): string {
+  return below(root, OPERATOR_PARAMETERS[key].path);
 }
 
 /** Value of `email/ses_rollback` when no rollback is in force (SSM cannot store ""). */

@@ -11,6 +11,14 @@
  *   413                                              body over 30 MB
  *   429 + X-RateLimit-Limit/-Remaining/-Reset        over the configured rate limit
  *
+ * Besides mail/send, the few key-management endpoints an operator's key rotation uses
+ * (`npm run rotate -- sendgrid-key`), with SendGrid's shapes:
+ *
+ *   GET    /v3/scopes             200 {"scopes":[...]} of the Bearer key; 401 for an unknown key
+ *   POST   /v3/api_keys           201 {"api_key","api_key_id","name","scopes"}: a new key the
+ *                                 emulator then accepts (the caller needs api_keys.create)
+ *   DELETE /v3/api_keys/{id}      204: that key is refused from then on (api_keys.delete)
+ *
  * Rules: personalizations (1..1000), each with `to` (1..1000 valid addresses); from.email;
  * subject (string, or a subject in every personalization); content (1+ blocks, each type and
  * a non-empty string value; text/plain first, then text/html); headers and custom_args with
@@ -70,7 +78,15 @@ export interface SendGridServerOptions {
   readonly rateLimit?: { readonly limit: number; readonly windowMs: number };
   /** Hard cap on how long a hanging answer is held before the socket is closed. @default 60000 */
   readonly maxHangMs?: number;
+  /**
+   * Scopes of particular keys (GET /v3/scopes answers them; api_keys.create/delete gate the
+   * key endpoints). @default - every accepted key has {@link SENDGRID_DEFAULT_SCOPES}
+   */
+  readonly keyScopes?: Readonly<Record<string, readonly string[]>>;
 }
+
+/** Scopes of an accepted key unless `keyScopes` says otherwise (a full-access key's relevant ones). */
+export const SENDGRID_DEFAULT_SCOPES: readonly string[] = ["api_keys.create", "api_keys.delete", "api_keys.read", "mail.send", "scopes.read"];
 
 /** One request the emulator saw (any outcome). */
 export interface SendGridRequestLog {
@@ -90,6 +106,8 @@ export interface SendGridServer {
   clearFaults(): void;
   /** Messages accepted for `address` (case-insensitive). */
   acceptedFor(address: string): SendGridAccepted[];
+  /** Whether the emulator accepts `key` now (configured or created, and not revoked). */
+  accepts(key: string): boolean;
   close(): Promise<void>;
 }
 
@@ -199,9 +217,86 @@ export async function startSendGridServer(opts: SendGridServerOptions = {}): Pro
     hanging.add(h);
   };
 
+  // Keys created through POST /v3/api_keys (id -> key and scopes) and keys revoked since.
+  const created = new Map<string, { key: string; name: string; scopes: readonly string[] }>();
+  const revoked = new Set<string>();
+  const accepts = (key: string): boolean =>
+    !revoked.has(key) && ([...created.values()].some((c) => c.key === key) || (opts.apiKeys ? opts.apiKeys.includes(key) : key.startsWith("SG.")));
+  const scopesOf = (key: string): readonly string[] =>
+    [...created.values()].find((c) => c.key === key)?.scopes ?? opts.keyScopes?.[key] ?? SENDGRID_DEFAULT_SCOPES;
+
+  /** GET /v3/scopes, POST /v3/api_keys, DELETE /v3/api_keys/{id}. */
+  const keyEndpoint = (req: http.IncomingMessage, res: http.ServerResponse, path: string, log: (status: number) => void): void => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on("data", (c: Buffer) => {
+      size += c.length;
+      if (size <= 64 * 1024) chunks.push(c);
+    });
+    req.on("end", () => {
+      const key = /^Bearer (\S+)$/.exec(req.headers.authorization ?? "")?.[1];
+      if (!key || !accepts(key)) {
+        log(401);
+        return json(res, 401, { errors: [err("The provided authorization grant is invalid, expired, or revoked", null, null)] });
+      }
+      const scopes = scopesOf(key);
+      const need = (scope: string): boolean => {
+        if (scopes.includes(scope)) return true;
+        log(403);
+        json(res, 403, { errors: [err(`access forbidden: the key lacks ${scope}`, null, null)] });
+        return false;
+      };
+      if (path === "/v3/scopes" && req.method === "GET") {
+        log(200);
+        return json(res, 200, { scopes: [...scopes] });
+      }
+      if (path === "/v3/api_keys" && req.method === "POST") {
+        if (!need("api_keys.create")) return;
+        let body: { name?: unknown; scopes?: unknown } = {};
+        try {
+          body = JSON.parse(Buffer.concat(chunks).toString("utf8") || "{}") as typeof body;
+        } catch {
+          log(400);
+          return json(res, 400, { errors: [err("Bad Request", null, null)] });
+        }
+        if (typeof body.name !== "string" || body.name.length === 0 || body.name.length > 100) {
+          log(400);
+          return json(res, 400, { errors: [err("missing required argument", "name")] });
+        }
+        if (body.scopes !== undefined && (!Array.isArray(body.scopes) || !body.scopes.every((x) => typeof x === "string"))) {
+          log(400);
+          return json(res, 400, { errors: [err("scopes must be an array of strings", "scopes")] });
+        }
+        const id = randomBytes(16).toString("base64url").slice(0, 22);
+        const newKey = `SG.${id}.${randomBytes(32).toString("base64url").slice(0, 43)}`;
+        const granted = (body.scopes as string[] | undefined) ?? [...SENDGRID_DEFAULT_SCOPES];
+        created.set(id, { key: newKey, name: body.name, scopes: granted });
+        log(201);
+        return json(res, 201, { api_key: newKey, api_key_id: id, name: body.name, scopes: granted });
+      }
+      const del = /^\/v3\/api_keys\/([A-Za-z0-9_-]+)$/.exec(path);
+      if (del && req.method === "DELETE") {
+        if (!need("api_keys.delete")) return;
+        const c = created.get(del[1]!);
+        if (!c) {
+          log(404);
+          return json(res, 404, { errors: [err("unable to find API Key", "api_key_id")] });
+        }
+        revoked.add(c.key);
+        created.delete(del[1]!);
+        log(204);
+        res.writeHead(204);
+        return void res.end();
+      }
+      log(405);
+      return json(res, 405, { errors: [err("method not allowed", null, null)] });
+    });
+  };
+
   const server = http.createServer((req, res) => {
     const path = (req.url ?? "/").split("?")[0];
     const log = (status: SendGridRequestLog["status"], to?: string) => requests.push({ method: req.method ?? "", path, status, ...(to ? { to } : {}) });
+    if (path === "/v3/scopes" || path === "/v3/api_keys" || path.startsWith("/v3/api_keys/")) return keyEndpoint(req, res, path, log);
     if (path !== "/v3/mail/send") {
       log(404);
       return json(res, 404, { errors: [err("resource not found", null, null)] });
@@ -230,7 +325,7 @@ export async function startSendGridServer(opts: SendGridServerOptions = {}): Pro
         return json(res, 401, { errors: [err("authorization required", null, null)] });
       }
       const key = m[1];
-      if (opts.apiKeys ? !opts.apiKeys.includes(key) : !key.startsWith("SG.")) {
+      if (!accepts(key)) {
         log(401);
         return json(res, 401, { errors: [err("The provided authorization grant is invalid, expired, or revoked", null, null)] });
       }
@@ -334,6 +429,7 @@ export async function startSendGridServer(opts: SendGridServerOptions = {}): Pro
     inject: (rule) => void rules.push({ rule, left: rule.times ?? Infinity }),
     clearFaults: () => void rules.splice(0),
     acceptedFor: (address) => accepted.filter((a) => a.to.some((t) => t.toLowerCase() === address.toLowerCase())),
+    accepts,
     close: async () => {
       for (const h of hanging) {
         clearTimeout(h.timer);

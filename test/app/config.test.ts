@@ -79,7 +79,8 @@ describe("ParameterStoreConfig", () => {
     expect(() => first.credentials!.secretAccessKey.reveal()).toThrow("cleared");
     const second = await cfg.load();
     expect(second.credentials!.accessKeyId.reveal()).toBe("AKIA" + "EXAMPLEKEY000001");
-    expect(s.calls).toHaveLength(2);
+    // Each load: the hierarchy, plus the secret labelled for the key id (credential-pair.ts).
+    expect(s.calls).toEqual(["GetParametersByPathCommand", "GetParameterCommand", "GetParametersByPathCommand", "GetParameterCommand"]);
   });
 
   test("when the hierarchy spans several pages, it reads them all", async () => {

@@ -1,7 +1,7 @@
 import { createHmac } from "node:crypto";
 import { listUnsubscribeHeaders } from "../../app/src/mime";
 import { Secret } from "../../app/src/secret";
-import { signedUnsubscribeUrl, unsubscribeAddressOf, unsubscribeToken, verifyUnsubscribeToken } from "../../app/src/unsubscribe";
+import { formatPreviousSigningKey, parsePreviousSigningKey, signedUnsubscribeUrl, unsubscribeAddressOf, unsubscribeToken, unsubscribeVerificationKeys, verifyUnsubscribeToken } from "../../app/src/unsubscribe";
 
 // Test keys assembled at run time (not secrets; nothing key-shaped is committed).
 const KEY = ["unit", "-test", "-signing"].join("") + "-key-0123456789abcdefghij";
@@ -94,5 +94,39 @@ describe("signedUnsubscribeUrl", () => {
 
   test("when signed, the key appears nowhere in the URL", () => {
     expect(signedUnsubscribeUrl("https://digest.example/unsubscribe", KEY, "a@example.com")).not.toContain(KEY);
+  });
+});
+
+describe("unsubscribe tokens across a signing key rotation", () => {
+  const at = (iso: string) => new Date(iso);
+
+  test("when given several keys, a token made with any of them verifies and one made with another key does not", () => {
+    const third = KEY.replace("unit", "gone");
+    expect(verifyUnsubscribeToken([KEY, new Secret(OTHER_KEY)], "a@example.com", unsubscribeToken(OTHER_KEY, "a@example.com"))).toBe(true);
+    expect(verifyUnsubscribeToken([KEY, OTHER_KEY], "a@example.com", unsubscribeToken(KEY, "a@example.com"))).toBe(true);
+    expect(verifyUnsubscribeToken([KEY, OTHER_KEY], "a@example.com", unsubscribeToken(third, "a@example.com"))).toBe(false);
+    expect(verifyUnsubscribeToken([], "a@example.com", unsubscribeToken(KEY, "a@example.com"))).toBe(false);
+  });
+
+  test.each(["unset", "", "too-short"])("when the current key read is %p (not a signing key), only the previous key verifies", (raw) => {
+    const previous = formatPreviousSigningKey(OTHER_KEY, at("2026-12-31T00:00:00Z"));
+    expect(unsubscribeVerificationKeys(raw, previous, at("2026-12-01T00:00:00Z"))).toEqual([OTHER_KEY]);
+  });
+
+  test("when the previous key is within its grace period, the verification keys are the current key and then the previous one", () => {
+    const previous = formatPreviousSigningKey(OTHER_KEY, at("2026-12-31T00:00:00Z"));
+    expect(unsubscribeVerificationKeys(KEY, previous, at("2026-12-30T23:59:59Z"))).toEqual([KEY, OTHER_KEY]);
+  });
+
+  test.each<[string, string | undefined]>([
+    ["expired", formatPreviousSigningKey(["x".repeat(8), "previous-key-0123456789abcdef"].join(""), new Date("2026-12-01T00:00:00Z"))],
+    ["not JSON", "plain-value"],
+    ["of another version", JSON.stringify({ v: 2, key: "k".repeat(40), expiresAt: "2099-01-01T00:00:00Z" })],
+    ["a key too short to be a signing key", JSON.stringify({ v: 1, key: "short", expiresAt: "2099-01-01T00:00:00Z" })],
+    ["without a valid expiry", JSON.stringify({ v: 1, key: "k".repeat(40), expiresAt: "soon" })],
+    ["unset", undefined],
+  ])("when the previous key is %s, only the current key verifies", (_label, raw) => {
+    expect(parsePreviousSigningKey(raw, at("2026-12-02T00:00:00Z"))).toBeUndefined();
+    expect(unsubscribeVerificationKeys(KEY, raw, at("2026-12-02T00:00:00Z"))).toEqual([KEY]);
   });
 });

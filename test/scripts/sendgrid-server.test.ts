@@ -129,3 +129,57 @@ describe("SendGrid emulator", () => {
     expect(validateMailSend({ ...valid(), content: [{ type: "text/html", value: "h" }] })).toEqual([]);
   });
 });
+
+describe("SendGrid emulator: the key endpoints a rotation uses", () => {
+  let s: SendGridServer;
+  const limited = ["SG.limited", "key"].join("-");
+  beforeAll(async () => {
+    s = await startSendGridServer({ apiKeys: [KEY, limited], keyScopes: { [limited]: ["mail.send"] } });
+  });
+  afterAll(async () => s.close());
+
+  const call = async (method: string, path: string, key: string | undefined, body?: unknown) => {
+    const res = await fetch(`${s.url}${path}`, {
+      method,
+      headers: { ...(key ? { authorization: `Bearer ${key}` } : {}), ...(body ? { "content-type": "application/json" } : {}) },
+      ...(body ? { body: JSON.stringify(body) } : {}),
+    });
+    const text = await res.text();
+    return { status: res.status, body: text ? (JSON.parse(text) as Record<string, unknown>) : undefined };
+  };
+
+  test("when GET /v3/scopes is asked with a known key, it answers 200 with that key's scopes", async () => {
+    expect(await call("GET", "/v3/scopes", KEY)).toMatchObject({ status: 200, body: { scopes: expect.arrayContaining(["mail.send", "api_keys.create"]) } });
+    expect(await call("GET", "/v3/scopes", limited)).toEqual({ status: 200, body: { scopes: ["mail.send"] } });
+  });
+
+  test.each([undefined, "SG.unknown.key"])("when GET /v3/scopes is asked with key %p, it answers 401", async (key) => {
+    expect((await call("GET", "/v3/scopes", key)).status).toBe(401);
+  });
+
+  test("when a key is created, mail/send accepts it; once deleted, it is refused with 401", async () => {
+    const created = await call("POST", "/v3/api_keys", KEY, { name: "rotation", scopes: ["mail.send"] });
+    expect(created.status).toBe(201);
+    const { api_key: key, api_key_id: id } = created.body as { api_key: string; api_key_id: string };
+    expect(key).toMatch(/^SG\.[A-Za-z0-9_-]{22}\.[A-Za-z0-9_-]{43}$/);
+    expect((await call("GET", "/v3/scopes", key)).body).toEqual({ scopes: ["mail.send"] });
+    expect((await post(s, valid(), { authorization: `Bearer ${key}` })).status).toBe(202);
+    expect((await call("DELETE", `/v3/api_keys/${id}`, KEY)).status).toBe(204);
+    expect((await post(s, valid(), { authorization: `Bearer ${key}` })).status).toBe(401);
+    expect(s.accepts(key)).toBe(false);
+  });
+
+  test("when a key without api_keys.create asks for a new key, it answers 403 and creates nothing", async () => {
+    expect((await call("POST", "/v3/api_keys", limited, { name: "x" })).status).toBe(403);
+  });
+
+  test.each([[{}], [{ name: "" }], [{ name: "x", scopes: "mail.send" }]])("when the create body is %j, it answers 400", async (body) => {
+    expect((await call("POST", "/v3/api_keys", KEY, body)).status).toBe(400);
+  });
+
+  test("when mail/send is called as before, the emulator's answers are unchanged (unknown path 404, wrong method 405)", async () => {
+    expect((await call("GET", "/v3/mail/send", KEY)).status).toBe(405);
+    expect((await call("GET", "/v3/other", KEY)).status).toBe(404);
+    expect((await post(s, valid())).status).toBe(202);
+  });
+});
