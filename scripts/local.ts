@@ -15,7 +15,6 @@
  * One run per work folder at a time (a lock file names the holder); SIGINT/SIGTERM stop
  * the step in progress and everything it started, and the process exits 143.
  */
-import { spawn } from "node:child_process";
 import { randomBytes, randomUUID } from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
@@ -27,10 +26,11 @@ import { startFeedServer, type FeedServer } from "./lib/feed-server";
 import { motoSentMessages, startMoto, type MotoServer } from "./lib/moto";
 import { putSecret } from "./lib/secrets";
 import { startSendGridServer, type SendGridServer } from "./lib/sendgrid-server";
-import { PROJECT_ROOT, TERRAFORM_CLI_CONFIG, terraform } from "./lib/terraform";
+import { LOCAL_STACK, applyLocalStage, runChild as run, synthLocalStage } from "./lib/local-stage";
+import { PROJECT_ROOT, TERRAFORM_CLI_CONFIG } from "./lib/terraform";
 import { Cli, CliError, EXIT, STANDARD_EXIT_DOCS, processIo, type CliIo } from "../app/src/cli-kit";
 
-export const LOCAL_STACK = "vibe-digest-local";
+export { LOCAL_STACK };
 const REGION = "us-east-1";
 /** The "task role" of the local run: moto accepts any key; these are not secrets. */
 const EMULATOR_CREDENTIALS = { AWS_ACCESS_KEY_ID: "test", AWS_SECRET_ACCESS_KEY: "test" };
@@ -89,25 +89,6 @@ function checkPrerequisites(): void {
   if (!fs.existsSync(MIRROR)) {
     throw new Error(`the AWS provider mirror ${MIRROR} is missing: terraform cannot init offline (see ${TERRAFORM_CLI_CONFIG})`);
   }
-}
-
-/** Runs a child to completion, collecting stdout; rejects on a non-zero exit. */
-function run(cmd: string, args: string[], env: NodeJS.ProcessEnv, timeoutMs = 120_000, signal?: AbortSignal): Promise<string> {
-  return new Promise((resolve, reject) => {
-    // With `signal`, node sends the child SIGTERM when it aborts (and the exit rejects below).
-    const child = spawn(cmd, args, { cwd: PROJECT_ROOT, env, stdio: ["ignore", "pipe", "pipe"], ...(signal ? { signal, killSignal: "SIGTERM" as const } : {}) });
-    let out = "";
-    let err = "";
-    child.stdout.on("data", (d: Buffer) => (out += d.toString()));
-    child.stderr.on("data", (d: Buffer) => (err += d.toString()));
-    const timer = setTimeout(() => child.kill("SIGTERM"), timeoutMs);
-    child.once("error", reject);
-    child.once("exit", (code, signal) => {
-      clearTimeout(timer);
-      if (code === 0) resolve(out);
-      else reject(new Error(`${path.basename(cmd)} ${args.join(" ")} failed (${code ?? signal}):\n${(err || out).slice(-4000)}`));
-    });
-  });
 }
 
 /** The last JSON line a process printed: the sender's run summary. */
@@ -283,23 +264,12 @@ export async function runLocal(opts: LocalRunOptions = {}): Promise<LocalRunResu
       // (the folder itself stays: it holds our lock).
       for (const stale of [outdir, mailDir, stateFile, `${stateFile}.backup`, path.join(workDir, "env.sh")]) fs.rmSync(stale, { recursive: true, force: true });
       fs.mkdirSync(mailDir, { recursive: true });
-      await run(process.execPath, [path.join(PROJECT_ROOT, "scripts", "synth.mjs")], {
-        ...process.env,
-        CDKTF_OUTDIR: outdir,
-        VIBE_LOCAL_AWS_ENDPOINT: motoUrl,
-        VIBE_LOCAL_FEED_BASE_URL: feeds!.url,
-        VIBE_LOCAL_STATE_FILE: stateFile,
-      }, 120_000, signal);
+      await synthLocalStage({ outdir, awsEndpoint: motoUrl, feedBaseUrl: feeds!.url, stateFile, ...(signal ? { signal } : {}) });
     });
     checkStop();
 
     const outputs = await step("terraform init + apply (local stage -> moto)", async () => {
-      await terraform(["init", "-input=false", "-no-color"], { cwd: stackDir, signal });
-      checkStop();
-      await terraform(["apply", "-auto-approve", "-input=false", "-no-color"], { cwd: stackDir, timeoutMs: 300_000, onLine: applyHeartbeat(log), signal });
-      checkStop();
-      const out = await terraform(["output", "-json"], { cwd: stackDir, signal });
-      return JSON.parse(out.stdout) as Record<string, { value: unknown }>;
+      return applyLocalStage(stackDir, { onLine: applyHeartbeat(log), ...(signal ? { signal } : {}) });
     });
     const ledgerTable = String(outputs[STACK_OUTPUTS.ledgerTable]?.value ?? "");
     if (!ledgerTable) throw new Error(`the local stage has no ${STACK_OUTPUTS.ledgerTable} output`);

@@ -1,6 +1,9 @@
 /**
- * End to end through the container, the way the schedule runs it: moto; the `local` stage
- * synthesized and applied with terraform; the secrets put with the operator command
+ * End to end through the container, the way the schedule runs it: the `local` stage applied
+ * to moto with terraform (the suite's shared applied stage, test/support/shared-stage.ts,
+ * applied as `npm run local` applies it; this file takes an exclusive turn at it for the
+ * run, points digest/feeds at its own feed server and restores everything it changed
+ * afterwards); the secrets put with the operator command
  * (`scripts/secrets.ts put`, value on stdin); the sender bundled and built into its image
  * with podman on a base made from this machine's node (nothing pulled); then the container
  * run as the synthesized task definition says (command, environment, user, read-only root,
@@ -18,18 +21,20 @@ import fs from "node:fs";
 import path from "node:path";
 import { randomBytes, randomUUID } from "node:crypto";
 import { simpleParser, type ParsedMail } from "mailparser";
-import { CreateAccessKeyCommand, CreateUserCommand, IAMClient } from "@aws-sdk/client-iam";
-import { DynamoDBClient, ScanCommand, type AttributeValue } from "@aws-sdk/client-dynamodb";
-import { DEFAULT_PARAMETER_ROOT, ENV, LEDGER, PARAMETERS } from "../../app/src/contract";
-import { synthesizeApp } from "../../modules/app";
+import { CreateAccessKeyCommand, CreateUserCommand, DeleteAccessKeyCommand, DeleteUserCommand, IAMClient } from "@aws-sdk/client-iam";
+import { DeleteItemCommand, DynamoDBClient, ScanCommand, type AttributeValue } from "@aws-sdk/client-dynamodb";
+import { PutParameterCommand, SSMClient } from "@aws-sdk/client-ssm";
+import { DEFAULT_PARAMETER_ROOT, ENV, LEDGER, PARAMETERS, parameterName } from "../../app/src/contract";
 import { STACK_OUTPUTS } from "../../modules/digest-stack";
 import { unsubscribeAddressOf, verifyUnsubscribeToken } from "../../app/src/unsubscribe";
-import { localStage } from "../../modules/stages";
+import { localStage, sampleFeeds } from "../../modules/stages";
 import { bundleSender, buildImage, ensureLocalBase, imageRevision, inspectImage, LOCAL_BASE_IMAGE, type ImageConfig } from "../../scripts/image";
 import { startFeedServer, SAMPLE_FEEDS_DIR, type FeedRoute, type FeedServer } from "../../scripts/lib/feed-server";
 import { startSendGridServer, type SendGridServer } from "../../scripts/lib/sendgrid-server";
-import { PROJECT_ROOT, terraform } from "../../scripts/lib/terraform";
-import { motoSentMessages, startMoto, type MotoServer, type MotoSentMessage } from "../support/moto";
+import { PROJECT_ROOT } from "../../scripts/lib/terraform";
+import { motoSentMessages, type MotoSentMessage } from "../support/moto";
+import { leaseStage, sharedLocalStage, snapshotParameters } from "../support/shared-stage";
+import { SECRET_KEYS } from "../../scripts/lib/secrets";
 import {
   podman,
   podmanRunArgs,
@@ -49,6 +54,8 @@ import {
 } from "../support/podman";
 
 jest.setTimeout(120_000);
+/** The IAM user whose key pair this run puts into the stage (deleted afterwards). */
+const SENDER_USER = "vibe-digest-container-sender";
 
 const REGION = "us-east-1";
 const TEST_CREDENTIALS = { accessKeyId: "test", secretAccessKey: "test" };
@@ -97,7 +104,22 @@ describe("the sender's container, run as the local stage's task definition says"
   const timings: Record<string, number> = {};
   const containerIds: string[] = [];
   const feedRoutes: Record<string, FeedRoute> = {};
-  let moto: MotoServer | undefined;
+  let motoUrl = "";
+  /** What this file changed in the shared stage, undone in afterAll before its turn ends. */
+  const restores: (() => Promise<void>)[] = [];
+  let releaseStage: (() => void) | undefined;
+  let messagesBefore = 0;
+  let ledgerTable = "";
+  const ledgerKey = (item: Record<string, AttributeValue>) => `${item[LEDGER.partitionKey]?.S}|${item[LEDGER.sortKey]?.S}`;
+  let ledgerBefore = new Set<string>();
+  const scanLedger = async (): Promise<Record<string, AttributeValue>[]> => {
+    const ddb = new DynamoDBClient({ region: REGION, endpoint: motoUrl, credentials: TEST_CREDENTIALS });
+    try {
+      return (await ddb.send(new ScanCommand({ TableName: ledgerTable, Limit: 1000 }))).Items ?? [];
+    } finally {
+      ddb.destroy();
+    }
+  };
   let feeds: FeedServer | undefined;
   let sendgrid: SendGridServer | undefined;
   let proxy: RecordingProxy | undefined;
@@ -154,35 +176,44 @@ describe("the sender's container, run as the local stage's task definition says"
     if (previous && previous !== built.id) await podman(["rmi", previous]).catch(() => undefined);
     image = { id: built.id, bytes: built.bytes, config: (await inspectImage("podman", built.id))!.config };
 
-    moto = await timed("moto", () => startMoto());
+    // The applied local stage, as `npm run local` deploys it.
+    const stage = await timed("shared stage", sharedLocalStage);
+    motoUrl = stage.motoUrl;
+    outputs = stage.outputs;
+    ledgerTable = String(outputs[STACK_OUTPUTS.ledgerTable]?.value);
+    task = resolveReferences(readTaskDefinition(stage.stackDir), JSON.parse(fs.readFileSync(stage.stateJsonFile, "utf8")) as TerraformStateJson);
+    container = task.container;
     feeds = await startFeedServer({ routes: feedRoutes });
 
-    // The local stage, as `npm run local` deploys it (a clean moto: the stage owns /vibecoding).
-    const stack = await timed("synth", async () =>
-      synthesizeApp({ outdir: path.join(workDir, "cdktf.out"), stages: ["local"], local: { awsEndpoint: moto!.url, feedBaseUrl: feeds!.url } })[0]!,
-    );
-    outputs = await timed("terraform", async () => {
-      await terraform(["init", "-input=false", "-no-color"], { cwd: stack.dir });
-      await terraform(["apply", "-auto-approve", "-input=false", "-no-color"], { cwd: stack.dir, timeoutMs: 300_000 });
-      return JSON.parse((await terraform(["output", "-json"], { cwd: stack.dir })).stdout) as Record<string, { value: unknown }>;
-    });
-    const state = JSON.parse((await terraform(["show", "-json", "-no-color"], { cwd: stack.dir })).stdout) as TerraformStateJson;
-    task = resolveReferences(readTaskDefinition(stack.dir), state);
-    container = task.container;
+    // From here on this file changes the stage's data: its turn, until afterAll has restored it.
+    releaseStage = await timed("turn", () => leaseStage("exclusive"));
+    messagesBefore = (await motoSentMessages(motoUrl)).length;
+    ledgerBefore = new Set((await scanLedger()).map(ledgerKey));
+    const ssm = new SSMClient({ region: REGION, endpoint: motoUrl, credentials: TEST_CREDENTIALS });
+    restores.push(await snapshotParameters(ssm, [...SECRET_KEYS, "feeds"]));
+    // The stage's feed list, on this file's feed server (same loopback host: digest/feed_hosts allows it).
+    await ssm.send(new PutParameterCommand({ Name: parameterName(DEFAULT_PARAMETER_ROOT, "feeds"), Value: JSON.stringify(sampleFeeds(feeds.url)), Type: "String", Overwrite: true }));
+    ssm.destroy();
 
     // The seed's credential mode: an IAM user's key pair, and the SendGrid fallback key.
     await timed("secrets", async () => {
-      const iam = new IAMClient({ region: REGION, endpoint: moto!.url, credentials: TEST_CREDENTIALS });
-      await iam.send(new CreateUserCommand({ UserName: "vibe-digest-container-sender" }));
-      const { AccessKey } = await iam.send(new CreateAccessKeyCommand({ UserName: "vibe-digest-container-sender" }));
+      const iam = new IAMClient({ region: REGION, endpoint: motoUrl, credentials: TEST_CREDENTIALS });
+      await iam.send(new CreateUserCommand({ UserName: SENDER_USER }));
+      const { AccessKey } = await iam.send(new CreateAccessKeyCommand({ UserName: SENDER_USER }));
+      restores.push(async () => {
+        const iamUndo = new IAMClient({ region: REGION, endpoint: motoUrl, credentials: TEST_CREDENTIALS });
+        await iamUndo.send(new DeleteAccessKeyCommand({ UserName: SENDER_USER, AccessKeyId: AccessKey!.AccessKeyId! }));
+        await iamUndo.send(new DeleteUserCommand({ UserName: SENDER_USER }));
+        iamUndo.destroy();
+      });
       iam.destroy();
       const sendgridKey = `demo-sendgrid-${randomUUID()}`;
       signingKey = randomBytes(32).toString("base64url");
       demoSecrets = [AccessKey!.SecretAccessKey!, sendgridKey, signingKey];
-      await operatorPut(moto!.url, PARAMETERS.awsAccessKeyId.path, AccessKey!.AccessKeyId!);
-      await operatorPut(moto!.url, PARAMETERS.awsSecretAccessKey.path, AccessKey!.SecretAccessKey!);
-      await operatorPut(moto!.url, PARAMETERS.sendgridApiKey.path, sendgridKey);
-      await operatorPut(moto!.url, PARAMETERS.unsubscribeSigningKey.path, signingKey);
+      await operatorPut(motoUrl, PARAMETERS.awsAccessKeyId.path, AccessKey!.AccessKeyId!);
+      await operatorPut(motoUrl, PARAMETERS.awsSecretAccessKey.path, AccessKey!.SecretAccessKey!);
+      await operatorPut(motoUrl, PARAMETERS.sendgridApiKey.path, sendgridKey);
+      await operatorPut(motoUrl, PARAMETERS.unsubscribeSigningKey.path, signingKey);
       sendgrid = await startSendGridServer({ apiKeys: [sendgridKey] });
     });
 
@@ -193,7 +224,7 @@ describe("the sender's container, run as the local stage's task definition says"
     // Emulator wiring on top of the task definition's environment, and nothing else: on
     // Fargate the endpoint is AWS's, the credentials come from the task role, and SendGrid
     // is api.sendgrid.com.
-    proxy = await startRecordingProxy(moto.url);
+    proxy = await startRecordingProxy(motoUrl);
     wiring = {
       [ENV.endpointUrl]: proxy.url,
       AWS_ACCESS_KEY_ID: TEST_CREDENTIALS.accessKeyId,
@@ -203,12 +234,11 @@ describe("the sender's container, run as the local stage's task definition says"
 
     run = await timed("run", () => runContainer("run"));
     inspected = (JSON.parse(await podman(["container", "inspect", run.id])) as (typeof inspected)[])[0]!;
-    recorded = await motoSentMessages(moto.url);
+    // What this run added (the stage is shared: earlier turns left their messages in SES).
+    recorded = (await motoSentMessages(motoUrl)).slice(messagesBefore);
     if (recorded.length > 0) mail = await simpleParser(Buffer.from(recorded[0]!.raw_data));
-    const ddb = new DynamoDBClient({ region: REGION, endpoint: moto.url, credentials: TEST_CREDENTIALS });
-    ledgerItems = (await ddb.send(new ScanCommand({ TableName: String(outputs[STACK_OUTPUTS.ledgerTable]?.value), Limit: 100 }))).Items ?? [];
-    ddb.destroy();
-  }, 420_000);
+    ledgerItems = (await scanLedger()).filter((i) => !ledgerBefore.has(ledgerKey(i)));
+  }, 900_000);
 
   afterAll(async () => {
     for (const id of containerIds) await removeContainer(id);
@@ -216,7 +246,19 @@ describe("the sender's container, run as the local stage's task definition says"
     await proxy?.close();
     await sendgrid?.close();
     await feeds?.close();
-    await moto?.stop();
+    try {
+      if (releaseStage) {
+        // Undo this file's changes to the shared stage: the ledger items its runs wrote, then the rest.
+        const ddb = new DynamoDBClient({ region: REGION, endpoint: motoUrl, credentials: TEST_CREDENTIALS });
+        for (const item of (await scanLedger()).filter((i) => !ledgerBefore.has(ledgerKey(i)))) {
+          await ddb.send(new DeleteItemCommand({ TableName: ledgerTable, Key: { [LEDGER.partitionKey]: item[LEDGER.partitionKey]!, [LEDGER.sortKey]: item[LEDGER.sortKey]! } }));
+        }
+        ddb.destroy();
+        for (const restore of restores.reverse()) await restore();
+      }
+    } finally {
+      releaseStage?.();
+    }
     fs.rmSync(workDir, { recursive: true, force: true });
     const firstRequest = proxy?.requests[0];
     const firstLine = run?.lines[0];
@@ -388,7 +430,7 @@ describe("the sender's container, run as the local stage's task definition says"
       expect(last).toMatchObject({ msg: "run summary", ok: false, reason: "interrupted", exitCode: 143 });
       expect(lines.some((o) => "_aws" in o)).toBe(true);
       expect(lines.some((o) => o.msg === "interrupted by SIGTERM")).toBe(true);
-      expect(await motoSentMessages(moto!.url)).toHaveLength(1);
+      expect((await motoSentMessages(motoUrl)).slice(messagesBefore)).toHaveLength(1);
     });
   });
 

@@ -1,7 +1,8 @@
 /**
- * The plan review of real plans: the local stage is applied to moto once (the baseline),
- * then each batch of a developer's edits is synthesized and planned against that state
- * (no refresh: the edit is all that differs). Each risky edit must be reported with the
+ * The plan review of real plans: the baseline (the suite's shared applied local stage,
+ * test/support/shared-stage.ts, with two edits applied on top for as long as it takes to
+ * record its state, then undone) is planned against by each batch of a developer's edits,
+ * synthesized and planned against that state (no refresh: the edit is all that differs). Each risky edit must be reported with the
  * right risk, rule and reason, and the invariant it breaks; harmless ones as low or none.
  */
 import fs from "node:fs";
@@ -13,12 +14,13 @@ import { localStage } from "../../modules/stages";
 import { PROJECT_ROOT, terraform } from "../../scripts/lib/terraform";
 import { CHANGING_ACTIONS, actionOf } from "../../scripts/lib/plan-model";
 import type { PlanSummary } from "../../scripts/plan-summary";
-import { startMoto, type MotoServer } from "../support/moto";
+import { copyStage, sharedLocalStage, sharedStageOptions, withStageLease } from "../support/shared-stage";
 import {
   changeAt, editContainers, editStatements, expectReported, forgetLedger, planAgainstState, resourceAt, review, synthEdited, type ReportedRow, type StackEdit,
 } from "../support/plan-edits";
 
-jest.setTimeout(300_000);
+// Generous: the first test may wait for the shared apply, and for another file's turn at the stage.
+jest.setTimeout(600_000);
 
 // Assembled at run time; the review must never print a container's environment value.
 const CANARY = ["CANARY", "plan", "review", "env", "value"].join("-");
@@ -75,8 +77,7 @@ const LIFECYCLE: StackEdit[] = [
 
 describe("plan review of edits to the local stage, planned against its state on moto", () => {
   const outdir = fs.mkdtempSync(path.join(PROJECT_ROOT, ".tmp", "plan-review-local-"));
-  const local = (url: string) => localStage({ awsEndpoint: url, feedBaseUrl: "http://127.0.0.1:9" });
-  let moto: MotoServer;
+  let local: () => ReturnType<typeof localStage>;
   let stateFile = "";
   const timings: string[] = [];
 
@@ -94,24 +95,33 @@ describe("plan review of edits to the local stage, planned against its state on 
   };
 
   beforeAll(async () => {
-    moto = await startMoto();
+    const stage = await sharedLocalStage();
+    local = () => localStage(sharedStageOptions(stage));
     const t0 = Date.now();
-    const dir = synthEdited(path.join(outdir, "baseline"), local(moto.url), BASELINE);
+    const dir = synthEdited(path.join(outdir, "baseline"), local(), BASELINE);
+    fs.copyFileSync(path.join(stage.stackDir, "terraform.tfstate"), path.join(dir, "terraform.tfstate"));
     await terraform(["init", "-input=false", "-no-color"], { cwd: dir });
-    await terraform(["apply", "-auto-approve", "-input=false", "-no-color"], { cwd: dir });
+    // The baseline's edits change the shared stage (the table's deletion protection, the
+    // role's boundary, a new policy): an exclusive turn, and they are undone before it ends
+    // by applying the shared stack's own configuration over the baseline's state.
+    await withStageLease("exclusive", async () => {
+      await terraform(["apply", "-auto-approve", "-input=false", "-no-color"], { cwd: dir });
+      const undo = copyStage(stage, path.join(outdir, "undo"));
+      fs.copyFileSync(path.join(dir, "terraform.tfstate"), path.join(undo, "terraform.tfstate"));
+      await terraform(["apply", "-auto-approve", "-input=false", "-no-color"], { cwd: undo });
+    });
     stateFile = path.join(dir, "terraform.tfstate");
-    timings.push(`baseline apply ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+    timings.push(`baseline apply and undo ${((Date.now() - t0) / 1000).toFixed(1)} s`);
   });
-  afterAll(async () => {
+  afterAll(() => {
     console.log(`plan review on moto: ${timings.join(", ")}`);
-    await moto?.stop();
     fs.rmSync(outdir, { recursive: true, force: true });
   });
 
   describe("when data protection is weakened (and a tag and a description change)", () => {
     let s: PlanSummary;
     beforeAll(async () => {
-      s = await plan("data-protection", local(moto.url), DATA_PROTECTION);
+      s = await plan("data-protection", local(), DATA_PROTECTION);
     });
 
     test.each<ReportedRow>([
@@ -166,7 +176,7 @@ describe("plan review of edits to the local stage, planned against its state on 
       // One plan for two batches (they touch different resources): a changed StageConfig (no
       // access-key parameters, the AWS-managed SSM key) with the edits. The baseline's
       // permissions boundary is left out: removing it is one of the edits.
-      s = await plan("access-and-lifecycle", { ...local(moto.url), credentialsMode: "task-role", parameterKey: "aws-managed" }, [...ACCESS, ...LIFECYCLE], [PROTECT_LEDGER]);
+      s = await plan("access-and-lifecycle", { ...local(), credentialsMode: "task-role", parameterKey: "aws-managed" }, [...ACCESS, ...LIFECYCLE], [PROTECT_LEDGER]);
     });
 
     test.each<ReportedRow>([
