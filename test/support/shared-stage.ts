@@ -142,6 +142,10 @@ export async function startSharedStageCoordinator(dir: string): Promise<SharedSt
       );
       return;
     }
+    if (url.pathname === "/status") {
+      res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify(lock.holders));
+      return;
+    }
     const mode = url.searchParams.get("mode");
     if (url.pathname === "/lease" && (mode === "shared" || mode === "exclusive")) {
       let granted = false;
