@@ -23,7 +23,7 @@ import { SSMClient } from "@aws-sdk/client-ssm";
 import { DEFAULT_PARAMETER_ROOT } from "../app/src/contract";
 import { STACK_OUTPUTS, senderUserName } from "../modules/digest-stack";
 import { startFeedServer, type FeedServer } from "./lib/feed-server";
-import { motoSentMessages, startMoto, type MotoServer } from "./lib/moto";
+import { freePort, motoSentMessages, startMoto, type MotoServer } from "./lib/moto";
 import { putSecret } from "./lib/secrets";
 import { startSendGridServer, type SendGridServer } from "./lib/sendgrid-server";
 import { LOCAL_STACK, applyLocalStage, runChild as run, synthLocalStage } from "./lib/local-stage";
@@ -71,9 +71,10 @@ export interface LocalRunOptions {
 type Step = <T>(name: string, fn: () => Promise<T>) => Promise<T>;
 
 function stepper(log: (line: string) => void, total: number, stepMs: Record<string, number>): Step {
-  let n = 0;
+  let count = 0;
   return async (name, fn) => {
-    n += 1;
+    // Numbered when started: steps may run side by side (moto starts while the synth runs).
+    const n = ++count;
     const started = performance.now();
     log(`[${n}/${total}] ${name} ...`);
     const value = await fn();
@@ -240,14 +241,17 @@ export async function runLocal(opts: LocalRunOptions = {}): Promise<LocalRunResu
   };
   const release = acquireLock(workDir);
 
+  let motoStarting: Promise<MotoServer> | undefined;
   let moto: MotoServer | undefined;
   let feeds: FeedServer | undefined;
   let sendgrid: SendGridServer | undefined;
   try {
-    moto = await step("start moto on loopback", () => startMoto());
-    const motoUrl = moto.url;
-    log(`      moto ${motoUrl} (pid ${moto.pid})`);
-    checkStop();
+    // Steps 1-3 run at once: the synth needs only moto's and the feeds' URLs, so moto's port
+    // is picked first and the stage is synthesized while moto starts.
+    const motoPort = await freePort();
+    const motoUrl = `http://127.0.0.1:${motoPort}`;
+    motoStarting = step("start moto on loopback", () => startMoto({ port: motoPort }));
+    motoStarting.then((m) => log(`      moto ${m.url} (pid ${m.pid})`), () => undefined);
     feeds = await step("serve the sample feeds on loopback", () => startFeedServer());
     log(`      feeds ${feeds.url}`);
     checkStop();
@@ -266,6 +270,7 @@ export async function runLocal(opts: LocalRunOptions = {}): Promise<LocalRunResu
       fs.mkdirSync(mailDir, { recursive: true });
       await synthLocalStage({ outdir, awsEndpoint: motoUrl, feedBaseUrl: feeds!.url, stateFile, ...(signal ? { signal } : {}) });
     });
+    moto = await motoStarting;
     checkStop();
 
     const outputs = await step("terraform init + apply (local stage -> moto)", async () => {
@@ -312,6 +317,9 @@ export async function runLocal(opts: LocalRunOptions = {}): Promise<LocalRunResu
     checkStop();
 
     await step("read back what moto recorded", async () => {
+      // moto's own record (data.json, ~2 s: it serializes every model moto holds). SES's
+      // counter (GetSendQuota) would be cheaper, but moto counts a raw message's envelope
+      // destinations and its To header both, so one recipient reads as two.
       const recorded = await motoSentMessages(motoUrl);
       log(`      moto's SES holds ${recorded.length} raw message(s)`);
       if (opts.inspect) await opts.inspect({ motoUrl, sendgridUrl: sendgrid!.url, demoSecrets, ledgerTable });
@@ -350,7 +358,8 @@ export async function runLocal(opts: LocalRunOptions = {}): Promise<LocalRunResu
   } finally {
     await sendgrid?.close();
     await feeds?.close();
-    await moto?.stop();
+    // moto may still be starting (a step beside it failed or the run was stopped).
+    await (moto ?? (await motoStarting?.catch(() => undefined)))?.stop();
     release();
   }
 }

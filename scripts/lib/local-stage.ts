@@ -69,12 +69,21 @@ export interface ApplyLocalOptions {
   readonly timeoutMs?: number;
 }
 
+/**
+ * terraform's -parallelism for the local stage: the ~20 resources ready at the start all
+ * start at once. With the default 10 the SQS dead-letter queue, whose creation alone holds
+ * ~25 s (the provider reads its attributes back until six reads in a row agree, 5 s apart),
+ * waits ~3 s for a slot and the whole apply waits on it. moto on loopback has no API rate
+ * limits; real stages keep terraform's default of 10, which suits AWS's.
+ */
+export const LOCAL_APPLY_PARALLELISM = 32;
+
 /** `terraform init` then `apply` of the synthesized local stack in `stackDir`; resolves with its outputs. */
 export async function applyLocalStage(stackDir: string, opts: ApplyLocalOptions = {}): Promise<TerraformOutputs> {
   const signal = opts.signal;
   await terraform(["init", "-input=false", "-no-color"], { cwd: stackDir, ...(signal ? { signal } : {}) });
   signal?.throwIfAborted();
-  await terraform(["apply", "-auto-approve", "-input=false", "-no-color"], {
+  await terraform(["apply", "-auto-approve", "-input=false", "-no-color", `-parallelism=${LOCAL_APPLY_PARALLELISM}`], {
     cwd: stackDir,
     timeoutMs: opts.timeoutMs ?? 300_000,
     ...(opts.onLine ? { onLine: opts.onLine } : {}),
