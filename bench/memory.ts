@@ -16,8 +16,9 @@
  *
  * Without --node-options the child's V8 sizes its heap for this machine (GBs: it collects
  * late, so peak RSS says more about the heap limit than about what the run keeps); with the
- * options the task definition sets, it behaves as in the container. A child that runs out
- * of heap is reported as such, not as a failure of the benchmark.
+ * task's heap settings (RECOMMENDED_TASK_NODE_OPTIONS, docs/operations.md) it behaves as in
+ * a 512 MiB container. A child that runs out of heap is reported as such, not as a failure
+ * of the benchmark.
  *
  * The list is replaced in the child after the config loads: the 1,000-recipient cap is lifted
  * for the benchmark only. The baseline's app/src is taken with `git archive` into .tmp/.

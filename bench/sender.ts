@@ -104,7 +104,10 @@ async function sendWorld(latencyMs: number, maxSendRate: number) {
   const moto = await startMoto();
   const routes = benchFeedRoutes(1);
   const feeds = await startFeedServer({ routes });
-  const proxy = await startFaultProxy({ target: moto.url, seed: 1, latencyMs, sesQuota: { maxSendRate, max24HourSend: 10_000_000 } });
+  const sesQuota = { maxSendRate, max24HourSend: 10_000_000 };
+  const proxy = await startFaultProxy({ target: moto.url, seed: 1, latencyMs, sesQuota });
+  // The same without the latency: what the emulator itself allows.
+  const direct = await startFaultProxy({ target: moto.url, seed: 1, sesQuota });
   const client = { region: REGION, endpoint: moto.url, credentials: CREDS, maxAttempts: 2 };
   const ssm = new SSMClient(client);
   const ses = new SESClient(client);
@@ -112,6 +115,7 @@ async function sendWorld(latencyMs: number, maxSendRate: number) {
   return {
     moto,
     proxy,
+    direct,
     /** A fresh parameter root (and ledger table), written straight to moto. */
     async stack(withLedger: boolean) {
       const id = randomUUID().slice(0, 8);
@@ -127,6 +131,7 @@ async function sendWorld(latencyMs: number, maxSendRate: number) {
       ses.destroy();
       ddb.destroy();
       await proxy.close();
+      await direct.close();
       await feeds.close();
       await moto.stop();
     },
@@ -134,17 +139,17 @@ async function sendWorld(latencyMs: number, maxSendRate: number) {
 }
 
 /** One whole run through the CLI's wiring against the proxy; `sends` are the SES send arrivals it caused. */
-async function wiredRun(world: { proxy: FaultProxy }, stack: { root: string; table?: string }, recipients: string[]): Promise<{ summary: RunSummary; sends: number[] }> {
+async function wiredRun(proxy: FaultProxy, stack: { root: string; table?: string }, recipients: string[]): Promise<{ summary: RunSummary; sends: number[] }> {
   const wired = wiredSender({
-    [ENV.endpointUrl]: world.proxy.url,
+    [ENV.endpointUrl]: proxy.url,
     [ENV.parameterRoot]: stack.root,
     [ENV.emailTo]: recipients.join(","),
     ...(stack.table ? { [ENV.ledgerTable]: stack.table } : {}),
   });
-  const before = world.proxy.sendArrivals.length;
+  const before = proxy.sendArrivals.length;
   try {
     const summary = await runDigest(wired.deps, { ledgerSettleMs: 0 });
-    return { summary, sends: world.proxy.sendArrivals.slice(before) };
+    return { summary, sends: proxy.sendArrivals.slice(before) };
   } finally {
     wired.close();
   }
@@ -157,6 +162,10 @@ export interface SendsResult {
   /** Sends per second, first to last SES request of the run, with and without the ledger. */
   readonly ledger: Stats;
   readonly noLedger: Stats;
+  /** With the ledger and no added latency: the emulator's own ceiling on this machine. */
+  readonly ledgerNoLatency: Stats;
+  /** DynamoDB requests per recipient in the runs with the ledger (moto serves each one). */
+  readonly ledgerCallsPerRecipient: number;
 }
 
 export async function measureSends(rounds: number, log: (line: string) => void = () => undefined, opts: { recipients?: number; latencyMs?: number; maxSendRate?: number } = {}): Promise<SendsResult> {
@@ -164,10 +173,18 @@ export async function measureSends(rounds: number, log: (line: string) => void =
   const latencyMs = opts.latencyMs ?? 80;
   const maxSendRate = opts.maxSendRate ?? 50;
   const world = await sendWorld(latencyMs, maxSendRate);
-  const run = async (withLedger: boolean) => {
+  const dynamo = () => Object.entries(world.proxy.seen).reduce((sum, [k, v]) => sum + (k.startsWith("dynamodb:") ? v : 0), 0);
+  let ledgerCalls = 0;
+  let ledgerRecipients = 0;
+  const run = async (withLedger: boolean, proxy = world.proxy) => {
     const stack = await world.stack(withLedger);
     const list = Array.from({ length: n }, (_, i) => `r${i}.${stack.root.slice(7)}@b.example.org`);
-    const { summary, sends } = await wiredRun(world, stack, list);
+    const d0 = dynamo();
+    const { summary, sends } = await wiredRun(proxy, stack, list);
+    if (withLedger && proxy === world.proxy) {
+      ledgerCalls += dynamo() - d0;
+      ledgerRecipients += n;
+    }
     if (summary.sent !== n || sends.length !== n) throw new Error(`the send benchmark's run sent ${summary.sent} of ${n} (${sends.length} SES requests, exit ${summary.exitCode})`);
     return (sends.length - 1) / ((sends[sends.length - 1]! - sends[0]!) / 1000);
   };
@@ -175,10 +192,10 @@ export async function measureSends(rounds: number, log: (line: string) => void =
     await run(false); // warm-up
     const samples = await interleave(
       rounds,
-      { ledger: () => run(true), noLedger: () => run(false) },
-      { after: (s, rate) => log(`round ${s.round}/${s.rounds} ${s.variant === "ledger" ? "with the ledger" : "without the ledger"}: ${rate.toFixed(1)}/s of ${maxSendRate}/s`) },
+      { ledger: () => run(true), noLedger: () => run(false), ledgerNoLatency: () => run(true, world.direct) },
+      { after: (s, rate) => log(`round ${s.round}/${s.rounds} ${{ ledger: "with the ledger", noLedger: "without the ledger", ledgerNoLatency: "with the ledger, no latency" }[s.variant]}: ${rate.toFixed(1)}/s of ${maxSendRate}/s`) },
     );
-    return { recipients: n, latencyMs, maxSendRate, ledger: stats(samples.ledger), noLedger: stats(samples.noLedger) };
+    return { recipients: n, latencyMs, maxSendRate, ledger: stats(samples.ledger), noLedger: stats(samples.noLedger), ledgerNoLatency: stats(samples.ledgerNoLatency), ledgerCallsPerRecipient: ledgerCalls / ledgerRecipients };
   } finally {
     await world.close();
   }
@@ -191,11 +208,11 @@ async function main(): Promise<void> {
     // SSM calls of a whole run (counted at the proxy: the CLI's own clients).
     const stack = await world.stack(true);
     const ssm0 = world.proxy.seen.ssm ?? 0;
-    const first = await wiredRun(world, stack, [`one-${stack.root.slice(7)}@bench.example.org`]);
+    const first = await wiredRun(world.proxy, stack, [`one-${stack.root.slice(7)}@bench.example.org`]);
     console.log(`SSM calls per run: ${(world.proxy.seen.ssm ?? 0) - ssm0} (sent ${first.summary.sent}, exit ${first.summary.exitCode})`);
     // A rerun of the same digest: the ledger says who got it; nothing is sent twice.
     const seen0 = { ...world.proxy.seen };
-    const rerun = await wiredRun(world, stack, [`one-${stack.root.slice(7)}@bench.example.org`]);
+    const rerun = await wiredRun(world.proxy, stack, [`one-${stack.root.slice(7)}@bench.example.org`]);
     const delta = Object.entries(world.proxy.seen).filter(([k, v]) => v !== (seen0[k] ?? 0)).map(([k, v]) => `${k} ${v - (seen0[k] ?? 0)}`);
     console.log(`rerun of the same digest: sent ${rerun.summary.sent}, skipped ${rerun.summary.skipped}, exit ${rerun.summary.exitCode}; calls: ${delta.join(", ")}`);
   } finally {
