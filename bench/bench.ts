@@ -76,7 +76,7 @@ export function describeMachine(): Machine {
 }
 
 /** The task definition's NODE_OPTIONS, from the synthesized prod stack (our synth into .tmp/). */
-function taskNodeOptions(): string | undefined {
+export function taskNodeOptions(): string | undefined {
   const outdir = fs.mkdtempSync(path.join(ROOT, ".tmp", "bench-taskdef-"));
   try {
     execFileSync(process.execPath, oursCommand(), { cwd: ROOT, env: { ...process.env, CDKTF_OUTDIR: outdir }, stdio: "ignore", timeout: 120_000 });
