@@ -4,17 +4,21 @@
  * run with plain node as in the container), against moto (behind the fault proxy with no
  * faults, which lifts moto's 1-send-a-second quota to SES's usual 50/s) and the SendGrid
  * emulator (at SendGrid's own 10/s), all on 127.0.0.1, with the DynamoDB ledger and half
- * the list on each provider; 30 feeds.
+ * the list on each provider (--ses-percent); 30 feeds. A long run prints how far it got
+ * every 15 s. `npm run bench` runs it with the whole list on SES (10,000 recipients take
+ * ~3.5 min at 50/s, against ~8.5 min with half of them at SendGrid's 10/s).
  *
  *   npm run bench:memory                                  100, 1,000 and 10,000 recipients
  *   npm run bench:memory -- --baseline 137d6bb            and the same runs on that commit's code, interleaved
  *   npm run bench:memory -- --sizes 100,1000 --baseline main
  *   npm run bench:memory -- --node-options "--max-old-space-size=128 --max-semi-space-size=1"
+ *   npm run bench:memory -- --ses-percent 100                      the whole list through SES (50/s)
  *
  * Without --node-options the child's V8 sizes its heap for this machine (GBs: it collects
  * late, so peak RSS says more about the heap limit than about what the run keeps); with the
- * options the task definition sets, it behaves as in the container. A child that runs out
- * of heap is reported as such, not as a failure of the benchmark.
+ * task's heap settings (RECOMMENDED_TASK_NODE_OPTIONS, docs/operations.md) it behaves as in
+ * a 512 MiB container. A child that runs out of heap is reported as such, not as a failure
+ * of the benchmark.
  *
  * The list is replaced in the child after the config loads: the 1,000-recipient cap is lifted
  * for the benchmark only. The baseline's app/src is taken with `git archive` into .tmp/.
@@ -26,15 +30,15 @@ import { build } from "esbuild";
 import fs from "node:fs";
 import path from "node:path";
 import { randomUUID } from "node:crypto";
-import { CreateTableCommand, DynamoDBClient } from "@aws-sdk/client-dynamodb";
-import { SESClient, VerifyEmailIdentityCommand } from "@aws-sdk/client-ses";
+import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
+import { SESClient } from "@aws-sdk/client-ses";
 import { SSMClient } from "@aws-sdk/client-ssm";
-import { LEDGER } from "../app/src/contract";
-import { startFeedServer, SAMPLE_FEEDS_DIR, type FeedRoute } from "../scripts/lib/feed-server";
+import { startFeedServer } from "../scripts/lib/feed-server";
 import { startMoto } from "../scripts/lib/moto";
 import { startSendGridServer } from "../scripts/lib/sendgrid-server";
-import { putParameters } from "../test/support/app-fixtures";
+import { createLedgerTable, putParameters, verifySender } from "../test/support/app-fixtures";
 import { startFaultProxy } from "../test/support/fault-proxy";
+import { benchFeedRoutes, benchFeedsJson } from "./lib/fixtures";
 
 const ROOT = path.resolve(__dirname, "..");
 const CREDS = { accessKeyId: "bench", secretAccessKey: "bench" };
@@ -69,6 +73,8 @@ export interface MemoryOptions {
   readonly baselineRef?: string;
   /** NODE_OPTIONS of the child (e.g. the task's heap flags). @default - none */
   readonly nodeOptions?: string;
+  /** Share of the list sent through SES (the rest through the SendGrid emulator, at SendGrid's 10/s). @default 50 */
+  readonly sesPercent?: number;
   readonly log?: (line: string) => void;
 }
 
@@ -106,9 +112,7 @@ export async function measureMemory(opts: MemoryOptions = {}): Promise<MemoryRes
   if (opts.baselineRef) codes.push({ name: opts.baselineRef, child: await childBundle(opts.baselineRef, tmp) });
 
   const moto = await startMoto();
-  const rss = fs.readFileSync(path.join(SAMPLE_FEEDS_DIR, "vibe-blog.rss"), "utf8");
-  const routes: Record<string, FeedRoute> = {};
-  for (let i = 0; i < 30; i++) routes[`/f${i}.rss`] = { body: rss.replace(/vibe\.example\.com\/posts\//g, `f${i}.example.com/posts/`).replace(/<title>([^<]+)<\/title>/g, `<title>$1 #${i}</title>`) };
+  const routes = benchFeedRoutes(30);
   const feeds = await startFeedServer({ routes });
   const sendgrid = await startSendGridServer();
   const aws = await startFaultProxy({ target: moto.url, seed: 1, sesQuota: { maxSendRate: 50, max24HourSend: 10_000_000 } });
@@ -120,15 +124,21 @@ export async function measureMemory(opts: MemoryOptions = {}): Promise<MemoryRes
         await fetch(`${moto.url}/moto-api/reset`, { method: "POST" });
         sendgrid.accepted.length = 0;
         sendgrid.requests.length = 0;
-        const stack = await makeStack(moto.url, feeds.url, Object.keys(routes));
+        const stack = await makeStack(moto.url, benchFeedsJson(feeds.url, routes), opts.sesPercent ?? 50);
         const out = path.join(tmp, `${code.name.replace(/\W/g, "_")}-${n}.json`);
         log(`  ${code.name}: ${n.toLocaleString("en-US")} recipients ...`);
         // The emulator keeps every accepted message; nothing here reads them, so they are
         // dropped as the run goes (a 10,000-recipient run would keep ~0.5 GB in this process).
+        let sendgridSends = 0;
         const drop = setInterval(() => {
+          sendgridSends += sendgrid.accepted.length;
           sendgrid.accepted.length = 0;
           sendgrid.requests.length = 0;
         }, 1000);
+        // A line every 15 s of a long run: how many sends have gone out.
+        const started = Date.now();
+        const ses0 = aws.seen["ses:SendRawEmail"] ?? 0;
+        const heartbeat = setInterval(() => log(`    ... ${Math.round((Date.now() - started) / 1000)} s, ${(aws.seen["ses:SendRawEmail"] ?? 0) - ses0 + sendgridSends + sendgrid.accepted.length} of ${n.toLocaleString("en-US")} sent`), 15_000);
         // The environment the task definition gives the sender, pointed at the emulators.
         const ended = await runChild(code.child, {
           BENCH_N: String(n),
@@ -142,7 +152,10 @@ export async function measureMemory(opts: MemoryOptions = {}): Promise<MemoryRes
           VIBE_SENDGRID_BASE_URL: sendgrid.url,
           VIBE_LOG_FORMAT: "json",
           ...(opts.nodeOptions ? { NODE_OPTIONS: opts.nodeOptions } : {}),
-        }).finally(() => clearInterval(drop));
+        }).finally(() => {
+          clearInterval(drop);
+          clearInterval(heartbeat);
+        });
         if (ended === "out of memory") {
           log("    out of memory (heap limit)");
           runs.push({ code: code.name, recipients: n, peakRssMb: NaN, outOfMemory: true, rssBeforeRunMb: NaN, peakBeforeDeliveryMb: NaN, sent: 0, exitCode: NaN, durationS: NaN });
@@ -177,7 +190,7 @@ function round1(x: number): number {
 }
 
 /** Parameters, a verified sender and a ledger table for one run (written straight to moto). */
-async function makeStack(motoUrl: string, feedsUrl: string, feedPaths: string[]): Promise<{ root: string; table: string }> {
+async function makeStack(motoUrl: string, feedsJson: string, sesPercent: number): Promise<{ root: string; table: string }> {
   const client = { region: "us-east-1", credentials: CREDS, maxAttempts: 2 };
   const ssm = new SSMClient({ ...client, endpoint: motoUrl });
   const ses = new SESClient({ ...client, endpoint: motoUrl });
@@ -189,21 +202,13 @@ async function makeStack(motoUrl: string, feedsUrl: string, feedPaths: string[])
     from,
     // Replaced in the child (the cap is lifted there); one valid address here.
     to: "placeholder@bench.example.org",
-    sesPercent: "50",
+    sesPercent: String(sesPercent),
     unsubscribe: "https://bench.example.com/unsubscribe",
     sendgridApiKey: `SG.bench-${id}`,
-    feeds: JSON.stringify(feedPaths.map((r, i) => ({ url: `${feedsUrl}${r}`, name: `Feed ${i}` }))),
+    feeds: feedsJson,
   });
-  await ses.send(new VerifyEmailIdentityCommand({ EmailAddress: from }));
-  const table = `bench-ledger-${id}`;
-  await ddb.send(
-    new CreateTableCommand({
-      TableName: table,
-      BillingMode: "PAY_PER_REQUEST",
-      AttributeDefinitions: [{ AttributeName: LEDGER.partitionKey, AttributeType: "S" }, { AttributeName: LEDGER.sortKey, AttributeType: "S" }],
-      KeySchema: [{ AttributeName: LEDGER.partitionKey, KeyType: "HASH" }, { AttributeName: LEDGER.sortKey, KeyType: "RANGE" }],
-    }),
-  );
+  await verifySender(ses, from);
+  const table = await createLedgerTable(ddb, `bench-ledger-${id}`);
   ssm.destroy();
   ses.destroy();
   ddb.destroy();
@@ -229,6 +234,12 @@ function runChild(bundle: string, env: Record<string, string>): Promise<"done" |
     });
   });
 }
+
+/**
+ * The heap settings docs/operations.md recommends for the task (about what Node derives from
+ * a 512 MiB limit), used when the synthesized task definition sets no NODE_OPTIONS.
+ */
+export const RECOMMENDED_TASK_NODE_OPTIONS = "--max-old-space-size=128 --max-semi-space-size=1";
 
 /** The table the benchmark prints. */
 export function memoryTable(r: MemoryResult, nodeOptions?: string): string {
@@ -258,8 +269,9 @@ if (require.main === module) {
   const sizes = value("--sizes")?.split(",").map(Number);
   const baselineRef = value("--baseline");
   const nodeOptions = value("--node-options");
+  const sesPercent = value("--ses-percent") === undefined ? undefined : Number(value("--ses-percent"));
   process.stderr.write(`memory benchmark: ${sizes?.join(", ") ?? "100, 1000, 10000"} recipients${baselineRef ? `, against ${baselineRef}` : ""}\n`);
-  measureMemory({ sizes, baselineRef, nodeOptions, log: (l) => process.stderr.write(`${l}\n`) }).then(
+  measureMemory({ sizes, baselineRef, nodeOptions, sesPercent, log: (l) => process.stderr.write(`${l}\n`) }).then(
     (r) => {
       process.stdout.write(`${memoryTable(r, nodeOptions)}\n`);
       process.exit(0);

@@ -1,153 +1,229 @@
 /**
- * Sender benchmark (not a test): prints measurements and ratios against a baseline in one
- * run. Starts its own moto and feed server on loopback and stops them by PID / handle.
+ * Sender benchmarks (not tests), on loopback only: moto, feed servers and the fault proxy
+ * are started here and stopped by PID / handle.
  *
- *   node_modules/.bin/tsx bench/sender.ts
+ * - {@link measureFeeds}: 30 feeds each answering after 200 ms, fetched by the sender's own
+ *   FeedFetcher (as the CLI wires it) against the floor (the slowest single feed alone), a
+ *   pool of 5 at once and all 30 at once; interleaved.
+ * - {@link measureSends}: sends per second of a whole run (the CLI's own wiring, SES only)
+ *   against MaxSendRate 50, every AWS call behind an 80 ms loopback latency, with and
+ *   without the DynamoDB ledger; interleaved.
  *
- * 1. SSM calls per run (counted by a middleware on the real moto-backed client).
- * 2. A full run (config -> 30 feeds -> render -> 1 recipient) end to end, with feeds
- *    fetched concurrently vs one at a time (baseline), each feed answering after 100 ms.
- * 3. Send rate achieved against a configured MaxSendRate (GetSendQuota's answer rewritten,
- *    since moto always says 1/s) and against a lower VIBE_MAX_SEND_RATE ceiling.
- * 4. Migration (#5): SES share of 10,000 recipient ids per ses_percent; where the automatic
- *    rollback trips for evenly spread SES failure rates around the 5% bound; a 50-recipient run with the
- *    DynamoDB ledger vs without (time, DynamoDB calls per recipient), and the rerun's
- *    provider calls.
+ *   npm run bench -- --only feeds|sends [--rounds N]
+ *   npm run bench:sender        the checks above are not ratios: SSM calls per run, the SES
+ *                               share per ses_percent, where the rollback trips for evenly
+ *                               spread failures, and what a rerun of the same digest calls
  */
 import { randomUUID } from "node:crypto";
-import fs from "node:fs";
-import path from "node:path";
-import { SESClient, VerifyEmailIdentityCommand } from "@aws-sdk/client-ses";
-import { PutParameterCommand, SSMClient } from "@aws-sdk/client-ssm";
-import { ParameterStoreConfig } from "../app/src/config";
-import { dispatch } from "../app/src/delivery/dispatch";
-import { SesProvider } from "../app/src/delivery/ses";
-import { dispatchProviderFor } from "../app/src/delivery/select";
-import { SesClientCache } from "../app/src/delivery/ses-client";
-import { FeedFetcher } from "../app/src/feeds";
-import { createLogger } from "../app/src/log";
-import { runDigest } from "../app/src/run";
-import { startFeedServer, SAMPLE_FEEDS_DIR, type FeedRoute } from "../scripts/lib/feed-server";
-import { startMoto } from "../scripts/lib/moto";
-import { CreateTableCommand, DynamoDBClient } from "@aws-sdk/client-dynamodb";
-import { LEDGER } from "../app/src/contract";
+import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
+import { SESClient } from "@aws-sdk/client-ses";
+import { SSMClient } from "@aws-sdk/client-ssm";
+import { readEnv, senderDeps } from "../app/src/cli";
+import { ENV } from "../app/src/contract";
 import type { DeliveryProvider } from "../app/src/delivery/provider";
 import { inSesShare } from "../app/src/delivery/rollout";
 import { MigrationRouter } from "../app/src/delivery/router";
-import { DeliveryLedger } from "../app/src/ledger";
-import { startSendGridServer } from "../scripts/lib/sendgrid-server";
+import { FeedFetcher, type FeedResult } from "../app/src/feeds";
+import type { FeedSource } from "../app/src/validation";
+import { runDigest, type RunSummary } from "../app/src/run";
+import { startFeedServer } from "../scripts/lib/feed-server";
+import { startMoto } from "../scripts/lib/moto";
+import { createLedgerTable, putParameters, verifySender } from "../test/support/app-fixtures";
+import { startFaultProxy, type FaultProxy } from "../test/support/fault-proxy";
+import { benchFeedRoutes, benchFeedsJson, silentLogger, silentMetrics } from "./lib/fixtures";
+import { interleave, stats, type Stats } from "./lib/measure";
 
-const CREDS = { accessKeyId: "bench", secretAccessKey: "bench" };
 const REGION = "us-east-1";
-const silent = createLogger({ destination: { write: () => undefined } });
+const CREDS = { accessKeyId: "bench", secretAccessKey: "bench" };
 
-async function main(): Promise<void> {
+// The SDK clients the CLI's wiring creates read credentials from the environment: the
+// benchmark talks to loopback only, so these are placeholders.
+function benchCredentials(): void {
+  process.env.AWS_ACCESS_KEY_ID = CREDS.accessKeyId;
+  process.env.AWS_SECRET_ACCESS_KEY = CREDS.secretAccessKey;
+  delete process.env.AWS_SESSION_TOKEN;
+  delete process.env.AWS_PROFILE;
   process.env.AWS_EC2_METADATA_DISABLED = "true";
-  const moto = await startMoto();
-  const rss = fs.readFileSync(path.join(SAMPLE_FEEDS_DIR, "vibe-blog.rss"), "utf8");
-  const routes: Record<string, FeedRoute> = {};
-  for (let i = 0; i < 30; i++) routes[`/f${i}.rss`] = { body: rss.replace(/vibe\.example\.com\/posts\//g, `f${i}.example.com/posts/`).replace(/<title>([^<]+)<\/title>/g, `<title>$1 #${i}</title>`), delayMs: 100 };
-  const feeds = await startFeedServer({ routes });
+}
+
+/** The sender as the CLI wires it (app/src/cli.ts senderDeps), from an environment. */
+function wiredSender(env: Record<string, string>) {
+  return senderDeps(readEnv({ [ENV.region]: REGION, [ENV.logFormat]: "json", [ENV.stage]: "bench", ...env }, false), silentLogger, silentMetrics());
+}
+
+export interface FeedsResult {
+  readonly feeds: number;
+  readonly delayMs: number;
+  /** The sender's FeedFetcher as the CLI wires it. */
+  readonly sender: Stats;
+  /** The slowest single feed alone (all answer after the same delay: any one). */
+  readonly floor: Stats;
+  readonly pool5: Stats;
+  readonly all: Stats;
+}
+
+export async function measureFeeds(rounds: number, log: (line: string) => void = () => undefined, opts: { feeds?: number; delayMs?: number } = {}): Promise<FeedsResult> {
+  const n = opts.feeds ?? 30;
+  const delayMs = opts.delayMs ?? 200;
+  const routes = benchFeedRoutes(n, delayMs);
+  const server = await startFeedServer({ routes });
+  const sources = JSON.parse(benchFeedsJson(server.url, routes)) as FeedSource[];
+  const wired = wiredSender({ [ENV.endpointUrl]: "http://127.0.0.1:9", [ENV.parameterRoot]: "/bench" });
+  const policy = { hosts: ["127.0.0.1"] };
+  const timed = async (fetcher: { fetchAll: FeedFetcher["fetchAll"] }, list: typeof sources) => {
+    const t0 = performance.now();
+    const results: FeedResult[] = await fetcher.fetchAll(list, policy);
+    const ms = performance.now() - t0;
+    const failed = results.filter((r) => !r.ok);
+    if (failed.length) throw new Error(`feeds failed in the benchmark: ${failed.map((f) => f.source.name).join(", ")}`);
+    return ms;
+  };
   try {
-    const ssm = new SSMClient({ region: REGION, endpoint: moto.url, credentials: CREDS, maxAttempts: 2 });
-    const ses = new SESClient({ region: REGION, endpoint: moto.url, credentials: CREDS, maxAttempts: 2 });
-    const root = `/bench-${randomUUID()}`;
-    const from = "digest@bench.example.com";
-    const put = (p: string, v: string, t: "String" | "StringList" | "SecureString" = "String") => ssm.send(new PutParameterCommand({ Name: `${root}/${p}`, Value: v, Type: t }));
-    await Promise.all([
-      put("aws/region", REGION),
-      put("email/from_address", from),
-      put("email/to_address", "reader@bench.example.org", "StringList"),
-      put("email/use_ses", "true"),
-      put("email/ses_percent", "100"),
-      put("email/unsubscribe_url", "https://bench.example.com/unsubscribe"),
-      put("aws/access_key_id", "unset", "SecureString"),
-      put("aws/secret_access_key", "unset", "SecureString"),
-      put("sendgrid/api_key", "unset", "SecureString"),
-      put("digest/feeds", JSON.stringify(Object.keys(routes).map((r, i) => ({ url: `${feeds.url}${r}`, name: `Feed ${i}` })))),
-      // The feeds are on loopback, which the sender reaches only when the allow-list names it.
-      put("digest/feed_hosts", "127.0.0.1", "StringList"),
-    ]);
-    await ses.send(new VerifyEmailIdentityCommand({ EmailAddress: from }));
-
-    let ssmCalls = 0;
-    ssm.middlewareStack.add((next) => async (args) => {
-      ssmCalls++;
-      return next(args);
-    }, { step: "initialize", name: "bench-count" });
-
-    const runOnce = async (concurrency: number) => {
-      const clients = new SesClientCache({ endpoint: moto.url, maxAttempts: 2, defaultCredentials: CREDS });
-      const before = ssmCalls;
-      const t0 = performance.now();
-      const summary = await runDigest({
-        config: new ParameterStoreConfig(ssm, { root }),
-        feeds: new FeedFetcher({ concurrency }),
-        provider: (c) => dispatchProviderFor(c, { ses: () => clients.get(c).client }),
-        logger: silent,
-      });
-      const ms = performance.now() - t0;
-      clients.destroy();
-      if (summary.sent !== 1) throw new Error(`bench run did not send: ${JSON.stringify(summary.recipients)}`);
-      return { ms, ssmCalls: ssmCalls - before, items: summary.items };
-    };
-
-    await runOnce(8); // warm-up (SDK and parser loading)
-    const runs = [];
-    for (let i = 0; i < 3; i++) runs.push(await runOnce(8));
-    const baseline = await runOnce(1);
-    const median = runs.map((r) => r.ms).sort((a, b) => a - b)[1];
-    console.log(`SSM calls per run: ${runs[0].ssmCalls} (GetParametersByPath pages for 10 parameters)`);
-    console.log(`run with 30 feeds (100 ms each) and 1 recipient: ${median.toFixed(0)} ms median of 3 (${runs[0].items} items)`);
-    console.log(`  baseline, feeds one at a time: ${baseline.ms.toFixed(0)} ms  -> concurrent is ${(baseline.ms / median).toFixed(1)}x faster`);
-
-    for (const [maxSendRate, ceiling, n] of [[10, undefined, 30], [10, 4, 16]] as [number, number | undefined, number][]) {
-      const client = new SESClient({ region: REGION, endpoint: moto.url, credentials: CREDS, maxAttempts: 2 });
-      client.middlewareStack.add((next, ctx) => async (args) => {
-        const out = await next(args);
-        if (ctx.commandName === "GetSendQuotaCommand") Object.assign(out.output as object, { MaxSendRate: maxSendRate, Max24HourSend: 1e6, SentLast24Hours: 0 });
-        return out;
-      }, { step: "initialize", name: "bench-quota" });
-      const starts: number[] = [];
-      client.middlewareStack.add((next, ctx) => async (args) => {
-        if (ctx.commandName === "SendRawEmailCommand") starts.push(performance.now());
-        return next(args);
-      }, { step: "initialize", name: "bench-starts" });
-      const msgs = Array.from({ length: n }, (_, i) => ({
-        from,
-        to: `r${i}@bench.example.org`,
-        subject: "bench",
-        html: "<p>x</p>",
-        text: "x",
-        date: new Date(),
-        headers: {},
-        tags: { run_id: "bench" },
-      }));
-      const out = await dispatch(new SesProvider(client), msgs, { ceilingPerSecond: ceiling });
-      const sent = out.results.filter((r) => r.status === "sent").length;
-      const span = (starts[starts.length - 1] - starts[0]) / 1000;
-      const achieved = (starts.length - 1) / span;
-      console.log(
-        `send rate: MaxSendRate ${maxSendRate}/s${ceiling ? `, ceiling ${ceiling}/s` : ""}: ${sent}/${n} sent, achieved ${achieved.toFixed(2)}/s = ${(achieved / out.rate).toFixed(3)} of the enforced ${out.rate}/s`,
-      );
-      client.destroy();
-    }
-    await migration(moto.url, feeds.url);
-    ssm.destroy();
-    ses.destroy();
+    await timed(wired.deps.feeds, sources.slice(0, 2)); // warm-up: parser and HTTP code loaded
+    const samples = await interleave(
+      rounds,
+      {
+        sender: () => timed(wired.deps.feeds, sources),
+        floor: () => timed(wired.deps.feeds, sources.slice(0, 1)),
+        pool5: () => timed(new FeedFetcher({ concurrency: 5 }), sources),
+        all: () => timed(new FeedFetcher({ concurrency: n }), sources),
+      },
+      { after: (s, ms) => log(`round ${s.round}/${s.rounds} ${s.variant}: ${ms.toFixed(0)} ms`) },
+    );
+    log(`feeds: sender ${stats(samples.sender).median.toFixed(0)} ms, floor ${stats(samples.floor).median.toFixed(0)} ms, pool of 5 ${stats(samples.pool5).median.toFixed(0)} ms, all at once ${stats(samples.all).median.toFixed(0)} ms`);
+    return { feeds: n, delayMs, sender: stats(samples.sender), floor: stats(samples.floor), pool5: stats(samples.pool5), all: stats(samples.all) };
   } finally {
-    await feeds.close();
-    await moto.stop();
+    wired.close();
+    await server.close();
   }
 }
 
-/** Section 4: rollout shares, rollback trip points, ledger overhead. */
-async function migration(motoUrl: string, feedsUrl: string): Promise<void> {
+/** moto, one feed, and the fault proxy (no faults) in front of moto with a latency and SES's quota. */
+async function sendWorld(latencyMs: number, maxSendRate: number) {
+  benchCredentials();
+  const moto = await startMoto();
+  const routes = benchFeedRoutes(1);
+  const feeds = await startFeedServer({ routes });
+  const sesQuota = { maxSendRate, max24HourSend: 10_000_000 };
+  const proxy = await startFaultProxy({ target: moto.url, seed: 1, latencyMs, sesQuota });
+  // The same without the latency: what the emulator itself allows.
+  const direct = await startFaultProxy({ target: moto.url, seed: 1, sesQuota });
+  const client = { region: REGION, endpoint: moto.url, credentials: CREDS, maxAttempts: 2 };
+  const ssm = new SSMClient(client);
+  const ses = new SESClient(client);
+  const ddb = new DynamoDBClient(client);
+  return {
+    moto,
+    proxy,
+    direct,
+    /** A fresh parameter root (and ledger table), written straight to moto. */
+    async stack(withLedger: boolean) {
+      const id = randomUUID().slice(0, 8);
+      const root = `/bench-${id}`;
+      const from = `digest-${id}@bench.example.com`;
+      await putParameters(ssm, root, { from, to: `reader-${id}@bench.example.org`, feeds: benchFeedsJson(feeds.url, routes) });
+      await verifySender(ses, from);
+      const table = withLedger ? await createLedgerTable(ddb, `bench-ledger-${id}`) : undefined;
+      return { root, table };
+    },
+    async close() {
+      ssm.destroy();
+      ses.destroy();
+      ddb.destroy();
+      await proxy.close();
+      await direct.close();
+      await feeds.close();
+      await moto.stop();
+    },
+  };
+}
+
+/** One whole run through the CLI's wiring against the proxy; `sends` are the SES send arrivals it caused. */
+async function wiredRun(proxy: FaultProxy, stack: { root: string; table?: string }, recipients: string[]): Promise<{ summary: RunSummary; sends: number[] }> {
+  const wired = wiredSender({
+    [ENV.endpointUrl]: proxy.url,
+    [ENV.parameterRoot]: stack.root,
+    [ENV.emailTo]: recipients.join(","),
+    ...(stack.table ? { [ENV.ledgerTable]: stack.table } : {}),
+  });
+  const before = proxy.sendArrivals.length;
+  try {
+    const summary = await runDigest(wired.deps, { ledgerSettleMs: 0 });
+    return { summary, sends: proxy.sendArrivals.slice(before) };
+  } finally {
+    wired.close();
+  }
+}
+
+export interface SendsResult {
+  readonly recipients: number;
+  readonly latencyMs: number;
+  readonly maxSendRate: number;
+  /** Sends per second, first to last SES request of the run, with and without the ledger. */
+  readonly ledger: Stats;
+  readonly noLedger: Stats;
+  /** With the ledger and no added latency: the emulator's own ceiling on this machine. */
+  readonly ledgerNoLatency: Stats;
+  /** DynamoDB requests per recipient in the runs with the ledger (moto serves each one). */
+  readonly ledgerCallsPerRecipient: number;
+}
+
+export async function measureSends(rounds: number, log: (line: string) => void = () => undefined, opts: { recipients?: number; latencyMs?: number; maxSendRate?: number } = {}): Promise<SendsResult> {
+  const n = opts.recipients ?? 200;
+  const latencyMs = opts.latencyMs ?? 80;
+  const maxSendRate = opts.maxSendRate ?? 50;
+  const world = await sendWorld(latencyMs, maxSendRate);
+  const dynamo = () => Object.entries(world.proxy.seen).reduce((sum, [k, v]) => sum + (k.startsWith("dynamodb:") ? v : 0), 0);
+  let ledgerCalls = 0;
+  let ledgerRecipients = 0;
+  const run = async (withLedger: boolean, proxy = world.proxy) => {
+    const stack = await world.stack(withLedger);
+    const list = Array.from({ length: n }, (_, i) => `r${i}.${stack.root.slice(7)}@b.example.org`);
+    const d0 = dynamo();
+    const { summary, sends } = await wiredRun(proxy, stack, list);
+    if (withLedger && proxy === world.proxy) {
+      ledgerCalls += dynamo() - d0;
+      ledgerRecipients += n;
+    }
+    if (summary.sent !== n || sends.length !== n) throw new Error(`the send benchmark's run sent ${summary.sent} of ${n} (${sends.length} SES requests, exit ${summary.exitCode})`);
+    return (sends.length - 1) / ((sends[sends.length - 1]! - sends[0]!) / 1000);
+  };
+  try {
+    await run(false); // warm-up
+    const samples = await interleave(
+      rounds,
+      { ledger: () => run(true), noLedger: () => run(false), ledgerNoLatency: () => run(true, world.direct) },
+      { after: (s, rate) => log(`round ${s.round}/${s.rounds} ${{ ledger: "with the ledger", noLedger: "without the ledger", ledgerNoLatency: "with the ledger, no latency" }[s.variant]}: ${rate.toFixed(1)}/s of ${maxSendRate}/s`) },
+    );
+    return { recipients: n, latencyMs, maxSendRate, ledger: stats(samples.ledger), noLedger: stats(samples.noLedger), ledgerNoLatency: stats(samples.ledgerNoLatency), ledgerCallsPerRecipient: ledgerCalls / ledgerRecipients };
+  } finally {
+    await world.close();
+  }
+}
+
+/** `npm run bench:sender`: what the sender does per run, printed (no baseline: counts and shares). */
+async function main(): Promise<void> {
+  const world = await sendWorld(0, 50);
+  try {
+    // SSM calls of a whole run (counted at the proxy: the CLI's own clients).
+    const stack = await world.stack(true);
+    const ssm0 = world.proxy.seen.ssm ?? 0;
+    const first = await wiredRun(world.proxy, stack, [`one-${stack.root.slice(7)}@bench.example.org`]);
+    console.log(`SSM calls per run: ${(world.proxy.seen.ssm ?? 0) - ssm0} (sent ${first.summary.sent}, exit ${first.summary.exitCode})`);
+    // A rerun of the same digest: the ledger says who got it; nothing is sent twice.
+    const seen0 = { ...world.proxy.seen };
+    const rerun = await wiredRun(world.proxy, stack, [`one-${stack.root.slice(7)}@bench.example.org`]);
+    const delta = Object.entries(world.proxy.seen).filter(([k, v]) => v !== (seen0[k] ?? 0)).map(([k, v]) => `${k} ${v - (seen0[k] ?? 0)}`);
+    console.log(`rerun of the same digest: sent ${rerun.summary.sent}, skipped ${rerun.summary.skipped}, exit ${rerun.summary.exitCode}; calls: ${delta.join(", ")}`);
+  } finally {
+    await world.close();
+  }
+
   const ids = Array.from({ length: 10_000 }, (_, i) => `user-${i}@example.net`);
-  const shares = [1, 5, 10, 25, 50, 75, 90, 99].map((p) => ({ p, got: (ids.filter((r) => inSesShare(r, p)).length / 100) }));
+  const shares = [1, 5, 10, 25, 50, 75, 90, 99].map((p) => ({ p, got: ids.filter((r) => inSesShare(r, p)).length / 100 }));
   console.log(`rollout over 10,000 ids (target -> SES share %): ${shares.map((x) => `${x.p}->${x.got.toFixed(2)}`).join(", ")}; max deviation ${Math.max(...shares.map((x) => Math.abs(x.got - x.p))).toFixed(2)} pp`);
 
-  // Where does the rollback trip? SES failing every k-th send (rate 1/k), 200 sends (bench/rollback-simulation.ts has the random-order rates).
+  // Where does the rollback trip? SES failing every k-th send, 200 sends (bench/rollback-simulation.ts has random orders).
   for (const rate of [0.04, 0.05, 0.0526, 0.0625, 0.1, 1]) {
     const every = Math.round(1 / rate);
     let n = 0;
@@ -165,72 +241,14 @@ async function migration(motoUrl: string, feedsUrl: string): Promise<void> {
     for (let i = 0; i < 200 && !router.triggered; i++) await router.send({ from: "a@b.co", to: `r${i}@x.org`, subject: "s", html: "h", text: "t", date: new Date(), headers: {}, tags: {} }).catch(() => undefined);
     console.log(`rollback with SES failing 1 in ${every} (${(100 / every).toFixed(2)}%): ${router.triggered ? `trips after ${n} SES sends: ${router.triggered.detail}` : `does not trip in ${n} sends`}`);
   }
-
-  // Ledger overhead and rerun cost, 50 recipients, half SES (moto) half SendGrid (emulator).
-  const sendgrid = await startSendGridServer();
-  const ddb = new DynamoDBClient({ region: REGION, endpoint: motoUrl, credentials: CREDS, maxAttempts: 2 });
-  let ddbCalls = 0;
-  ddb.middlewareStack.add((next) => async (args) => {
-    ddbCalls++;
-    return next(args);
-  }, { step: "initialize", name: "bench-ddb" });
-  const table = `bench-ledger-${randomUUID().slice(0, 8)}`;
-  await ddb.send(new CreateTableCommand({ TableName: table, BillingMode: "PAY_PER_REQUEST", AttributeDefinitions: [{ AttributeName: LEDGER.partitionKey, AttributeType: "S" }, { AttributeName: LEDGER.sortKey, AttributeType: "S" }], KeySchema: [{ AttributeName: LEDGER.partitionKey, KeyType: "HASH" }, { AttributeName: LEDGER.sortKey, KeyType: "RANGE" }] }));
-  const ssm = new SSMClient({ region: REGION, endpoint: motoUrl, credentials: CREDS, maxAttempts: 2 });
-  const ses = new SESClient({ region: REGION, endpoint: motoUrl, credentials: CREDS, maxAttempts: 1 });
-  let sesCalls = 0;
-  ses.middlewareStack.add((next, ctx) => async (args) => {
-    sesCalls++;
-    const out = await next(args);
-    if (ctx.commandName === "GetSendQuotaCommand") Object.assign(out.output as object, { MaxSendRate: 50, Max24HourSend: 1e6, SentLast24Hours: 0 });
-    return out;
-  }, { step: "initialize", name: "bench-ses" });
-  const setupRoot = async () => {
-    const root = `/bench-mig-${randomUUID()}`;
-    const from = `digest-${randomUUID().slice(0, 6)}@bench.example.com`;
-    const put = (p: string, v: string, t: "String" | "StringList" | "SecureString" = "String") => ssm.send(new PutParameterCommand({ Name: `${root}/${p}`, Value: v, Type: t }));
-    const to = Array.from({ length: 50 }, (_, i) => `m${i}-${randomUUID().slice(0, 6)}@bench.example.org`);
-    await Promise.all([
-      put("aws/region", REGION), put("email/from_address", from), put("email/to_address", to.join(","), "StringList"), put("email/use_ses", "true"), put("email/ses_percent", "50"),
-      put("aws/access_key_id", "unset", "SecureString"), put("aws/secret_access_key", "unset", "SecureString"), put("sendgrid/api_key", "SG.bench", "SecureString"),
-      put("digest/feeds", JSON.stringify([{ url: `${feedsUrl}/f0.rss`, name: "F0" }])), put("digest/feed_hosts", "127.0.0.1", "StringList"),
-    ]);
-    await ses.send(new VerifyEmailIdentityCommand({ EmailAddress: from }));
-    return root;
-  };
-  const runWith = async (root: string, withLedger: boolean) => {
-    const t0 = performance.now();
-    const summary = await runDigest({
-      config: new ParameterStoreConfig(ssm, { root }),
-      feeds: new FeedFetcher(),
-      provider: (c, run) => dispatchProviderFor(c, { ses: () => ses, sendgridBaseUrl: sendgrid.url, sendgridMaxPerSecond: 50 }, run),
-      logger: silent,
-      ...(withLedger ? { ledger: new DeliveryLedger(ddb, table) } : {}),
-    }, { dispatch: { ceilingPerSecond: 50 } });
-    return { ms: performance.now() - t0, summary };
-  };
-  await runWith(await setupRoot(), false); // warm-up
-  const plain = await runWith(await setupRoot(), false);
-  const ledgerRoot = await setupRoot();
-  const d0 = ddbCalls;
-  const withLedger = await runWith(ledgerRoot, true);
-  const perRecipient = (ddbCalls - d0) / 50;
-  const s0 = sesCalls;
-  const g0 = sendgrid.requests.length;
-  const d1 = ddbCalls;
-  const rerun = await runWith(ledgerRoot, true);
-  console.log(`50 recipients (half SES, half SendGrid, 50/s): without ledger ${plain.ms.toFixed(0)} ms (sent ${plain.summary.sent}), with ledger ${withLedger.ms.toFixed(0)} ms (sent ${withLedger.summary.sent}) -> ${(withLedger.ms / plain.ms).toFixed(2)}x; DynamoDB calls per recipient ${perRecipient.toFixed(2)}`);
-  console.log(`rerun of the same digest: ${rerun.ms.toFixed(0)} ms, SES calls ${sesCalls - s0}, SendGrid requests ${sendgrid.requests.length - g0}, DynamoDB calls ${ddbCalls - d1}, skipped ${rerun.summary.skipped}, exit ${rerun.summary.exitCode}`);
-  await sendgrid.close();
-  ddb.destroy();
-  ssm.destroy();
-  ses.destroy();
 }
 
-main().then(
-  () => process.exit(0),
-  (err: unknown) => {
-    console.error(err);
-    process.exit(1);
-  },
-);
+if (require.main === module) {
+  main().then(
+    () => process.exit(0),
+    (err: unknown) => {
+      console.error(err);
+      process.exit(1);
+    },
+  );
+}

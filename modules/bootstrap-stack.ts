@@ -53,7 +53,8 @@ export const OPERATOR_ACTIONS = [
   "scheduler:GetSchedule",
   "ses:GetAccount", "ses:GetEmailIdentity",
   "sns:ListSubscriptionsByTopic",
-  "ssm:DescribeParameters", "ssm:GetParameter", "ssm:GetParameters", "ssm:GetParametersByPath", "ssm:PutParameter",
+  "ssm:DescribeParameters", "ssm:GetParameter", "ssm:GetParameterHistory", "ssm:GetParameters", "ssm:GetParametersByPath",
+  "ssm:LabelParameterVersion", "ssm:PutParameter", "ssm:UnlabelParameterVersion",
 ] as const;
 
 /**

@@ -278,12 +278,14 @@ export class ParameterStore extends Construct {
    * (secrets status, rollback status, the doctor), put any parameter below the root
    * (secrets put, rollback clear, a rollout's ses_percent), find a parameter's key
    * (`secrets put` keeps it: ssm:DescribeParameters, which has no resource-level
-   * permissions), and decrypt and encrypt with this key via SSM only.
+   * permissions), label versions and read their history (an access-key rotation marks the
+   * pair's version so a run never reads half of it: docs/rotation.md), and decrypt and
+   * encrypt with this key via SSM only.
    */
   grantOperate(grantee: IGrantee): void {
     grantee.addToPrincipalPolicy({
       sid: "OperateDigestParameters",
-      actions: ["ssm:GetParameter", "ssm:GetParameters", "ssm:GetParametersByPath", "ssm:PutParameter"],
+      actions: ["ssm:GetParameter", "ssm:GetParameterHistory", "ssm:GetParameters", "ssm:GetParametersByPath", "ssm:LabelParameterVersion", "ssm:PutParameter", "ssm:UnlabelParameterVersion"],
       resources: this.hierarchyArns(),
     });
     grantee.addToPrincipalPolicy({ sid: UNSCOPED_READS_SID, actions: ["ssm:DescribeParameters"], resources: ["*"] });

@@ -15,6 +15,8 @@
  * is the bottleneck.
  */
 import { randomUUID } from "node:crypto";
+import http from "node:http";
+import type { AddressInfo } from "node:net";
 import { CreateTableCommand, DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { SESClient, VerifyEmailIdentityCommand } from "@aws-sdk/client-ses";
 import { SSMClient } from "@aws-sdk/client-ssm";
@@ -112,6 +114,26 @@ describe("the fault proxy", () => {
     expect(forward.size).toBeGreaterThan(40);
     expect(forward.size).toBeLessThan(80);
     expect(hit(43, ids)).not.toEqual(forward);
+  });
+
+  test("when latencyMs is set, a request reaches the upstream no sooner than that after it was sent", async () => {
+    const arrived: number[] = [];
+    const upstream = http.createServer((_req, res) => {
+      arrived.push(performance.now());
+      res.end("ok");
+    });
+    await new Promise<void>((r) => upstream.listen(0, "127.0.0.1", r));
+    const proxy = await startFaultProxy({ target: `http://127.0.0.1:${(upstream.address() as AddressInfo).port}`, seed: 1, latencyMs: 150 });
+    try {
+      const sent = performance.now();
+      const res = await fetch(`${proxy.url}/`, { method: "POST", body: "Action=GetSendQuota" });
+      expect(await res.text()).toBe("ok");
+      expect(arrived).toHaveLength(1);
+      expect(arrived[0]! - sent).toBeGreaterThanOrEqual(145);
+    } finally {
+      await proxy.close();
+      await new Promise((r) => upstream.close(r));
+    }
   });
 });
 

@@ -212,6 +212,34 @@ describe("dispatch", () => {
     await Promise.all(Array.from({ length: 5 }, () => pacer.acquire().then(() => void got.push(t.now()))));
     expect(got).toEqual([0, 250, 500, 750, 1000]);
   });
+
+  /** A clock whose every sleep wakes `lateMs` after it was due, like timers on a busy machine. */
+  const lateTimers = (lateMs: number) => {
+    let t = 0;
+    return { now: () => t, sleep: async (ms: number) => void (t += ms + lateMs), idle: (ms: number) => void (t += ms) };
+  };
+
+  test("when every timer fires late, the starts stay on the interval's grid and the average rate is the pacer's", async () => {
+    const t = lateTimers(3);
+    const pacer = new Pacer(20, t.now, t.sleep);
+    const got: number[] = [];
+    for (let i = 0; i < 50; i++) await pacer.acquire().then(() => void got.push(t.now()));
+    // Each start is its slot plus the 3 ms lateness; the 50th is at 49 x 20 + 3, not 49 x 23.
+    expect(got.slice(0, 3)).toEqual([0, 23, 43]);
+    expect(got[49]).toBe(49 * 20 + 3);
+    const gaps = got.slice(1).map((g, i) => g - got[i]);
+    expect(Math.min(...gaps)).toBeGreaterThanOrEqual(10); // never closer than half an interval
+  });
+
+  test("when the pacer was idle for longer than an interval, the grid restarts at now and nothing is made up in a burst", async () => {
+    const t = lateTimers(0);
+    const pacer = new Pacer(20, t.now, t.sleep);
+    const got: number[] = [];
+    await pacer.acquire().then(() => void got.push(t.now()));
+    t.idle(1000);
+    for (let i = 0; i < 3; i++) await pacer.acquire().then(() => void got.push(t.now()));
+    expect(got).toEqual([0, 1000, 1020, 1040]);
+  });
 });
 
 describe("SES error mapping", () => {

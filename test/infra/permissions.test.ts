@@ -11,6 +11,7 @@ import { PARAMETERS, parameterName, runtimeParameterName } from "../../app/src/c
 import { BootstrapStack } from "../../modules/bootstrap-stack";
 import { DigestStack, senderUserName } from "../../modules/digest-stack";
 import { devStage, pipelineNames, prodStage, type StageConfig } from "../../modules/stages";
+import { OPERATOR_ACTIONS } from "../../scripts/lib/operator-actions";
 import { evaluate, type Context } from "../support/iam-eval";
 import { IamWorld } from "../support/iam-world";
 import { synthStack } from "../support/tf-json";
@@ -209,5 +210,47 @@ describe("the operator policy stays within the operator boundary", () => {
     const granted = [...new Set(operator.identity.flatMap((s) => s.actions ?? []))].sort();
     expect(granted.filter((a) => !boundaryActions.has(a))).toEqual([]);
     expect(granted.length).toBeGreaterThan(10);
+  });
+});
+
+/**
+ * The operations commands' own list of the calls they make (scripts/lib/operator-actions.ts,
+ * checked against the calls the command tests record) evaluated against the synthesized
+ * operator role: a call the list has and the role denies is an operator locked out of a
+ * command the runbook tells them to run.
+ */
+describe("the operations commands' calls are the operator role's", () => {
+  /** Concrete (resource, context) pairs of one OperatorAction for a stage. */
+  function expand(w: IamWorld, resource: string): { resource: string; context?: Context }[] {
+    const s = w.stage;
+    const fill = (t: string) =>
+      t.replace(/<region>/g, s.region).replace(/<account>/g, s.account).replace(/<root>/g, s.parameterRoot).replace(/<stack>/g, s.stackName).replace(/<sender-user>/g, senderUserName(s));
+    const key = /alias\/<stack>-(parameters|operations)\), via (\w+)\./.exec(resource);
+    if (key) return [{ resource: w.keyArnByAlias(`${s.stackName}-${key[1]}`), context: { "kms:ViaService": `${key[2]}.${s.region}.amazonaws.com` } }];
+    if (resource === "*") return [{ resource: "*" }];
+    return (resource.match(/arn:[^\s,()]+/g) ?? []).map((arn) => ({ resource: fill(arn) }));
+  }
+
+  test.each([
+    ["dev", devStage()],
+    ["prod", prodStage()],
+    ["dev in access-key mode", { ...devStage(), credentialsMode: "access-key" as const }],
+  ])("when %s is synthesized, the operator role may make every call of rotate and rollout", (_name, stage) => {
+    const w = world(stage);
+    const denied: string[] = [];
+    let checked = 0;
+    for (const [command, actions] of Object.entries(OPERATOR_ACTIONS)) {
+      // Access-key rotation refuses a task-role stage before any IAM call (exit 2).
+      if (command === "rotate access-key" && stage.credentialsMode !== "access-key") continue;
+      for (const a of actions.filter((x) => !x.principal)) {
+        for (const r of expand(w, a.resource)) {
+          checked++;
+          const d = decide(w, { role: "operator", use: command, action: a.action, resource: r.resource, context: r.context, allowed: true });
+          if (!d.allowed) denied.push(`${command}: ${a.action} on ${r.resource} (${d.reason})`);
+        }
+      }
+    }
+    expect(denied).toEqual([]);
+    expect(checked).toBeGreaterThan(20);
   });
 });

@@ -256,9 +256,9 @@ describe("ParameterStore", () => {
     ) as TfJson;
     const st = statementsOf(j, onlyResource(j, "aws_iam_role_policy").props.policy);
 
-    test("when an operator is granted, it may read and put parameters below the root only", () => {
+    test("when an operator is granted, it may read, put and label (for rotation) parameters below the root only", () => {
       expect(statementBySid(st, "OperateDigestParameters")).toMatchObject({
-        actions: ["ssm:GetParameter", "ssm:GetParameters", "ssm:GetParametersByPath", "ssm:PutParameter"],
+        actions: ["ssm:GetParameter", "ssm:GetParameterHistory", "ssm:GetParameters", "ssm:GetParametersByPath", "ssm:LabelParameterVersion", "ssm:PutParameter", "ssm:UnlabelParameterVersion"],
         resources: [`arn:aws:ssm:us-east-1:${ACCOUNT}:parameter/vibecoding`, `arn:aws:ssm:us-east-1:${ACCOUNT}:parameter/vibecoding/*`],
       });
     });

@@ -1,4 +1,4 @@
-import { CONTAINER_NAME, ScheduledTask, type ScheduledTaskProps } from "../../modules/scheduled-task";
+import { CONTAINER_NAME, nodeOptionsFor, ScheduledTask, type ScheduledTaskProps } from "../../modules/scheduled-task";
 import { TaskRole } from "../../modules/task-role";
 import { buildScheduledTask, synthWith, thrownBy } from "../support/construct-fixtures";
 import { onlyResource, ref, resources, statementBySid, statementsOf, type Found, type TfJson } from "../support/tf-json";
@@ -57,11 +57,20 @@ describe("ScheduledTask", () => {
     expect(container.image).toBe(`${ref(onlyResource(json, "aws_ecr_repository"), "repository_url")}:2026.11.28`);
   });
 
-  test("when synthesized, the environment holds only the given non-secret names, sorted", () => {
+  test("when synthesized, the environment holds only the given non-secret names and the heap bounds of a 512 MiB task, sorted", () => {
     expect(container.environment).toEqual([
       { name: "AWS_REGION", value: "us-east-1" },
+      { name: "NODE_OPTIONS", value: "--max-old-space-size=128 --max-semi-space-size=1" },
       { name: "VIBE_PARAMETER_ROOT", value: "/vibecoding" },
     ]);
+  });
+
+  test.each([
+    [512, "--max-old-space-size=128 --max-semi-space-size=1"],
+    [1024, "--max-old-space-size=256 --max-semi-space-size=1"],
+    [2048, "--max-old-space-size=512 --max-semi-space-size=1"],
+  ])("when the task has %i MiB, the sender's old generation gets a quarter of it", (memoryMiB, expected) => {
+    expect(nodeOptionsFor(memoryMiB)).toBe(expected);
   });
 
   test("when synthesized, logs go to an encrypted log group kept 365 days", () => {

@@ -18,7 +18,9 @@
  *   outage                 from the Nth matching request on, for `durationMs`, reset every
  *                          matching request without forwarding (an endpoint that is down)
  *
- * SES GetSendQuota answers can be rewritten (moto always says 1 send a second).
+ * SES GetSendQuota answers can be rewritten (moto always says 1 send a second), and every
+ * request can be held for a fixed latency before it is handled (a network round trip, for
+ * the send-rate benchmark).
  */
 import { createHash, randomUUID } from "node:crypto";
 import http from "node:http";
@@ -62,6 +64,8 @@ export interface FaultProxyOptions {
   readonly rules?: readonly FaultRule[];
   /** Rewrites SES GetSendQuota answers. */
   readonly sesQuota?: { readonly maxSendRate: number; readonly max24HourSend: number };
+  /** Every request waits this long before it is handled (faulted or forwarded). @default 0 */
+  readonly latencyMs?: number;
 }
 
 export interface FaultProxy {
@@ -216,6 +220,7 @@ export async function startFaultProxy(opts: FaultProxyOptions): Promise<FaultPro
       const hit = pick(c);
       const count = (f: FaultKind) => void (injected[`${c.kind} ${f}`] = (injected[`${c.kind} ${f}`] ?? 0) + 1);
       const handle = async () => {
+        if (opts.latencyMs) await new Promise((r) => setTimeout(r, opts.latencyMs));
         if (hit) {
           const f = hit.rule.fault;
           count(f);

@@ -17,7 +17,14 @@ export function sleepUnlessStopped(sleep: (ms: number) => Promise<void>, ms: num
   });
 }
 
-/** Spaces starts at least `intervalMs` apart, in call order. */
+/**
+ * Starts callers on a grid `intervalMs` apart, in call order. A slot is the reserved time,
+ * not the moment its caller's timer fired: a timer that fires late (by up to half an
+ * interval) does not push every later slot back, so the average rate is the provider's own
+ * instead of drifting a few percent under it. A slot missed by more than that (an idle spell)
+ * restarts the grid at now, so nothing is made up in a burst: two starts are never closer
+ * than half an interval, and any second holds at most the rate's starts.
+ */
 export class Pacer {
   private next = -Infinity;
   private chain: Promise<unknown> = Promise.resolve();
@@ -39,7 +46,8 @@ export class Pacer {
         if (signal?.aborted) return false;
         const t = this.now();
         if (t >= this.next) {
-          this.next = t + this.intervalMs;
+          const slot = t - this.next <= this.intervalMs / 2 ? this.next : t;
+          this.next = slot + this.intervalMs;
           return true;
         }
         await sleepUnlessStopped(this.sleep, this.next - t, signal);
