@@ -47,7 +47,11 @@ function injectFault(client: SSMClient, fault: Fault): void {
   );
 }
 
-const awsConfig = () => ({ region: REGION, endpoint: motoUrl(), credentials: TEST_CREDENTIALS, maxAttempts: 2 });
+// Five attempts: moto's DescribeParameters walks every parameter of the shared server without a
+// lock, and a write from the other jest worker during the walk makes it answer a 500 (an HTML
+// page); the SDK's retry rides that out. Injected faults sit before the retry step, so they
+// still fail exactly the call they name.
+const awsConfig = () => ({ region: REGION, endpoint: motoUrl(), credentials: TEST_CREDENTIALS, maxAttempts: 5 });
 function clients(faults: Fault[] = [], record?: Set<string>): RotateClients {
   const ssm = new SSMClient(awsConfig());
   for (const f of faults) injectFault(ssm, f);
