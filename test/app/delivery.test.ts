@@ -9,7 +9,7 @@ import type { DeliveryProvider, DigestMessage } from "../../app/src/delivery/pro
 import { MigrationRouter } from "../../app/src/delivery/router";
 import type { DeliveryClaims } from "../../app/src/ledger";
 import { SesProvider } from "../../app/src/delivery/ses";
-import { mapAwsError, ThrottledError } from "../../app/src/errors";
+import { mapAwsError, SendInterruptedError, ThrottledError } from "../../app/src/errors";
 import { listUnsubscribeHeaders } from "../../app/src/mime";
 import { motoSentMessages } from "../support/moto";
 import { motoUrl, sesClient, uniqueRoot, verifySender } from "../support/app-fixtures";
@@ -343,6 +343,17 @@ describe("one pacer per provider", () => {
 });
 
 describe("stop means stop", () => {
+  test("when the stop comes while SES's message is being built (after the gate let it through), no SES request leaves", async () => {
+    const requests: string[] = [];
+    const client = { send: async (c: { constructor: { name: string } }) => void requests.push(c.constructor.name) } as unknown as SESClient;
+    const stop = new AbortController();
+    const ses = new SesProvider(client, { signal: stop.signal });
+    const sending = ses.send(message("late@example.org"));
+    stop.abort(); // the MIME build is under way (it awaits): the stop lands in that moment
+    await expect(sending).rejects.toBeInstanceOf(SendInterruptedError);
+    expect(requests).toEqual([]);
+  });
+
   /** Claims in memory that record each call; `onSending` runs inside the sending mark. */
   const memoryClaims = (onSending: () => void = () => undefined) => {
     const calls: string[] = [];

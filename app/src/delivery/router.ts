@@ -23,7 +23,7 @@
  * SendGrid key it is not recorded (nothing to fall back to): this run only.
  */
 import { METRICS, type RollbackRecord } from "../contract";
-import { DigestError, ProviderSetupError, QuotaExceededError, SendGridNotConfiguredError, SesRolledBackError, isDefinitelyNotSent, isThrottled } from "../errors";
+import { DigestError, ProviderSetupError, QuotaExceededError, SendGridNotConfiguredError, SendInterruptedError, SesRolledBackError, isDefinitelyNotSent, isThrottled } from "../errors";
 import type { Logger } from "../log";
 import type { Metrics } from "../metrics";
 import { countParameterStoreAccessDenied, describeTrip, SesFailureTest, rollbackTriggerOf, type RollbackStore } from "../rollback";
@@ -131,6 +131,8 @@ export class MigrationRouter implements RoutingProvider {
       this.observe(true);
       return { ...r, provider: "ses" };
     } catch (err) {
+      // Stopped before the request left: no SES outcome, and no fallback after a stop.
+      if (err instanceof SendInterruptedError) throw err;
       if (isThrottled(err)) {
         // Backpressure, not an SES outcome: the dispatcher backs off and calls again.
         this.o.metrics?.count(METRICS.sesThrottled, 1);

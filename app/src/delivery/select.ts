@@ -40,12 +40,14 @@ export interface ProviderFactories {
 export interface RunContext {
   readonly runId?: string;
   readonly digestDate?: string;
+  /** The run's stop: each provider checks it again right before its request leaves. */
+  readonly signal?: AbortSignal;
 }
 
 export function dispatchProviderFor(config: DigestConfig, f: ProviderFactories, run: RunContext = {}): MigrationRouter {
   if (config.sendgridApiKey && f.sendgridDisabled) f.logger?.warn({ reason: f.sendgridDisabled }, "SendGrid has a key but is not used in this run");
   const sendgrid: DeliveryProvider | undefined = config.sendgridApiKey && !f.sendgridDisabled
-    ? new SendGridProvider(config.sendgridApiKey, { baseUrl: f.sendgridBaseUrl, timeoutMs: f.sendgridTimeoutMs, maxPerSecond: f.sendgridMaxPerSecond, logger: f.logger, now: f.now })
+    ? new SendGridProvider(config.sendgridApiKey, { baseUrl: f.sendgridBaseUrl, timeoutMs: f.sendgridTimeoutMs, maxPerSecond: f.sendgridMaxPerSecond, logger: f.logger, now: f.now, signal: run.signal })
     : undefined;
   if (config.sesRollback && config.useSes) {
     f.logger?.warn({ rollback: config.sesRollback, sendgridConfigured: sendgrid !== undefined }, "the SES rollback is in force: not using SES (clear it with `digest rollback clear`)");
@@ -53,7 +55,7 @@ export function dispatchProviderFor(config: DigestConfig, f: ProviderFactories, 
   }
   if (!config.useSes) f.logger?.info({ sendgridConfigured: sendgrid !== undefined }, "use_ses is false: sending through SendGrid");
   return new MigrationRouter({
-    ses: new SesProvider(f.ses, { configurationSet: config.configurationSet, logger: f.logger }),
+    ses: new SesProvider(f.ses, { configurationSet: config.configurationSet, logger: f.logger, signal: run.signal }),
     sendgrid,
     useSes: config.useSes,
     sesPercent: config.sesPercent,

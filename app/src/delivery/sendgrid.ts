@@ -20,6 +20,7 @@ import {
   SendGridThrottledError,
   SendGridTimeoutError,
   SendGridUnauthorizedError,
+  SendInterruptedError,
   SendGridUnavailableError,
 } from "../errors";
 import type { Logger } from "../log";
@@ -35,6 +36,8 @@ export interface SendGridProviderOptions {
   readonly maxPerSecond?: number;
   readonly now?: () => number;
   readonly logger?: Logger;
+  /** The run's stop, checked again right before the request leaves (see SesProviderOptions). @default - none */
+  readonly signal?: AbortSignal;
 }
 
 /** Headers SendGrid does not let a sender set (its docs' reserved list). */
@@ -86,6 +89,7 @@ export class SendGridProvider implements DeliveryProvider {
 
   async send(m: DigestMessage): Promise<SendReceipt> {
     const body = Buffer.from(JSON.stringify(mailSendBody(m)), "utf8");
+    if (this.opts.signal?.aborted) throw new SendInterruptedError(m.to);
     const answer = await this.post(m.to, body);
     if (answer.status === 202 || answer.status === 200) {
       const messageId = answer.messageId;

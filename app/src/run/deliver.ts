@@ -16,7 +16,7 @@ export async function deliver(run: RunScope, config: DigestConfig, digest: Compo
   facts.delivering = true;
   facts.rollback = { inForce: config.sesRollback !== undefined };
   if (plan.toSend.length === 0) return;
-  const provider = run.deps.provider(config, { runId: run.runId, digestDate: digest.date });
+  const provider = run.deps.provider(config, { runId: run.runId, digestDate: digest.date, signal: run.opts.signal });
   log.info({ provider: provider.name, recipients: plan.toSend.length, ledger: run.deps.ledger?.tableName ?? null }, "delivering");
   const index = plan.toSend;
   const list = index.map((i) => config.recipients[i]);
