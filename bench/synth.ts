@@ -3,7 +3,9 @@
  * synthesizing every stack, our way (scripts/synth.mjs: esbuild strips the types, plain node
  * runs main.ts) against the stock cdktf way: `ts-node main.ts` (type-checked, as the cdktf
  * TypeScript template runs it) with the provider imported from the package root
- * (`import { iamPolicy } from "@cdktf/provider-aws"`) instead of our per-service deep imports.
+ * (the `iamPolicy` namespace of the package's index) instead of our per-service deep imports.
+ * That package-root import costs seconds and hundreds of MB per synth: it is the baseline
+ * here, written only into the generated copy under .tmp/, never into the project's sources.
  *
  * The benchmark sets the baseline up itself: ts-node from the npm registry into
  * .tmp/bench-cache/ (not the project's package.json; it uses the project's typescript), and a
@@ -34,9 +36,9 @@ function providerNamespaces(): Map<string, string> {
  * Rewrites one file's per-service provider imports to the package root, the way a cdktf
  * project written from the template imports them:
  *
- *   import { IamRole, type IamRoleConfig as C } from "@cdktf/provider-aws/lib/iam-role";
+ *   import { IamRole, type IamRoleConfig as C } from "<provider>/lib/iam-role";
  * becomes
- *   import { iamRole } from "@cdktf/provider-aws";
+ *   import { iamRole } from "<provider>";   (the package root)
  *   import IamRole = iamRole.IamRole;
  *   import C = iamRole.IamRoleConfig;
  *
